@@ -1,0 +1,117 @@
+"""The contract between the HTTP server and an inference backend.
+
+A backend turns a rendered prompt into a stream of text deltas. The server does everything
+around it (chat templates, request ``stop`` strings, usage, SSE, errors, metrics), so every
+backend behaves the same to a client. Cancellation is closing the async iterator returned by
+``generate`` (or cancelling the task consuming it): the backend must then free the request's
+resources at once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+from legal_edge.manifest import ModelManifest
+
+
+@dataclass(frozen=True)
+class BackendOptions:
+    """Engine knobs shared by backends (each ignores what does not apply to it)."""
+
+    n_threads: int = 0  # 0: all physical cores
+    n_parallel: int = 8  # sequences decoded together (continuous batching slots)
+    n_ctx: int = 4096  # context per sequence (prompt + completion); capped by the model's
+    n_batch: int = 512  # max tokens per llama_decode call (prompt chunking)
+    max_queue: int = 64  # requests allowed to wait for a slot; beyond -> QueueFull (503)
+    queue_timeout_s: float = 30.0  # Retry-After hint when the queue is full
+    seed: int = 0  # default sampling seed when a request gives none
+    extra: dict[str, object] = field(default_factory=dict)  # backend-specific (e.g. vLLM)
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    max_tokens: int = 256
+    temperature: float = 1.0
+    top_p: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    request_id: str
+    prompt: str  # fully rendered; special tokens such as <start_of_turn> are parsed as such
+    params: SamplingParams
+    deadline: float | None = None  # time.monotonic() after which the request is abandoned
+
+
+@dataclass(frozen=True)
+class TokenChunk:
+    """One step of output. ``text`` may be empty (a token that completes no UTF-8 character)."""
+
+    text: str
+    prompt_tokens: int
+    completion_tokens: int  # cumulative, including this chunk
+    finish_reason: str | None = None  # "stop" (end of turn / EOS) | "length" | None
+
+
+class BackendError(RuntimeError):
+    """Base class; the server maps each subclass to an HTTP status and OpenAI error code."""
+
+
+class ContextLengthExceeded(BackendError):
+    def __init__(self, prompt_tokens: int, max_tokens: int, limit: int):
+        self.prompt_tokens, self.max_tokens, self.limit = prompt_tokens, max_tokens, limit
+        super().__init__(
+            f"This model's maximum context length is {limit} tokens; the prompt has "
+            f"{prompt_tokens} tokens"
+            + (f" and {max_tokens} were requested for the completion" if max_tokens else "")
+        )
+
+
+class QueueFull(BackendError):
+    def __init__(self, retry_after: float):
+        self.retry_after = retry_after
+        super().__init__("the server is at capacity; retry later")
+
+
+class DeadlineExceeded(BackendError):
+    pass
+
+
+class BackendNotReady(BackendError):
+    pass
+
+
+@runtime_checkable
+class Backend(Protocol):
+    manifest: ModelManifest
+
+    async def start(self) -> None:
+        """Load the model. Called once in the app's lifespan, before ``ready``."""
+
+    async def stop(self) -> None:
+        """Finish or end running requests and free the model."""
+
+    @property
+    def ready(self) -> bool: ...
+
+    @property
+    def context_length(self) -> int:
+        """Tokens per sequence (prompt + completion)."""
+        ...
+
+    def count_tokens(self, prompt: str) -> int:
+        """Tokens ``prompt`` becomes (with BOS), for the context check and usage."""
+        ...
+
+    def generate(self, request: GenerationRequest) -> AsyncIterator[TokenChunk]:
+        """Stream the completion. Raises ``ContextLengthExceeded`` / ``QueueFull`` before the
+        first chunk when the request cannot run; ends with a chunk whose ``finish_reason`` is
+        set."""
+        ...
+
+    def stats(self) -> dict[str, int]:
+        """``{"running": n, "waiting": n}`` for metrics and admission control."""
+        ...

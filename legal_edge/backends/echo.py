@@ -1,0 +1,88 @@
+"""A deterministic backend for tests: answers with the last user turn, word by word.
+
+No model is loaded. Tokens are whitespace-separated words, so usage figures are exact and
+predictable. ``max_tokens`` truncates (finish_reason "length").
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import AsyncIterator
+
+from legal_edge.backends.base import (
+    BackendOptions,
+    ContextLengthExceeded,
+    GenerationRequest,
+    QueueFull,
+    TokenChunk,
+)
+from legal_edge.manifest import ModelManifest
+
+_TURN = re.compile(r"<start_of_turn>user\n(.*?)<end_of_turn>", re.S)
+
+
+class EchoBackend:
+    def __init__(self, manifest: ModelManifest, options: BackendOptions):
+        self.manifest = manifest
+        self.options = options
+        self._ready = False
+        self._running = 0
+        self._waiting = 0
+        self._slots = asyncio.Semaphore(options.n_parallel)
+        # delay per token, so tests can observe streams in flight
+        self._delay = float(options.extra.get("echo_delay_s", 0.0))  # type: ignore[arg-type]
+
+    async def start(self) -> None:
+        self._ready = True
+
+    async def stop(self) -> None:
+        self._ready = False
+
+    @property
+    def ready(self) -> bool:
+        return self._ready
+
+    @property
+    def context_length(self) -> int:
+        return min(self.options.n_ctx, self.manifest.context_length)
+
+    def count_tokens(self, prompt: str) -> int:
+        return len(prompt.split()) + 1  # + BOS
+
+    def stats(self) -> dict[str, int]:
+        return {"running": self._running, "waiting": self._waiting}
+
+    def _answer(self, prompt: str) -> list[str]:
+        turns = _TURN.findall(prompt)
+        text = turns[-1] if turns else prompt
+        return text.split()
+
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[TokenChunk]:
+        n_prompt = self.count_tokens(request.prompt)
+        if n_prompt >= self.context_length:
+            raise ContextLengthExceeded(n_prompt, request.params.max_tokens, self.context_length)
+        if self._slots.locked() and self._waiting >= self.options.max_queue:
+            raise QueueFull(self.options.queue_timeout_s)
+        self._waiting += 1
+        try:
+            await self._slots.acquire()
+        finally:
+            self._waiting -= 1
+        self._running += 1
+        try:
+            words = self._answer(request.prompt)
+            limit = min(request.params.max_tokens, self.context_length - n_prompt)
+            for i, word in enumerate(words[:limit]):
+                if self._delay:
+                    await asyncio.sleep(self._delay)
+                yield TokenChunk(
+                    text=(" " if i else "") + word, prompt_tokens=n_prompt, completion_tokens=i + 1
+                )
+            done = min(len(words), limit)
+            reason = "length" if len(words) > limit else "stop"
+            yield TokenChunk(text="", prompt_tokens=n_prompt, completion_tokens=done,
+                             finish_reason=reason)
+        finally:
+            self._running -= 1
+            self._slots.release()

@@ -1,0 +1,73 @@
+"""Read a GGUF file's key/value metadata (not its tensors) without loading the model.
+
+Large arrays (the vocabulary) are skipped, not materialised: only their length is kept.
+"""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+from typing import Any, BinaryIO
+
+_SCALARS = {0: "<B", 1: "<b", 2: "<H", 3: "<h", 4: "<I", 5: "<i", 6: "<f", 7: "<?", 10: "<Q",
+            11: "<q", 12: "<d"}
+_STRING, _ARRAY = 8, 9
+FILE_TYPES = {0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 7: "Q8_0", 8: "Q5_0", 9: "Q5_1",
+              10: "Q2_K", 11: "Q3_K_S", 12: "Q3_K_M", 13: "Q3_K_L", 14: "Q4_K_S", 15: "Q4_K_M",
+              16: "Q5_K_S", 17: "Q5_K_M", 18: "Q6_K", 32: "BF16"}
+
+
+class GGUFError(ValueError):
+    pass
+
+
+def _read(fh: BinaryIO, fmt: str) -> Any:
+    size = struct.calcsize(fmt)
+    buf = fh.read(size)
+    if len(buf) != size:
+        raise GGUFError("truncated GGUF header")
+    return struct.unpack(fmt, buf)[0]
+
+
+def _read_str(fh: BinaryIO) -> str:
+    n = _read(fh, "<Q")
+    return fh.read(n).decode("utf-8", errors="replace")
+
+
+def _read_value(fh: BinaryIO, vtype: int, keep_arrays: int) -> Any:
+    if vtype in _SCALARS:
+        return _read(fh, _SCALARS[vtype])
+    if vtype == _STRING:
+        return _read_str(fh)
+    if vtype == _ARRAY:
+        itype = _read(fh, "<I")
+        n = _read(fh, "<Q")
+        if n > keep_arrays and itype in _SCALARS:
+            fh.seek(n * struct.calcsize(_SCALARS[itype]), 1)
+            return {"array_length": n}
+        items = [_read_value(fh, itype, keep_arrays) for _ in range(n)]
+        return items if n <= keep_arrays else {"array_length": n}
+    raise GGUFError(f"unknown GGUF value type {vtype}")
+
+
+def read_gguf_metadata(path: Path | str, keep_arrays: int = 64) -> dict[str, Any]:
+    """All metadata keys of a GGUF file; adds ``context_length`` and ``file_type_name``."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise GGUFError(f"{path}: not a GGUF file (bad magic)")
+        version = _read(fh, "<I")
+        _n_tensors = _read(fh, "<Q")
+        n_kv = _read(fh, "<Q")
+        meta: dict[str, Any] = {"gguf.version": version}
+        for _ in range(n_kv):
+            key = _read_str(fh)
+            vtype = _read(fh, "<I")
+            meta[key] = _read_value(fh, vtype, keep_arrays)
+    arch = meta.get("general.architecture", "")
+    if f"{arch}.context_length" in meta:
+        meta["context_length"] = meta[f"{arch}.context_length"]
+    ft = meta.get("general.file_type")
+    if isinstance(ft, int):
+        meta["file_type_name"] = FILE_TYPES.get(ft, str(ft))
+    return meta

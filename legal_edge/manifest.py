@@ -1,0 +1,198 @@
+"""The model directory: ``models/<name>/manifest.json`` plus the GGUF files it names.
+
+This is the contract between every stage that writes a model (training, export, the default
+model install) and the server that reads it. A model is either a full GGUF (``role: model``) or
+a base GGUF plus a LoRA adapter GGUF (``role: adapter``); paths are relative to the manifest's
+directory, so a base shared by several adapters lives once (``../gemma3-270m/...``).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from legal_edge.fileio import atomic_write_json, sha256_file
+
+MANIFEST_NAME = "manifest.json"
+FORMAT_VERSION = 1
+
+
+class ManifestError(ValueError):
+    """A model directory or manifest that cannot be served; the message names the path."""
+
+
+@dataclass
+class ModelFile:
+    role: str  # "model" (full GGUF) | "adapter" (LoRA GGUF applied over the model)
+    path: str  # relative to the manifest's directory
+    sha256: str | None = None
+    size: int | None = None
+
+
+@dataclass
+class ModelManifest:
+    name: str
+    base_model: str
+    files: list[ModelFile]
+    chat_template: str
+    stop: list[str] = field(default_factory=list)
+    context_length: int = 4096
+    quantization: str | None = None
+    license: str | None = None
+    license_file: str | None = None
+    description: str = ""
+    stage: str = "base"  # base | train | export | ...
+    training: dict[str, Any] | None = None
+    evaluation: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+    format_version: int = FORMAT_VERSION
+    # Where the manifest was read from (not written).
+    directory: Path | None = field(default=None, repr=False, compare=False)
+
+    # -- files --------------------------------------------------------------------------------
+    def file(self, role: str) -> ModelFile | None:
+        return next((f for f in self.files if f.role == role), None)
+
+    def path_of(self, role: str) -> Path | None:
+        f = self.file(role)
+        if f is None:
+            return None
+        base = self.directory or Path(".")
+        return (base / f.path).resolve()
+
+    @property
+    def model_path(self) -> Path:
+        p = self.path_of("model")
+        if p is None:
+            raise ManifestError(f"{self._where()}: no file with role 'model'")
+        return p
+
+    @property
+    def adapter_path(self) -> Path | None:
+        return self.path_of("adapter")
+
+    def _where(self) -> str:
+        return str((self.directory or Path(".")) / MANIFEST_NAME)
+
+    def verify_files(self, check_hash: bool = False) -> None:
+        """Raise ``ManifestError`` naming the first missing (or, with ``check_hash``, altered) file."""
+        for f in self.files:
+            p = self.path_of(f.role)
+            assert p is not None
+            if not p.is_file():
+                raise ManifestError(f"{self._where()}: {f.role} file {f.path} not found ({p})")
+            if check_hash and f.sha256 and sha256_file(p) != f.sha256:
+                raise ManifestError(f"{self._where()}: {f.role} file {f.path} sha256 mismatch")
+
+    # -- (de)serialisation --------------------------------------------------------------------
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("directory", None)
+        return d
+
+    def write(self, directory: Path | str) -> Path:
+        directory = Path(directory)
+        return atomic_write_json(directory / MANIFEST_NAME, self.to_dict())
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], directory: Path | None = None) -> ModelManifest:
+        where = str((directory or Path(".")) / MANIFEST_NAME)
+        known = {f for f in cls.__dataclass_fields__ if f != "directory"}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ManifestError(f"{where}: unknown manifest key {unknown[0]!r}")
+        for key in ("name", "base_model", "files", "chat_template"):
+            if key not in data:
+                raise ManifestError(f"{where}: missing required key {key!r}")
+        try:
+            files = [ModelFile(**f) for f in data["files"]]
+        except TypeError as exc:
+            raise ManifestError(f"{where}: bad entry in 'files': {exc}") from None
+        return cls(**{**data, "files": files}, directory=directory)
+
+    @classmethod
+    def read(cls, directory: Path | str) -> ModelManifest:
+        directory = Path(directory).resolve()
+        path = directory / MANIFEST_NAME
+        if not path.is_file():
+            raise ManifestError(f"{path}: no manifest.json in model directory")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        return cls.from_dict(data, directory=directory)
+
+
+def file_entry(directory: Path, path: Path, role: str) -> ModelFile:
+    """A ``ModelFile`` for ``path`` (relative to ``directory``) with its sha256 and size."""
+    rel = Path(_relpath(path, directory))
+    return ModelFile(role=role, path=str(rel), sha256=sha256_file(path), size=path.stat().st_size)
+
+
+def _relpath(path: Path, start: Path) -> str:
+    import os
+
+    return os.path.relpath(Path(path).resolve(), Path(start).resolve())
+
+
+def gguf_manifest(
+    gguf_path: Path, *, name: str | None = None, chat_template: str | None = None,
+    stop: list[str] | None = None, context_length: int | None = None,
+) -> ModelManifest:
+    """An in-memory manifest for a bare GGUF file (``serve --model file.gguf``).
+
+    The chat template comes from the GGUF's ``tokenizer.chat_template`` when present, else the
+    caller's, else Gemma's turn format when the vocabulary has ``<start_of_turn>``, else ChatML.
+    """
+    from legal_edge.gguf_meta import read_gguf_metadata
+    from legal_edge.prompts import KNOWN_TEMPLATES
+
+    meta = read_gguf_metadata(gguf_path)
+    template = chat_template or meta.get("tokenizer.chat_template")
+    stops = list(stop or [])
+    if not template:
+        family = "gemma" if meta.get("general.architecture", "").startswith("gemma") else "chatml"
+        template, default_stop = KNOWN_TEMPLATES[family]
+        stops = stops or list(default_stop)
+    ctx = context_length or int(meta.get("context_length") or 4096)
+    return ModelManifest(
+        name=name or gguf_path.stem,
+        base_model=str(meta.get("general.name") or gguf_path.stem),
+        files=[ModelFile(role="model", path=gguf_path.name)],
+        chat_template=template,
+        stop=stops,
+        context_length=ctx,
+        quantization=meta.get("file_type_name"),
+        directory=gguf_path.resolve().parent,
+    )
+
+
+def resolve_model(spec: str, models_dir: Path) -> ModelManifest:
+    """Find a model by name in ``models_dir``, or by path (a model directory or a GGUF file).
+
+    Never falls back to another model: an unknown name raises ``ManifestError`` listing the
+    names that exist.
+    """
+    p = Path(spec).expanduser()
+    if p.suffix == ".gguf":
+        if not p.is_file():
+            raise ManifestError(f"GGUF file not found: {p}")
+        return gguf_manifest(p)
+    if p.is_dir() and (p / MANIFEST_NAME).is_file():
+        return ModelManifest.read(p)
+    candidate = Path(models_dir) / spec
+    if (candidate / MANIFEST_NAME).is_file():
+        return ModelManifest.read(candidate)
+    known = list_models(models_dir)
+    raise ManifestError(
+        f"model {spec!r} not found in {models_dir} (known: {', '.join(known) or 'none'})"
+    )
+
+
+def list_models(models_dir: Path) -> list[str]:
+    models_dir = Path(models_dir)
+    if not models_dir.is_dir():
+        return []
+    return sorted(p.parent.name for p in models_dir.glob(f"*/{MANIFEST_NAME}"))
