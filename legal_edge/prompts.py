@@ -19,24 +19,25 @@ import jinja2.sandbox
 GEMMA_CHAT_TEMPLATE = (
     "{%- set ns = namespace(system='') -%}"
     "{%- for m in messages -%}"
-    "{%- if m['role'] == 'system' -%}{%- set ns.system = ns.system + m['content'] + '\\n\\n' -%}"
+    "{%- if m['role'] == 'system' -%}"
+    "{%- set ns.system = ns.system + (m['content'] | trim) + '\\n\\n' -%}"
     "{%- else -%}"
-    "{%- set role = 'model' if m['role'] == 'assistant' else m['role'] -%}"
-    "<start_of_turn>{{ role }}\n"
-    "{%- if role == 'user' and ns.system %}{{ ns.system }}{% set ns.system = '' %}{% endif -%}"
-    "{{ m['content'] | trim }}<end_of_turn>\n"
+    "{%- set role = 'model' if m['role'] == 'assistant' else 'user' -%}"
+    "{{ '<start_of_turn>' + role + '\\n' }}"
+    "{%- if role == 'user' and ns.system -%}{{ ns.system }}{%- set ns.system = '' -%}{%- endif -%}"
+    "{{ (m['content'] | trim) + '<end_of_turn>\\n' }}"
     "{%- endif -%}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<start_of_turn>model\n{%- endif -%}"
+    "{%- if add_generation_prompt -%}{{ '<start_of_turn>model\\n' }}{%- endif -%}"
 )
 GEMMA_STOP = ("<end_of_turn>",)
 
 # ChatML (Qwen and many others), for models whose GGUF has no template of its own.
 CHATML_TEMPLATE = (
     "{%- for m in messages -%}"
-    "<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+    "{{ '<|im_start|>' + m['role'] + '\\n' + m['content'] + '<|im_end|>\\n' }}"
     "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|im_start|>assistant\n{%- endif -%}"
+    "{%- if add_generation_prompt -%}{{ '<|im_start|>assistant\\n' }}{%- endif -%}"
 )
 CHATML_STOP = ("<|im_end|>",)
 
