@@ -25,3 +25,16 @@ def default_base_gguf() -> Path:
     if not DEFAULT_BASE_GGUF.is_file():
         pytest.fail(f"default model missing: {DEFAULT_BASE_GGUF}; run ./install.sh")
     return DEFAULT_BASE_GGUF
+
+
+@pytest.fixture(scope="session")
+def tiny_gguf(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real tiny random-weight GGUF (gemma3 architecture, SentencePiece vocab with byte
+    fallback, ``<start_of_turn>``/``<end_of_turn>``, Gemma chat template) that llama.cpp loads
+    in milliseconds. See ``tests/fixtures/tiny_gguf.py`` for variants."""
+    from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
+    from tests.fixtures.tiny_gguf import write_tiny_gguf
+
+    return write_tiny_gguf(
+        tmp_path_factory.mktemp("tiny") / "tiny.gguf", chat_template=GEMMA_CHAT_TEMPLATE
+    )
