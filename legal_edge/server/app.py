@@ -1,0 +1,371 @@
+"""The app factory: ``create_app(settings, backend=None) -> Litestar``. No globals.
+
+The backend is loaded in the lifespan (in the background, so ``/health/ready`` can answer 503
+while it loads) and reached by handlers through dependency injection.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from litestar import Litestar, Request, Response, Router, get, post
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import NotAuthorizedException
+from litestar.handlers.base import BaseRouteHandler
+from litestar.openapi import OpenAPIConfig
+from litestar.response import Stream
+
+from legal_edge import __version__
+from legal_edge.backends import create_backend
+from legal_edge.backends.base import Backend
+from legal_edge.manifest import ModelManifest, resolve_model
+from legal_edge.server.errors import EXCEPTION_HANDLERS, APIError
+from legal_edge.server.generation import Delta, Generation, ModelRuntime, new_id, prepare
+from legal_edge.server.metrics import Metrics
+from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
+from legal_edge.settings import Settings
+
+log = logging.getLogger("legal_edge.access")
+
+
+@dataclass
+class ServerState:
+    settings: Settings
+    models: dict[str, ModelRuntime]
+    metrics: Metrics = field(default_factory=Metrics)
+    load_error: str | None = None
+    loaded: bool = False
+
+    def runtime(self, name: str) -> ModelRuntime:
+        try:
+            return self.models[name]
+        except KeyError:
+            raise APIError(
+                404, f"The model {name!r} does not exist; available: {', '.join(self.models)}",
+                code="model_not_found", param="model") from None
+
+
+def _json_sse(obj: Any) -> bytes:
+    return b"data: " + json.dumps(obj, ensure_ascii=False).encode("utf-8") + b"\n\n"
+
+
+def access_log(state: ServerState, **fields: Any) -> None:
+    if log.isEnabledFor(logging.INFO):
+        log.info(json.dumps({"event": "request", **fields}, ensure_ascii=False))
+
+
+async def _disconnected(request: Request[Any, Any, Any]) -> None:
+    """Return when the client goes away (the body has been read, so receive() only waits)."""
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+async def _collect_or_cancel(request: Request[Any, Any, Any], gen: Generation) -> str:
+    """Run a non-streaming generation; a client disconnect cancels it and frees its slot."""
+
+    async def collect() -> str:
+        return "".join([d.text async for d in gen.deltas()])
+
+    work = asyncio.ensure_future(collect())
+    watch = asyncio.ensure_future(_disconnected(request))
+    try:
+        await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watch.cancel()
+        if not work.done():
+            work.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await work
+            await gen.close()
+            raise asyncio.CancelledError("client disconnected")
+    return work.result()
+
+
+async def _run(
+    request: Request[Any, Any, Any], state: ServerState,
+    body: ChatCompletionRequest | CompletionRequest, route: str,
+    render_chunk: Callable[[str, ModelRuntime, Delta | None, Generation], dict[str, Any]],
+    render_full: Callable[[str, ModelRuntime, str, Generation], dict[str, Any]],
+) -> Response[Any] | Stream:
+    t0 = time.monotonic()
+    runtime = state.runtime(body.model)
+    labels = {"model": runtime.name, "variant": runtime.variant, "route": route}
+
+    def done(status: int, gen: Generation | None) -> None:
+        elapsed = time.monotonic() - t0
+        state.metrics.request_duration.labels(**labels, status=str(status)).observe(elapsed)
+        state.metrics.requests.labels(**labels, status=str(status)).inc()
+        usage = gen.usage.as_dict() if gen else {}
+        access_log(state, request_id=gen.prep.request_id if gen else None, route=route,
+                   model=runtime.name, variant=runtime.variant, status=status,
+                   duration_ms=round(elapsed * 1000, 1), stream=body.stream, **usage,
+                   **({"prompt": gen.prep.prompt} if gen and state.settings.log_prompts else {}))
+
+    try:
+        gen = Generation(prepare(body, runtime, state.settings), state.metrics)
+        await gen.start()
+    except APIError as exc:
+        done(exc.status, None)
+        raise
+    rid = gen.prep.request_id
+    headers = {"X-Request-Id": rid, "X-Model-Variant": runtime.variant}
+
+    if not body.stream:
+        try:
+            text = await _collect_or_cancel(request, gen)
+        except APIError as exc:
+            done(exc.status, gen)
+            raise
+        except asyncio.CancelledError:
+            done(499, gen)
+            raise
+        except Exception as exc:
+            from legal_edge.server.generation import map_backend_error
+
+            err = map_backend_error(exc)
+            done(err.status, gen)
+            raise err from None
+        done(200, gen)
+        return Response(render_full(rid, runtime, text, gen), headers=headers)
+
+    include_usage = bool(body.stream_options and body.stream_options.include_usage)
+
+    async def events() -> AsyncIterator[bytes]:
+        status = 200
+        try:
+            yield _json_sse(render_chunk(rid, runtime, None, gen))
+            async for delta in gen.deltas():
+                yield _json_sse(render_chunk(rid, runtime, delta, gen))
+            yield _json_sse(render_chunk(rid, runtime, Delta("", gen.finish_reason), gen))
+            if include_usage:
+                final = render_chunk(rid, runtime, Delta(""), gen)
+                final["choices"] = []
+                final["usage"] = gen.usage.as_dict()
+                yield _json_sse(final)
+            yield b"data: [DONE]\n\n"
+        except asyncio.CancelledError:
+            status = 499  # client closed the connection
+            raise
+        except Exception as exc:
+            from legal_edge.server.generation import map_backend_error
+
+            try:
+                err = map_backend_error(exc)
+            except Exception:
+                log.exception("stream failed")
+                err = APIError(500, "internal server error", code="internal_error",
+                               type="server_error")
+            status = err.status
+            yield _json_sse(err.body())
+            yield b"data: [DONE]\n\n"
+        finally:
+            await gen.close()
+            done(status, gen)
+
+    return Stream(events(), media_type="text/event-stream",
+                  headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+
+
+# -- response shapes --------------------------------------------------------------------------
+
+def _chat_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation) -> dict[str, Any]:
+    if delta is None:
+        choice = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+    elif delta.finish_reason:
+        choice = {"index": 0, "delta": {}, "finish_reason": delta.finish_reason}
+    else:
+        choice = {"index": 0, "delta": {"content": delta.text}, "finish_reason": None}
+    return {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": rt.name, "system_fingerprint": _fingerprint(rt), "choices": [choice]}
+
+
+def _chat_full(rid: str, rt: ModelRuntime, text: str, gen: Generation) -> dict[str, Any]:
+    return {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": rt.name,
+            "system_fingerprint": _fingerprint(rt),
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
+                         "logprobs": None, "finish_reason": gen.finish_reason}],
+            "usage": gen.usage.as_dict()}
+
+
+def _text_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation) -> dict[str, Any]:
+    text = "" if delta is None else delta.text
+    reason = None if delta is None else delta.finish_reason
+    return {"id": rid, "object": "text_completion", "created": int(time.time()), "model": rt.name,
+            "system_fingerprint": _fingerprint(rt),
+            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": reason}]}
+
+
+def _text_full(rid: str, rt: ModelRuntime, text: str, gen: Generation) -> dict[str, Any]:
+    return {"id": rid, "object": "text_completion", "created": int(time.time()), "model": rt.name,
+            "system_fingerprint": _fingerprint(rt),
+            "choices": [{"index": 0, "text": text, "logprobs": None,
+                         "finish_reason": gen.finish_reason}],
+            "usage": gen.usage.as_dict()}
+
+
+def _fingerprint(rt: ModelRuntime) -> str:
+    sha = next((f.sha256 for f in rt.manifest.files if f.sha256), None) or rt.name
+    return f"fp_{sha[:10]}"
+
+
+# -- handlers ---------------------------------------------------------------------------------
+
+async def provide_state(request: Request[Any, Any, Any]) -> ServerState:
+    return request.app.state.server  # type: ignore[no-any-return]
+
+
+@post("/chat/completions", status_code=200, summary="Create a chat completion (OpenAI API)")
+async def chat_completions(
+    request: Request[Any, Any, Any], data: ChatCompletionRequest, server: ServerState,
+) -> Response[Any] | Stream:
+    return await _run(request, server, data, "chat", _chat_chunk, _chat_full)
+
+
+@post("/completions", status_code=200, summary="Create a text completion (OpenAI API)")
+async def completions(
+    request: Request[Any, Any, Any], data: CompletionRequest, server: ServerState,
+) -> Response[Any] | Stream:
+    return await _run(request, server, data, "completions", _text_chunk, _text_full)
+
+
+def _model_card(rt: ModelRuntime) -> dict[str, Any]:
+    m = rt.manifest
+    return {"id": rt.name, "object": "model", "created": rt.created, "owned_by": "legal-edge",
+            "variant": rt.variant,
+            "metadata": {"base_model": m.base_model, "quantization": m.quantization,
+                         "context_length": rt.backend.context_length, "license": m.license,
+                         "stage": m.stage, "description": m.description,
+                         "adapter": m.file("adapter") is not None,
+                         "evaluation": m.evaluation, "ready": rt.backend.ready}}
+
+
+@get("/models", summary="List served models")
+async def list_models(server: ServerState) -> dict[str, Any]:
+    return {"object": "list", "data": [_model_card(rt) for rt in server.models.values()]}
+
+
+@get("/models/{model_id:str}", summary="Describe one model")
+async def get_model(model_id: str, server: ServerState) -> dict[str, Any]:
+    return _model_card(server.runtime(model_id))
+
+
+@get("/health/live", summary="Liveness: the process answers")
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/health/ready", summary="Readiness: every model is loaded")
+async def ready(server: ServerState) -> Response[dict[str, Any]]:
+    models = {name: rt.backend.ready for name, rt in server.models.items()}
+    ok = server.loaded and all(models.values()) and server.load_error is None
+    body: dict[str, Any] = {"status": "ready" if ok else "loading", "models": models}
+    if server.load_error:
+        body["status"], body["error"] = "failed", server.load_error
+    return Response(body, status_code=200 if ok else 503,
+                    headers={} if ok else {"Retry-After": "5"})
+
+
+@get("/metrics", summary="Prometheus metrics", include_in_schema=False)
+async def metrics(server: ServerState) -> Response[bytes]:
+    for name, rt in server.models.items():
+        stats = rt.backend.stats()
+        server.metrics.running.labels(model=name).set(stats.get("running", 0))
+        server.metrics.waiting.labels(model=name).set(stats.get("waiting", 0))
+    return Response(server.metrics.render(),
+                    media_type="text/plain; version=0.0.4; charset=utf-8")
+
+
+def api_key_guard(keys: tuple[str, ...]) -> Callable[[ASGIConnection[Any, Any, Any, Any],
+                                                       BaseRouteHandler], Awaitable[None]]:
+    encoded = [k.encode() for k in keys]
+
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if not encoded:
+            return
+        auth = connection.headers.get("authorization", "")
+        scheme, _, token = auth.partition(" ")
+        given = token.strip().encode() if scheme.lower() == "bearer" else b""
+        # compare against every key so timing does not reveal which one matched
+        matched = False
+        for key in encoded:
+            matched |= hmac.compare_digest(given, key)
+        if not matched:
+            raise NotAuthorizedException(
+                "Incorrect API key provided" if given else "Missing API key (Authorization: Bearer)")
+
+    return guard
+
+
+# -- factory ----------------------------------------------------------------------------------
+
+def load_runtime(settings: Settings, name: str | None = None, variant: str = "default") -> ModelRuntime:
+    """Resolve ``settings.model`` (or ``name``) and build its backend (not yet started)."""
+    manifest: ModelManifest = resolve_model(name or settings.model, settings.models_dir)
+    manifest.verify_files()
+    backend = create_backend(settings.backend, manifest, settings.backend_opts())
+    return ModelRuntime(name=manifest.name, manifest=manifest, backend=backend, variant=variant)
+
+
+def create_app(settings: Settings, backend: Backend | None = None,
+               runtimes: list[ModelRuntime] | None = None) -> Litestar:
+    """Build the app. ``backend`` (tests) serves ``settings.model``'s manifest; ``runtimes``
+    serves several models (A/B); by default the backend is built from the settings."""
+    if runtimes is None:
+        if backend is not None:
+            runtimes = [ModelRuntime(name=backend.manifest.name, manifest=backend.manifest,
+                                     backend=backend)]
+        else:
+            runtimes = [load_runtime(settings)]
+    state = ServerState(settings=settings, models={rt.name: rt for rt in runtimes})
+    for rt in runtimes:
+        state.metrics.model_info.labels(model=rt.name).info(
+            {"base_model": rt.manifest.base_model, "quantization": str(rt.manifest.quantization),
+             "variant": rt.variant, "backend": settings.backend, "version": __version__})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async def load() -> None:
+            try:
+                for rt in state.models.values():
+                    await rt.backend.start()
+                state.loaded = True
+            except Exception as exc:
+                logging.getLogger("legal_edge.server").exception("model load failed")
+                state.load_error = f"{type(exc).__name__}: {exc}"
+
+        task = asyncio.create_task(load())
+        try:
+            yield
+        finally:
+            if not task.done():
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            for rt in state.models.values():
+                with contextlib.suppress(Exception):
+                    await rt.backend.stop()
+
+    v1 = Router(path="/v1", route_handlers=[chat_completions, completions, list_models, get_model],
+                guards=[api_key_guard(settings.api_keys)])
+    return Litestar(
+        route_handlers=[v1, live, ready, metrics],
+        dependencies={"server": Provide(provide_state)},
+        exception_handlers=EXCEPTION_HANDLERS,
+        lifespan=[lifespan],
+        state=State({"server": state}),
+        request_max_body_size=settings.max_body_bytes,
+        openapi_config=OpenAPIConfig(title="legal-edge", version=__version__, path="/schema"),
+        debug=False,
+    )

@@ -1,0 +1,97 @@
+"""Server settings: defaults < YAML config < ``LEGAL_EDGE_*`` environment < command-line options."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from legal_edge.backends.base import BackendOptions
+from legal_edge.config import ConfigError, load_config
+
+ENV_PREFIX = "LEGAL_EDGE_"
+DEFAULT_MODEL = "gemma3-270m"
+
+
+@dataclass(frozen=True)
+class Settings:
+    # Where to listen. 127.0.0.1 by default: exposing the API is an explicit decision.
+    host: str = "127.0.0.1"
+    port: int = 8000
+    # A model name in models_dir, a model directory, or a GGUF file.
+    model: str = DEFAULT_MODEL
+    models_dir: Path = Path("models")
+    backend: str = "llamacpp"  # llamacpp | vllm | echo
+    # Bearer keys accepted on /v1/*; empty = no auth (only allowed on loopback by default).
+    api_keys: tuple[str, ...] = ()
+    allow_public_without_keys: bool = False
+    # Engine: threads (0 = all cores), sequences decoded together, context per sequence.
+    n_threads: int = 0
+    n_parallel: int = 8
+    n_ctx: int = 4096
+    max_queue: int = 64  # waiting requests beyond the running ones; more -> 503 + Retry-After
+    request_timeout_s: float = 600.0  # per-request deadline -> 504
+    default_max_tokens: int = 512  # when a request gives no max_tokens (capped by the context)
+    max_body_bytes: int = 1_000_000  # larger request bodies -> 413
+    # Logs never contain prompts or answers unless this is switched on (debugging only).
+    log_prompts: bool = False
+    log_level: str = "info"
+    # Backend-specific options (e.g. vLLM's tensor_parallel_size, gpu_memory_utilization).
+    backend_options: dict[str, Any] | None = None
+
+    def backend_opts(self) -> BackendOptions:
+        return BackendOptions(
+            n_threads=self.n_threads,
+            n_parallel=self.n_parallel,
+            n_ctx=self.n_ctx,
+            max_queue=self.max_queue,
+            extra=dict(self.backend_options or {}),
+        )
+
+    def check(self) -> None:
+        """Reject unsafe or impossible combinations, naming the setting."""
+        if not (0 < self.port < 65536):
+            raise ConfigError(f"port: {self.port} is not a TCP port")
+        for key in ("n_parallel", "n_ctx", "default_max_tokens", "max_body_bytes"):
+            if getattr(self, key) < 1:
+                raise ConfigError(f"{key}: must be at least 1")
+        if self.max_queue < 0:
+            raise ConfigError("max_queue: must be >= 0")
+        if not self.api_keys and not is_loopback(self.host) and not self.allow_public_without_keys:
+            raise ConfigError(
+                f"host: refusing to listen on {self.host} without API keys; set api_keys "
+                f"(LEGAL_EDGE_API_KEYS=key1,key2) or allow_public_without_keys: true"
+            )
+        if any(len(k) < 8 for k in self.api_keys):
+            raise ConfigError("api_keys: every key must have at least 8 characters")
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "ip6-localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def default_config_path() -> Path | None:
+    """``$LEGAL_EDGE_CONFIG``, else ``./legal-edge.yaml`` when it exists."""
+    env = os.environ.get("LEGAL_EDGE_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("legal-edge.yaml")
+    return local if local.is_file() else None
+
+
+def load_settings(
+    config: Path | None = None, overrides: Mapping[str, Any] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> Settings:
+    path = config if config is not None else default_config_path()
+    settings = load_config(Settings, path, overrides or {}, env_prefix=ENV_PREFIX, environ=environ)
+    settings.check()
+    return settings
