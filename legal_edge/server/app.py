@@ -19,10 +19,11 @@ from typing import Any
 from litestar import Litestar, Request, Response, Router, get, post
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
-from litestar.di import Provide
+from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
 from litestar.openapi import OpenAPIConfig
+from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
 from legal_edge import __version__
@@ -228,14 +229,14 @@ async def provide_state(request: Request[Any, Any, Any]) -> ServerState:
 
 @post("/chat/completions", status_code=200, summary="Create a chat completion (OpenAI API)")
 async def chat_completions(
-    request: Request[Any, Any, Any], data: ChatCompletionRequest, server: ServerState,
+    request: Request[Any, Any, Any], data: JSONBody[ChatCompletionRequest], server: NamedDependency[ServerState],
 ) -> Response[Any] | Stream:
     return await _run(request, server, data, "chat", _chat_chunk, _chat_full)
 
 
 @post("/completions", status_code=200, summary="Create a text completion (OpenAI API)")
 async def completions(
-    request: Request[Any, Any, Any], data: CompletionRequest, server: ServerState,
+    request: Request[Any, Any, Any], data: JSONBody[CompletionRequest], server: NamedDependency[ServerState],
 ) -> Response[Any] | Stream:
     return await _run(request, server, data, "completions", _text_chunk, _text_full)
 
@@ -252,12 +253,12 @@ def _model_card(rt: ModelRuntime) -> dict[str, Any]:
 
 
 @get("/models", summary="List served models")
-async def list_models(server: ServerState) -> dict[str, Any]:
+async def list_models(server: NamedDependency[ServerState]) -> dict[str, Any]:
     return {"object": "list", "data": [_model_card(rt) for rt in server.models.values()]}
 
 
 @get("/models/{model_id:str}", summary="Describe one model")
-async def get_model(model_id: str, server: ServerState) -> dict[str, Any]:
+async def get_model(model_id: FromPath[str], server: NamedDependency[ServerState]) -> dict[str, Any]:
     return _model_card(server.runtime(model_id))
 
 
@@ -267,7 +268,7 @@ async def live() -> dict[str, str]:
 
 
 @get("/health/ready", summary="Readiness: every model is loaded")
-async def ready(server: ServerState) -> Response[dict[str, Any]]:
+async def ready(server: NamedDependency[ServerState]) -> Response[dict[str, Any]]:
     models = {name: rt.backend.ready for name, rt in server.models.items()}
     ok = server.loaded and all(models.values()) and server.load_error is None
     body: dict[str, Any] = {"status": "ready" if ok else "loading", "models": models}
@@ -278,7 +279,7 @@ async def ready(server: ServerState) -> Response[dict[str, Any]]:
 
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=False)
-async def metrics(server: ServerState) -> Response[bytes]:
+async def metrics(server: NamedDependency[ServerState]) -> Response[bytes]:
     for name, rt in server.models.items():
         stats = rt.backend.stats()
         server.metrics.running.labels(model=name).set(stats.get("running", 0))

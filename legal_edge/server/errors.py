@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from litestar import Request, Response
-from litestar.exceptions import HTTPException, ValidationException
+from litestar.exceptions import HTTPException, SerializationException, ValidationException
 
 log = logging.getLogger("legal_edge.server")
 
@@ -65,7 +65,7 @@ def _validation_param(exc: ValidationException) -> tuple[str | None, str]:
 
 def http_error_handler(_: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
     status = exc.status_code
-    if status == 400 and "malformed" in str(exc.detail).lower() + str(exc.extra).lower():
+    if status == 400 and isinstance(exc.__cause__, SerializationException):
         return _response(APIError(400, f"request body is not valid JSON: {exc.detail}",
                                   code="invalid_json"))
     if isinstance(exc, ValidationException):

@@ -1,0 +1,161 @@
+"""llama.cpp backend: continuous batching over llama-cpp-python's low-level API.
+
+The engine thread (``llamacpp_engine``) decodes every running sequence in one ``llama_decode``
+per step; this module is the asyncio side: admission control (a bounded wait queue ->
+``QueueFull``), the context check, per-request queues fed with ``loop.call_soon_threadsafe``,
+and cancellation (closing the iterator frees the sequence at the engine's next step).
+
+``options.extra`` knobs: ``kv_unified`` (one KV buffer shared by all sequences; default off:
+each sequence attends over its own cells only, measured faster here), ``swa_full`` (full-size
+cache for sliding-window layers; default off, which saves memory), ``drain_s`` (how long
+``stop`` lets running requests finish, default 5 s), ``verbose`` (llama.cpp logs).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+from legal_edge.backends.base import (
+    BackendNotReady,
+    BackendOptions,
+    ContextLengthExceeded,
+    GenerationRequest,
+    QueueFull,
+    TokenChunk,
+)
+from legal_edge.manifest import ModelManifest
+
+if TYPE_CHECKING:  # the engine module imports llama_cpp: load it only when serving
+    from legal_edge.backends.llamacpp_engine import Engine, Output
+
+
+class LlamaCppBackend:
+    def __init__(self, manifest: ModelManifest, options: BackendOptions):
+        self.manifest = manifest
+        self.options = options
+        self._engine: Engine | None = None
+        self._open = 0  # requests admitted and not finished (running + waiting)
+        self._accepting = False
+        self._seeds = itertools.count(options.seed)
+        self._idle: asyncio.Event | None = None
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        from legal_edge.backends.llamacpp_engine import Engine
+
+        self.manifest.verify_files()
+        extra = self.options.extra
+        loop = asyncio.get_running_loop()
+
+        def deliver(outputs: list[Output]) -> None:  # engine thread -> event loop, per step
+            try:
+                loop.call_soon_threadsafe(_dispatch, outputs)
+            except RuntimeError:  # loop closed: nobody is listening any more
+                pass
+
+        self._engine = await asyncio.to_thread(
+            Engine,
+            self.manifest.model_path,
+            adapter_path=self.manifest.adapter_path,
+            n_parallel=self.options.n_parallel,
+            n_ctx=min(self.options.n_ctx, self.manifest.context_length),
+            n_batch=self.options.n_batch,
+            n_threads=self.options.n_threads,
+            stop_texts=list(self.manifest.stop),
+            deliver=deliver,
+            kv_unified=bool(extra.get("kv_unified", False)),
+            swa_full=bool(extra.get("swa_full", False)),
+            verbose=bool(extra.get("verbose", False)),
+        )
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._accepting = True
+
+    async def stop(self) -> None:
+        """Refuse new requests, let running ones finish for ``drain_s``, then end the rest."""
+        self._accepting = False
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return
+        drain = float(self.options.extra.get("drain_s", 5.0))  # type: ignore[arg-type]
+        if self._idle is not None and drain > 0:
+            try:
+                await asyncio.wait_for(self._idle.wait(), drain)
+            except TimeoutError:
+                pass
+        await asyncio.to_thread(engine.close, BackendNotReady("the server is shutting down"))
+
+    @property
+    def ready(self) -> bool:
+        return self._accepting and self._engine is not None
+
+    @property
+    def context_length(self) -> int:
+        if self._engine is not None:
+            return int(self._engine.n_ctx_seq)
+        return min(self.options.n_ctx, self.manifest.context_length)
+
+    def count_tokens(self, prompt: str) -> int:
+        return len(self._require_engine().tokenize(prompt))
+
+    def stats(self) -> dict[str, int]:
+        engine = self._engine
+        running = engine.running if engine is not None else 0
+        return {"running": running, "waiting": max(0, self._open - running)}
+
+    def _require_engine(self) -> Engine:
+        if self._engine is None or not self._accepting:
+            raise BackendNotReady("the model is not loaded")
+        return self._engine
+
+    # -- generation ---------------------------------------------------------------------------
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[TokenChunk]:
+        from legal_edge.backends.llamacpp_engine import Job
+
+        engine = self._require_engine()
+        tokens = engine.tokenize(request.prompt)
+        limit = engine.n_ctx_seq
+        if len(tokens) >= limit:
+            raise ContextLengthExceeded(len(tokens), request.params.max_tokens, limit)
+        if self._open >= self.options.n_parallel + self.options.max_queue:
+            raise QueueFull(self.options.queue_timeout_s)
+        params = request.params
+        queue: asyncio.Queue[TokenChunk | BaseException] = asyncio.Queue()
+        job = Job(
+            tokens=tokens,
+            params=params,
+            seed=params.seed if params.seed is not None else next(self._seeds),
+            max_new=max(1, min(params.max_tokens, limit - len(tokens))),
+            deadline=request.deadline,
+            sink=queue,
+        )
+        self._open += 1
+        assert self._idle is not None
+        self._idle.clear()
+        finished = False
+        try:
+            engine.submit(job)
+            while True:
+                item = await queue.get()
+                if isinstance(item, BaseException):
+                    finished = True
+                    raise item
+                if item.finish_reason is not None:
+                    finished = True
+                yield item
+                if finished:
+                    return
+        finally:
+            if not finished:  # closed early, cancelled, or the submit failed
+                engine.cancel(job)
+            self._open -= 1
+            if self._open == 0:
+                self._idle.set()
+
+
+def _dispatch(outputs: list[Output]) -> None:
+    for job, item in outputs:
+        job.sink.put_nowait(item)  # type: ignore[attr-defined]

@@ -1,0 +1,358 @@
+"""The continuous-batching engine: one thread owns a llama.cpp context and decodes all sequences.
+
+Each step is one ``llama_decode`` over a batch that holds the next token of every running
+sequence plus as many prompt tokens of newly admitted requests as ``n_batch`` leaves room for
+(prompts are processed in chunks, mixed with decode tokens, so running streams never stall for
+a whole long prompt). New requests join between steps; finished or cancelled ones leave between
+steps and their KV cells are freed with ``llama_memory_seq_rm`` at once. Sequence ``i`` of the
+context is slot ``i``.
+
+The engine knows nothing of asyncio: it hands each step's outputs to a ``deliver`` callback
+(the backend forwards them to the event loop with ``call_soon_threadsafe``). ``llama_decode``
+is a ctypes call, which releases the GIL, so the event loop runs freely while a step computes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import ctypes
+import os
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import llama_cpp
+import numpy as np
+
+from legal_edge.backends.base import BackendError, DeadlineExceeded, SamplingParams, TokenChunk
+
+_backend_lock = threading.Lock()
+_backend_ready = False
+
+
+def _init_llama_backend(verbose: bool) -> None:
+    global _backend_ready
+    with _backend_lock:
+        if not _backend_ready:
+            llama_cpp.llama_backend_init()
+            _backend_ready = True
+    from llama_cpp import _logger
+
+    _logger.set_verbose(verbose)
+
+
+def physical_cores() -> int:
+    """Physical cores this process may run on (hyperthread siblings counted once)."""
+    cpus = (
+        os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+    )
+    cores = set()
+    for cpu in cpus:
+        sib = Path(f"/sys/devices/system/cpu/cpu{cpu}/topology/thread_siblings_list")
+        try:
+            cores.add(sib.read_text().strip())
+        except OSError:
+            cores.add(str(cpu))
+    return max(1, len(cores))
+
+
+@dataclass(eq=False)
+class Job:
+    """One request inside the engine. Only the engine thread touches the fields below ``cancel``."""
+
+    tokens: list[int]
+    params: SamplingParams
+    seed: int
+    max_new: int  # completion budget: min(max_tokens, context left)
+    deadline: float | None
+    sink: object  # opaque to the engine: handed back with every output
+    cancelled: bool = False  # set from any thread; honoured at the next step
+    slot: int = -1
+    n_past: int = 0  # tokens of this sequence already in the KV cache
+    pending: int = -1  # sampled token not yet decoded (-1 while the prompt is processed)
+    n_out: int = 0
+    sampler: object = None
+    decoder: codecs.IncrementalDecoder = field(
+        default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
+    )
+
+
+# What a step hands back per job: a chunk, or an exception that ends the request.
+Output = tuple[Job, TokenChunk | BaseException]
+
+
+class Engine:
+    def __init__(
+        self,
+        model_path: Path,
+        *,
+        adapter_path: Path | None,
+        n_parallel: int,
+        n_ctx: int,
+        n_batch: int,
+        n_threads: int,
+        stop_texts: list[str],
+        deliver: Callable[[list[Output]], None],
+        kv_unified: bool = False,
+        swa_full: bool = False,
+        verbose: bool = False,
+    ):
+        self.n_parallel = n_parallel
+        self.n_batch = max(n_batch, n_parallel)
+        self._deliver = deliver
+        _init_llama_backend(verbose)
+
+        mparams = llama_cpp.llama_model_default_params()
+        self.model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), mparams)
+        if not self.model:
+            raise BackendError(f"llama.cpp could not load the model {model_path}")
+        self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
+        train_ctx = llama_cpp.llama_model_n_ctx_train(self.model)
+        self.n_ctx_seq = min(n_ctx, train_ctx) if train_ctx > 0 else n_ctx
+
+        cparams = llama_cpp.llama_context_default_params()
+        cparams.n_ctx = self.n_ctx_seq * n_parallel
+        cparams.n_batch = self.n_batch
+        cparams.n_ubatch = self.n_batch
+        cparams.n_seq_max = n_parallel
+        threads = n_threads or physical_cores()
+        cparams.n_threads = threads
+        cparams.n_threads_batch = threads
+        cparams.kv_unified = kv_unified
+        cparams.swa_full = swa_full
+        cparams.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(self.model, cparams)
+        if not self.ctx:
+            llama_cpp.llama_model_free(self.model)
+            raise BackendError("llama.cpp could not create a context (out of memory?)")
+        self.n_ctx_seq = min(self.n_ctx_seq, llama_cpp.llama_n_ctx_seq(self.ctx))
+        self.mem = llama_cpp.llama_get_memory(self.ctx)
+
+        self.adapter = None
+        if adapter_path is not None:
+            self.adapter = llama_cpp.llama_adapter_lora_init(self.model, str(adapter_path).encode())
+            if not self.adapter:
+                self.close()
+                raise BackendError(f"llama.cpp could not load the LoRA adapter {adapter_path}")
+            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self.adapter)
+            scales = (ctypes.c_float * 1)(1.0)
+            if llama_cpp.llama_set_adapters_lora(self.ctx, adapters, 1, scales) != 0:
+                self.close()
+                raise BackendError(f"llama.cpp could not apply the LoRA adapter {adapter_path}")
+
+        self.stop_ids = self._special_stop_ids(stop_texts)
+        self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._piece = ctypes.create_string_buffer(256)
+        self._tok_lock = threading.Lock()
+
+        self._slots: list[Job | None] = [None] * n_parallel
+        self._waiting: deque[Job] = deque()
+        self._wake = threading.Condition()
+        self._closing = False
+        self._thread = threading.Thread(target=self._run, name="llamacpp-engine", daemon=True)
+        self._thread.start()
+
+    # -- called from any thread -------------------------------------------------------------
+    def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
+        data = text.encode("utf-8")
+        n_max = len(data) + 8
+        buf = (llama_cpp.llama_token * n_max)()
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, n_max, add_bos, True)
+        if n < 0:  # cannot happen with one token per byte plus BOS, but be exact
+            buf = (llama_cpp.llama_token * -n)()
+            n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, -n, add_bos, True)
+        return list(buf[:n])
+
+    def submit(self, job: Job) -> None:
+        with self._wake:
+            if self._closing:
+                raise BackendError("the engine is shutting down")
+            self._waiting.append(job)
+            self._wake.notify()
+
+    def cancel(self, job: Job) -> None:
+        with self._wake:
+            job.cancelled = True
+            self._wake.notify()
+
+    @property
+    def running(self) -> int:
+        return sum(1 for j in self._slots if j is not None)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def close(self, error: BaseException | None = None) -> None:
+        """Stop the thread, end every open request with ``error``, free llama.cpp objects."""
+        if hasattr(self, "_thread"):
+            with self._wake:
+                self._closing = True
+                self._close_error = error or BackendError("the engine shut down")
+                self._wake.notify()
+            self._thread.join()
+            llama_cpp.llama_batch_free(self.batch)
+        if getattr(self, "ctx", None):
+            llama_cpp.llama_free(self.ctx)
+            self.ctx = None
+        if getattr(self, "adapter", None):
+            llama_cpp.llama_adapter_lora_free(self.adapter)
+            self.adapter = None
+        if getattr(self, "model", None):
+            llama_cpp.llama_model_free(self.model)
+            self.model = None
+
+    # -- engine thread ------------------------------------------------------------------------
+    def _special_stop_ids(self, stop_texts: list[str]) -> set[int]:
+        """Special tokens whose text is a stop string (e.g. ``<end_of_turn>``): generation ends
+        at the token itself, so the stop text never has to be matched in the output."""
+        ids = set()
+        special = llama_cpp.LLAMA_TOKEN_ATTR_CONTROL | llama_cpp.LLAMA_TOKEN_ATTR_USER_DEFINED
+        for text in stop_texts:
+            toks = self.tokenize(text, add_bos=False)
+            if len(toks) == 1 and llama_cpp.llama_vocab_get_attr(self.vocab, toks[0]) & special:
+                ids.add(toks[0])
+        return ids
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while not self._closing and not self._waiting and self.running == 0:
+                    self._wake.wait()
+                if self._closing:
+                    break
+            out: list[Output] = []
+            try:
+                self._step(out)
+            except BaseException as exc:  # a failed decode ends the requests, not the server
+                for i, job in enumerate(self._slots):
+                    if job is not None:
+                        out.append((job, exc))
+                        self._free(i)
+            if out:
+                self._deliver(out)
+        out = [(j, self._close_error) for j in self._slots if j is not None]
+        out += [(j, self._close_error) for j in self._waiting]
+        self._waiting.clear()
+        for i, job in enumerate(self._slots):
+            if job is not None:
+                self._free(i)
+        if out:
+            self._deliver(out)
+
+    def _free(self, slot: int) -> None:
+        job = self._slots[slot]
+        self._slots[slot] = None
+        llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
+        if job is not None and job.sampler is not None:
+            llama_cpp.llama_sampler_free(job.sampler)
+            job.sampler = None
+
+    def _admit(self, out: list[Output]) -> None:
+        now = time.monotonic()
+        for i, job in enumerate(self._slots):
+            if job is None:
+                continue
+            if job.cancelled:
+                self._free(i)
+            elif job.deadline is not None and now > job.deadline:
+                out.append((job, DeadlineExceeded("the request ran past its deadline")))
+                self._free(i)
+        with self._wake:
+            keep: deque[Job] = deque()
+            for job in self._waiting:
+                if job.cancelled:
+                    continue
+                if job.deadline is not None and now > job.deadline:
+                    out.append((job, DeadlineExceeded("the request waited past its deadline")))
+                    continue
+                free = next((i for i, j in enumerate(self._slots) if j is None), None)
+                if free is None:
+                    keep.append(job)
+                    continue
+                job.slot = free
+                job.sampler = self._make_sampler(job.params, job.seed)
+                self._slots[free] = job
+            self._waiting = keep
+
+    def _make_sampler(self, params: SamplingParams, seed: int) -> object | None:
+        if params.temperature <= 0:
+            return None  # greedy: argmax over the logits, no sampler needed
+        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        if params.top_p < 1.0:
+            llama_cpp.llama_sampler_chain_add(
+                chain, llama_cpp.llama_sampler_init_top_p(params.top_p, 1)
+            )
+        llama_cpp.llama_sampler_chain_add(
+            chain, llama_cpp.llama_sampler_init_temp(params.temperature)
+        )
+        llama_cpp.llama_sampler_chain_add(
+            chain, llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF)
+        )
+        return chain
+
+    def _step(self, out: list[Output]) -> None:
+        self._admit(out)
+        batch = self.batch
+        n = 0
+        sample_at: list[tuple[Job, int]] = []
+
+        def add(job: Job, token: int, logits: bool) -> None:
+            nonlocal n
+            batch.token[n] = token
+            batch.pos[n] = job.n_past
+            batch.n_seq_id[n] = 1
+            batch.seq_id[n][0] = job.slot
+            batch.logits[n] = logits
+            if logits:
+                sample_at.append((job, n))
+            job.n_past += 1
+            n += 1
+
+        running = [j for j in self._slots if j is not None]
+        for job in running:  # one decode token per generating sequence first
+            if job.pending >= 0:
+                add(job, job.pending, True)
+        for job in running:  # then prompt chunks, oldest request first, within n_batch
+            if job.pending >= 0:
+                continue
+            todo = job.tokens[job.n_past : job.n_past + self.n_batch - n]
+            for tok in todo:  # logits only for the prompt's last token
+                add(job, tok, job.n_past + 1 == len(job.tokens))
+            if n >= self.n_batch:
+                break
+        if n == 0:
+            return
+        batch.n_tokens = n
+        rc = llama_cpp.llama_decode(self.ctx, batch)
+        if rc != 0:
+            raise BackendError(f"llama_decode failed with code {rc}")
+        for job, idx in sample_at:
+            self._sample(job, idx, out)
+
+    def _sample(self, job: Job, idx: int, out: list[Output]) -> None:
+        if job.sampler is None:
+            logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
+            token = int(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).argmax())
+        else:
+            token = llama_cpp.llama_sampler_sample(job.sampler, self.ctx, idx)
+        n_prompt = len(job.tokens)
+        if llama_cpp.llama_vocab_is_eog(self.vocab, token) or token in self.stop_ids:
+            text = job.decoder.decode(b"", final=True)
+            out.append((job, TokenChunk(text, n_prompt, job.n_out, finish_reason="stop")))
+            self._free(job.slot)
+            return
+        job.n_out += 1
+        n = llama_cpp.llama_token_to_piece(self.vocab, token, self._piece, 256, 0, False)
+        text = job.decoder.decode(self._piece.raw[: max(n, 0)])
+        if job.n_out >= job.max_new:
+            text += job.decoder.decode(b"", final=True)
+            out.append((job, TokenChunk(text, n_prompt, job.n_out, finish_reason="length")))
+            self._free(job.slot)
+            return
+        job.pending = token
+        out.append((job, TokenChunk(text, n_prompt, job.n_out)))
