@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# legal-edge installer. Idempotent: re-running skips what is already done.
+#
+#   ./install.sh            user install: .venv/ with the runtime, the default model in models/,
+#                           a default config in legal-edge.yaml; then `.venv/bin/legal-edge serve`
+#   ./install.sh --dev      as above plus the training/evaluation stack and the test tools
+#   ./install.sh --help
+#
+# Needs Python >= 3.11 with venv, a C/C++ compiler (llama-cpp-python compiles llama.cpp, about
+# 8 minutes on 2 cores; pip caches the built wheel so later installs take seconds) and ~4 GB disk
+# (--dev: torch).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+MODE=user
+PYTHON="${PYTHON:-}"
+VENV="$ROOT/.venv"
+MODELS_DIR="$ROOT/models"
+
+usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+die() { echo "install.sh: error: $*" >&2; exit 1; }
+step() { echo "==> $*"; }
+
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --dev) MODE=dev ;;
+    --python) shift; PYTHON="${1:-}" ;;
+    --models-dir) shift; MODELS_DIR="${1:-}" ;;
+    -h|--help) usage; exit 0 ;;
+    *) die "unknown option '$1' (see --help)" ;;
+  esac
+  shift
+done
+
+# -- checks ------------------------------------------------------------------------------------
+if [ -z "$PYTHON" ]; then
+  for candidate in python3.13 python3.12 python3.11 python3; do
+    # (pyenv shims exist for versions that are not selected: check that it really runs)
+    if "$candidate" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' 2>/dev/null; then
+      PYTHON="$candidate"; break
+    fi
+  done
+fi
+[ -n "$PYTHON" ] && command -v "$PYTHON" >/dev/null 2>&1 \
+  || die "no Python found; install Python 3.11+ (Debian/Ubuntu: apt-get install python3 python3-venv)"
+"$PYTHON" -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else 1)' \
+  || die "$("$PYTHON" --version 2>&1) is too old; legal-edge needs Python 3.11 or newer"
+"$PYTHON" -c 'import venv, ensurepip' 2>/dev/null \
+  || die "Python's venv module is missing (Debian/Ubuntu: apt-get install python3-venv)"
+
+need_mb=1500; [ "$MODE" = dev ] && need_mb=4000
+free_mb=$(df -Pm "$ROOT" | awk 'NR==2 {print $4}')
+[ "${free_mb:-0}" -ge "$need_mb" ] \
+  || die "not enough disk space in $ROOT: ${free_mb} MB free, ${need_mb} MB needed"
+
+# -- environment -------------------------------------------------------------------------------
+if [ ! -x "$VENV/bin/python" ]; then
+  step "creating virtual environment $VENV"
+  "$PYTHON" -m venv "$VENV" || die "could not create $VENV"
+fi
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check)
+
+extras="model"
+[ "$MODE" = dev ] && extras="model,train,dev"
+stamp="$VENV/.legal-edge-installed"
+want="$extras $(cat "$ROOT/pyproject.toml" "$ROOT/install.sh" | sha256sum | cut -c1-16)"
+if [ -f "$stamp" ] && grep -qxF "$want" "$stamp" \
+   && "$VENV/bin/python" -c 'import llama_cpp, legal_edge' 2>/dev/null; then
+  step "packages up to date ($extras)"
+else
+  if ! "$VENV/bin/python" -c 'import llama_cpp' 2>/dev/null; then
+    # llama-cpp-python has no binary wheel on PyPI; a cached wheel makes this instant.
+    if ! ls "${PIP_CACHE_DIR:-$HOME/.cache/pip}"/wheels 2>/dev/null | grep -q . ; then
+      command -v gcc >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 \
+        || die "a C/C++ compiler is needed to build llama-cpp-python (apt-get install build-essential)"
+    fi
+    step "installing llama-cpp-python (compiles llama.cpp on first install, ~8 min on 2 cores)"
+    log="$VENV/llama-cpp-build.log"
+    set +e
+    "${PIP[@]}" install -v "llama-cpp-python==0.3.36" 2>&1 | tee "$log" \
+      | grep --line-buffered -oE '^\s*\[[0-9]+/[0-9]+\]' | awk '{printf "\r    building llama.cpp %s", $1; fflush()} END {print ""}'
+    rc=${PIPESTATUS[0]}
+    set -e
+    [ "$rc" -eq 0 ] || { tail -30 "$log" >&2; die "building llama-cpp-python failed (log: $log)"; }
+  fi
+  step "installing legal-edge[$extras]"
+  "${PIP[@]}" install -q -e "$ROOT[$extras]" || die "pip install failed"
+  echo "$want" > "$stamp"
+fi
+
+# -- default model -----------------------------------------------------------------------------
+step "default model in $MODELS_DIR"
+"$VENV/bin/legal-edge" models install-default --models-dir "$MODELS_DIR" \
+  || die "installing the default model failed"
+
+# -- default config ----------------------------------------------------------------------------
+config="$ROOT/legal-edge.yaml"
+if [ ! -f "$config" ]; then
+  step "writing default config $config"
+  cat > "$config" <<EOF
+# legal-edge server config (written by install.sh; edit freely, re-running keeps it).
+# Every key can also be set by env (LEGAL_EDGE_<KEY>) or a serve option; see README.md.
+host: 127.0.0.1          # bind address; a public address requires api_keys
+port: 8000
+models_dir: $MODELS_DIR
+# model: legal-gemma3-270m   # default: the shipped legal model; gemma3-270m is the base
+backend: llamacpp
+api_keys: []             # e.g. [a-long-random-key]; clients send Authorization: Bearer <key>
+n_parallel: 8            # sequences decoded together
+n_ctx: 4096              # context tokens per sequence
+EOF
+fi
+step "done. Start the server: $VENV/bin/legal-edge serve   (API on http://127.0.0.1:8000/v1)"

@@ -1,0 +1,104 @@
+"""What users touch: the README's commands, CI, every CLI's --help, every config, the layering."""
+
+from __future__ import annotations
+
+import ast
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from tests.conftest import REPO
+
+FORBIDDEN_IN_RUNTIME = {"torch", "transformers", "peft", "datasets", "accelerate", "recipes",
+                        "deepspeed", "datasketch"}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_runtime_never_imports_the_workshop():
+    offenders = []
+    for path in sorted((REPO / "legal_edge").rglob("*.py")):
+        bad = _imports(path) & FORBIDDEN_IN_RUNTIME
+        if bad:
+            offenders.append(f"{path.relative_to(REPO)}: {sorted(bad)}")
+    assert not offenders, "legal_edge/ must not import: " + "; ".join(offenders)
+
+
+def readme_commands() -> list[str]:
+    text = (REPO / "README.md").read_text(encoding="utf-8")
+    head = text.split("<!-- sections below -->")[0]
+    return re.findall(r"```bash\n(.+?)\n```", head)
+
+
+def test_ci_runs_exactly_the_readme_test_command():
+    serve_cmd, test_cmd = readme_commands()[:2]
+    assert "legal-edge serve" in serve_cmd and "pytest" in test_cmd
+    ci = (REPO / ".ci" / "run").read_text(encoding="utf-8")
+    assert test_cmd in ci.splitlines()
+
+
+def test_install_sh_help_and_bad_input():
+    out = subprocess.run(["bash", str(REPO / "install.sh"), "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "--dev" in out.stdout
+    out = subprocess.run(["bash", str(REPO / "install.sh"), "--bogus"], capture_output=True, text=True)
+    assert out.returncode != 0 and "unknown option '--bogus'" in out.stderr
+    out = subprocess.run(["bash", str(REPO / "install.sh"), "--python", "/nonexistent/python3"],
+                         capture_output=True, text=True)
+    assert out.returncode != 0 and "no Python found" in out.stderr
+
+
+def _all_commands(group, prefix=()):
+    import click
+
+    ctx = click.Context(group)
+    for name in group.list_commands(ctx):
+        cmd = group.get_command(ctx, name)
+        yield (*prefix, name)
+        if isinstance(cmd, click.Group):
+            yield from _all_commands(cmd, (*prefix, name))
+
+
+@pytest.mark.parametrize("cli", ["legal_edge.cli", "recipes.cli"])
+def test_every_command_has_help(cli):
+    import importlib
+
+    main = importlib.import_module(cli).main
+    runner = CliRunner()
+    commands = list(_all_commands(main))
+    assert commands
+    for cmd in [(), *commands]:
+        result = runner.invoke(main, [*cmd, "--help"])
+        assert result.exit_code == 0, (cmd, result.output, result.exception)
+        assert "Usage:" in result.output
+
+
+def test_every_recipe_config_loads():
+    import importlib
+
+    from legal_edge.config import load_config
+    from recipes.cli import STAGES
+
+    stage_dirs = {"data": "prepare-data", "train": "train", "eval": "evaluate", "export": "export",
+                  "pipeline": "pipeline"}
+    configs = sorted((REPO / "recipes" / "configs").rglob("*.yaml"))
+    assert configs
+    for path in configs:
+        stage = path.relative_to(REPO / "recipes" / "configs").parts[0]
+        if stage not in stage_dirs:
+            continue
+        module = importlib.import_module(STAGES[stage_dirs[stage]][0])
+        first = path.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("#") and "legal-recipes" in first, f"{path}: first line must give the command"
+        load_config(module.Config, path)
