@@ -1,0 +1,79 @@
+"""Model backends for evaluation: one small interface, three forms of the same model.
+
+``gguf``  llama.cpp through llama-cpp-python (optional GGUF LoRA adapter), prompts rendered with
+          the model manifest's chat template;
+``hf``    transformers (optional PEFT adapter directory);
+``http``  any OpenAI-compatible server (``legal-edge serve``, llama-server, vLLM ...).
+
+Imports are lazy so that evaluating a GGUF never imports torch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from recipes.evaluate import ModelSpec
+
+Messages = Sequence[Mapping[str, str]]
+
+
+class BackendError(RuntimeError):
+    """A model that cannot be loaded or reached; the message names the path or URL."""
+
+
+class EvalBackend(Protocol):
+    #: False when the backend cannot score continuations (``http``): suites then skip
+    #: log-likelihood metrics and say so in the results.
+    supports_loglik: bool
+
+    def loglikelihoods(self, messages: Messages, continuations: Sequence[str]) -> list[float]:
+        """Sum of log-probabilities of each continuation after the rendered prompt."""
+        ...
+
+    def generate(self, messages: Messages, max_tokens: int) -> str:
+        """Greedy completion of the rendered prompt, cut at the model's stop strings."""
+        ...
+
+    def describe(self) -> dict[str, object]:
+        """What was evaluated (paths, hashes, adapter, URL) for results.json."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def make_backend(spec: ModelSpec) -> EvalBackend:
+    """The backend named by ``spec.backend``; unknown names fail with the list of known ones."""
+    if spec.backend == "gguf":
+        from recipes.evaluation.backends.gguf import GGUFBackend
+
+        return GGUFBackend.from_spec(spec)
+    if spec.backend == "hf":
+        from recipes.evaluation.backends.hf import HFBackend
+
+        return HFBackend.from_spec(spec)
+    if spec.backend == "http":
+        from recipes.evaluation.backends.http import HTTPBackend
+
+        return HTTPBackend.from_spec(spec)
+    raise BackendError(f"model {spec.name}: unknown backend {spec.backend!r} (gguf, hf, http)")
+
+
+def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
+    """``text`` up to the first stop string, and whether one was found."""
+    cut = min((i for i in (text.find(s) for s in stop if s) if i >= 0), default=-1)
+    return (text[:cut], True) if cut >= 0 else (text, False)
+
+
+def pick_template(override: str | None, default: str, default_stop: Sequence[str]) -> tuple[str, list[str]]:
+    """The chat template to render with: a known name (``gemma``, ``chatml``), Jinja text, or the
+    model's own (``default``, from its manifest or tokenizer)."""
+    from legal_edge.prompts import KNOWN_TEMPLATES
+
+    if override and override in KNOWN_TEMPLATES:
+        template, stop = KNOWN_TEMPLATES[override]
+        return template, list(stop)
+    if override:
+        return override, list(default_stop)
+    return default, list(default_stop)

@@ -1,0 +1,116 @@
+"""transformers models (optionally with a PEFT LoRA adapter directory), on CPU or GPU.
+
+The prompt is rendered with the same chat template as the GGUF form (the model directory's
+manifest, a named template, or the tokenizer's own), and tokenized the same way: the tokenizer
+adds BOS to the prompt, continuations are tokenized without special tokens and appended.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from legal_edge.prompts import render_chat
+from recipes.evaluation.backends import BackendError, Messages, cut_at_stop, pick_template
+
+if TYPE_CHECKING:
+    from recipes.evaluate import ModelSpec
+
+
+class HFBackend:
+    supports_loglik = True
+
+    def __init__(
+        self, model_dir: Path, *, chat_template: str | None = None, stop: Sequence[str] = (),
+        adapter_dir: Path | None = None, device: str = "cpu", dtype: str = "float32",
+        n_threads: int = 2,
+    ) -> None:
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        if not Path(model_dir).is_dir():
+            raise BackendError(f"HF model directory not found: {model_dir}")
+        torch.set_num_threads(max(1, n_threads))
+        self.torch = torch
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=getattr(torch, dtype))
+        if adapter_dir is not None:
+            if not Path(adapter_dir).is_dir():
+                raise BackendError(f"PEFT adapter directory not found: {adapter_dir}")
+            from peft import PeftModel
+
+            model = PeftModel.from_pretrained(model, str(adapter_dir))
+        self.model = model.to(device).eval()
+        self.device = device
+        own = getattr(self.tokenizer, "chat_template", None)
+        if chat_template is None and not own:
+            raise BackendError(
+                f"{model_dir}: the tokenizer has no chat template; set chat_template "
+                "(gemma, chatml or Jinja text) in the model's config entry")
+        self.template = chat_template or own
+        self.stop = list(stop)
+        self.info = {"backend": "hf", "model_dir": str(model_dir),
+                     "adapter_dir": str(adapter_dir) if adapter_dir else None, "dtype": dtype}
+
+    @classmethod
+    def from_spec(cls, spec: ModelSpec) -> HFBackend:
+        from legal_edge.manifest import MANIFEST_NAME, ModelManifest
+        from recipes.evaluate import resolve_path
+
+        path = resolve_path(spec.path)
+        template, stop = "", []
+        if (path / MANIFEST_NAME).is_file():  # an HF directory written by training
+            manifest = ModelManifest.read(path)
+            template, stop = manifest.chat_template, manifest.stop
+        if spec.chat_template:
+            template, stop = pick_template(spec.chat_template, template, stop)
+        adapter = resolve_path(spec.lora_path) if spec.lora_path else None
+        return cls(path, chat_template=template or None, stop=stop, adapter_dir=adapter,
+                   device=spec.device, dtype=spec.dtype, n_threads=spec.n_threads)
+
+    def render(self, messages: Messages) -> str:
+        assert self.template is not None
+        return render_chat(self.template, messages)
+
+    def _ids(self, text: str, special: bool) -> list[int]:
+        return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
+
+    def loglikelihoods(self, messages: Messages, continuations: Sequence[str]) -> list[float]:
+        torch = self.torch
+        context = self._ids(self.render(messages), special=True)
+        conts = [self._ids(c, special=False) for c in continuations]
+        width = len(context) + max(len(c) for c in conts)
+        pad = self.tokenizer.pad_token_id or 0
+        ids = torch.full((len(conts), width), pad, dtype=torch.long)
+        mask = torch.zeros_like(ids)
+        for i, c in enumerate(conts):
+            seq = context + c
+            ids[i, : len(seq)] = torch.tensor(seq)
+            mask[i, : len(seq)] = 1
+        with torch.no_grad():
+            logits = self.model(input_ids=ids.to(self.device),
+                                attention_mask=mask.to(self.device)).logits.float()
+        logprobs = torch.log_softmax(logits, dim=-1).cpu()
+        out = []
+        for i, c in enumerate(conts):
+            pos = torch.arange(len(context) - 1, len(context) - 1 + len(c))
+            out.append(float(logprobs[i, pos, torch.tensor(c)].sum()))
+        return out
+
+    def generate(self, messages: Messages, max_tokens: int) -> str:
+        torch = self.torch
+        ids = torch.tensor([self._ids(self.render(messages), special=True)], device=self.device)
+        with torch.no_grad():
+            out = self.model.generate(
+                input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
+                do_sample=False, pad_token_id=self.tokenizer.pad_token_id or 0)
+        text = self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=False)
+        eos = self.tokenizer.eos_token
+        return cut_at_stop(text, [*self.stop, *([eos] if eos else [])])[0]
+
+    def describe(self) -> dict[str, Any]:
+        return dict(self.info)
+
+    def close(self) -> None:
+        self.model = None
