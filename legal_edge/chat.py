@@ -16,8 +16,12 @@ class ChatError(RuntimeError):
 
 
 def stream_chat(
-    client: httpx.Client, url: str, model: str, messages: list[dict[str, str]],
-    max_tokens: int | None, temperature: float | None,
+    client: httpx.Client,
+    url: str,
+    model: str,
+    messages: list[dict[str, str]],
+    max_tokens: int | None,
+    temperature: float | None,
 ) -> Iterator[str]:
     """Yield content deltas of one streamed chat completion; raise ChatError on API errors."""
     body: dict[str, Any] = {"model": model, "messages": messages, "stream": True}
@@ -59,17 +63,31 @@ def default_model(client: httpx.Client, url: str) -> str:
 
 
 @click.command("chat")
-@click.option("--url", default="http://127.0.0.1:8000/v1", show_default=True,
-              help="Base URL of the OpenAI-compatible API.")
+@click.option(
+    "--url",
+    default="http://127.0.0.1:8000/v1",
+    show_default=True,
+    help="Base URL of the OpenAI-compatible API.",
+)
 @click.option("--model", default=None, help="Model id (default: the server's first model).")
-@click.option("--api-key", default=lambda: os.environ.get("LEGAL_EDGE_API_KEY", ""),
-              help="API key (env LEGAL_EDGE_API_KEY).")
-@click.option("--system", default="你是一名严谨的中国法律助手。", show_default=True,
-              help="System prompt.")
+@click.option(
+    "--api-key",
+    default=lambda: os.environ.get("LEGAL_EDGE_API_KEY", ""),
+    help="API key (env LEGAL_EDGE_API_KEY).",
+)
+@click.option(
+    "--system", default="你是一名严谨的中国法律助手。", show_default=True, help="System prompt."
+)
 @click.option("--max-tokens", type=int, default=512, show_default=True)
 @click.option("--temperature", type=float, default=None)
-def chat_command(url: str, model: str | None, api_key: str, system: str, max_tokens: int,
-                 temperature: float | None) -> None:
+def chat_command(
+    url: str,
+    model: str | None,
+    api_key: str,
+    system: str,
+    max_tokens: int,
+    temperature: float | None,
+) -> None:
     """Chat with a running legal-edge server in the terminal (/exit or Ctrl-D to quit)."""
     url = url.rstrip("/")
     headers = {"Authorization": f"Bearer {api_key}"} if api_key else {}

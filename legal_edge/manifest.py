@@ -77,7 +77,7 @@ class ModelManifest:
         return str((self.directory or Path(".")) / MANIFEST_NAME)
 
     def verify_files(self, check_hash: bool = False) -> None:
-        """Raise ``ManifestError`` naming the first missing (or, with ``check_hash``, altered) file."""
+        """Raise ``ManifestError`` naming the first missing (with ``check_hash``: altered) file."""
         for f in self.files:
             p = self.path_of(f.role)
             assert p is not None
@@ -138,8 +138,12 @@ def _relpath(path: Path, start: Path) -> str:
 
 
 def gguf_manifest(
-    gguf_path: Path, *, name: str | None = None, chat_template: str | None = None,
-    stop: list[str] | None = None, context_length: int | None = None,
+    gguf_path: Path,
+    *,
+    name: str | None = None,
+    chat_template: str | None = None,
+    stop: list[str] | None = None,
+    context_length: int | None = None,
 ) -> ModelManifest:
     """An in-memory manifest for a bare GGUF file (``serve --model file.gguf``).
 

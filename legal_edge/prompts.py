@@ -90,7 +90,7 @@ def render_chat(
 
 
 def record_to_messages(record: Mapping[str, Any]) -> list[dict[str, str]]:
-    """A prepared data record (``{instruction, input, output}`` or ``messages``) as chat messages."""
+    """A prepared record (``{instruction, input, output}`` or ``messages``) as chat messages."""
     if record.get("messages"):
         return [{"role": m["role"], "content": m["content"]} for m in record["messages"]]
     user = str(record.get("instruction") or "").strip()

@@ -88,7 +88,8 @@ def default_config_path() -> Path | None:
 
 
 def load_settings(
-    config: Path | None = None, overrides: Mapping[str, Any] | None = None,
+    config: Path | None = None,
+    overrides: Mapping[str, Any] | None = None,
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     path = config if config is not None else default_config_path()

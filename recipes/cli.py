@@ -12,9 +12,15 @@ from legal_edge.config import ConfigError, load_config
 # verb -> module under recipes/ exposing ``Config`` and ``run(cfg) -> Path``.
 # Imported lazily so ``--help`` does not pull in torch.
 STAGES: dict[str, tuple[str, str]] = {
-    "prepare-data": ("recipes.prepare_data", "Prepare training/validation sets from raw legal data."),
+    "prepare-data": (
+        "recipes.prepare_data",
+        "Prepare training/validation sets from raw legal data.",
+    ),
     "train": ("recipes.train_lora", "Fine-tune a base model with LoRA."),
-    "evaluate": ("recipes.evaluate", "Evaluate models on legal exam, cases, safety, general ability."),
+    "evaluate": (
+        "recipes.evaluate",
+        "Evaluate models on legal exam, cases, safety, general ability.",
+    ),
     "export": ("recipes.export_gguf", "Export a fine-tuned model to GGUF and quantize it."),
     "pipeline": ("recipes.pipeline", "Run data -> train -> evaluate -> export as one pipeline."),
 }
@@ -27,10 +33,20 @@ def load_stage_config(module_name: str, config: Path, overrides: tuple[str, ...]
 
 def _make_command(verb: str, module_name: str, help_text: str) -> click.Command:
     @click.command(name=verb, help=help_text)
-    @click.option("--config", "config", type=click.Path(path_type=Path), required=True,
-                  help="YAML config, e.g. recipes/configs/<stage>/smoke.yaml")
-    @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE",
-                  help="Override a config key (repeatable), e.g. --set output_dir=out/x")
+    @click.option(
+        "--config",
+        "config",
+        type=click.Path(path_type=Path),
+        required=True,
+        help="YAML config, e.g. recipes/configs/<stage>/smoke.yaml",
+    )
+    @click.option(
+        "--set",
+        "overrides",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Override a config key (repeatable), e.g. --set output_dir=out/x",
+    )
     def command(config: Path, overrides: tuple[str, ...]) -> None:
         try:
             module, cfg = load_stage_config(module_name, config, overrides)

@@ -12,8 +12,16 @@ from click.testing import CliRunner
 
 from tests.conftest import REPO
 
-FORBIDDEN_IN_RUNTIME = {"torch", "transformers", "peft", "datasets", "accelerate", "recipes",
-                        "deepspeed", "datasketch"}
+FORBIDDEN_IN_RUNTIME = {
+    "torch",
+    "transformers",
+    "peft",
+    "datasets",
+    "accelerate",
+    "recipes",
+    "deepspeed",
+    "datasketch",
+}
 
 
 def _imports(path: Path) -> set[str]:
@@ -50,12 +58,19 @@ def test_ci_runs_exactly_the_readme_test_command():
 
 
 def test_install_sh_help_and_bad_input():
-    out = subprocess.run(["bash", str(REPO / "install.sh"), "--help"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["bash", str(REPO / "install.sh"), "--help"], capture_output=True, text=True
+    )
     assert out.returncode == 0 and "--dev" in out.stdout
-    out = subprocess.run(["bash", str(REPO / "install.sh"), "--bogus"], capture_output=True, text=True)
+    out = subprocess.run(
+        ["bash", str(REPO / "install.sh"), "--bogus"], capture_output=True, text=True
+    )
     assert out.returncode != 0 and "unknown option '--bogus'" in out.stderr
-    out = subprocess.run(["bash", str(REPO / "install.sh"), "--python", "/nonexistent/python3"],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        ["bash", str(REPO / "install.sh"), "--python", "/nonexistent/python3"],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode != 0 and "no Python found" in out.stderr
 
 
@@ -90,8 +105,13 @@ def test_every_recipe_config_loads():
     from legal_edge.config import load_config
     from recipes.cli import STAGES
 
-    stage_dirs = {"data": "prepare-data", "train": "train", "eval": "evaluate", "export": "export",
-                  "pipeline": "pipeline"}
+    stage_dirs = {
+        "data": "prepare-data",
+        "train": "train",
+        "eval": "evaluate",
+        "export": "export",
+        "pipeline": "pipeline",
+    }
     configs = sorted((REPO / "recipes" / "configs").rglob("*.yaml"))
     assert configs
     for path in configs:
@@ -100,5 +120,7 @@ def test_every_recipe_config_loads():
             continue
         module = importlib.import_module(STAGES[stage_dirs[stage]][0])
         first = path.read_text(encoding="utf-8").splitlines()[0]
-        assert first.startswith("#") and "legal-recipes" in first, f"{path}: first line must give the command"
+        assert first.startswith("#") and "legal-recipes" in first, (
+            f"{path}: first line must give the command"
+        )
         load_config(module.Config, path)

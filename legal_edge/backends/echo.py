@@ -81,8 +81,9 @@ class EchoBackend:
                 )
             done = min(len(words), limit)
             reason = "length" if len(words) > limit else "stop"
-            yield TokenChunk(text="", prompt_tokens=n_prompt, completion_tokens=done,
-                             finish_reason=reason)
+            yield TokenChunk(
+                text="", prompt_tokens=n_prompt, completion_tokens=done, finish_reason=reason
+            )
         finally:
             self._running -= 1
             self._slots.release()

@@ -31,7 +31,7 @@ from legal_edge.backends import create_backend
 from legal_edge.backends.base import Backend
 from legal_edge.manifest import ModelManifest, resolve_model
 from legal_edge.server.errors import EXCEPTION_HANDLERS, APIError
-from legal_edge.server.generation import Delta, Generation, ModelRuntime, new_id, prepare
+from legal_edge.server.generation import Delta, Generation, ModelRuntime, prepare
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.settings import Settings
@@ -52,8 +52,11 @@ class ServerState:
             return self.models[name]
         except KeyError:
             raise APIError(
-                404, f"The model {name!r} does not exist; available: {', '.join(self.models)}",
-                code="model_not_found", param="model") from None
+                404,
+                f"The model {name!r} does not exist; available: {', '.join(self.models)}",
+                code="model_not_found",
+                param="model",
+            ) from None
 
 
 def _json_sse(obj: Any) -> bytes:
@@ -95,8 +98,10 @@ async def _collect_or_cancel(request: Request[Any, Any, Any], gen: Generation) -
 
 
 async def _run(
-    request: Request[Any, Any, Any], state: ServerState,
-    body: ChatCompletionRequest | CompletionRequest, route: str,
+    request: Request[Any, Any, Any],
+    state: ServerState,
+    body: ChatCompletionRequest | CompletionRequest,
+    route: str,
     render_chunk: Callable[[str, ModelRuntime, Delta | None, Generation], dict[str, Any]],
     render_full: Callable[[str, ModelRuntime, str, Generation], dict[str, Any]],
 ) -> Response[Any] | Stream:
@@ -109,10 +114,18 @@ async def _run(
         state.metrics.request_duration.labels(**labels, status=str(status)).observe(elapsed)
         state.metrics.requests.labels(**labels, status=str(status)).inc()
         usage = gen.usage.as_dict() if gen else {}
-        access_log(state, request_id=gen.prep.request_id if gen else None, route=route,
-                   model=runtime.name, variant=runtime.variant, status=status,
-                   duration_ms=round(elapsed * 1000, 1), stream=body.stream, **usage,
-                   **({"prompt": gen.prep.prompt} if gen and state.settings.log_prompts else {}))
+        access_log(
+            state,
+            request_id=gen.prep.request_id if gen else None,
+            route=route,
+            model=runtime.name,
+            variant=runtime.variant,
+            status=status,
+            duration_ms=round(elapsed * 1000, 1),
+            stream=body.stream,
+            **usage,
+            **({"prompt": gen.prep.prompt} if gen and state.settings.log_prompts else {}),
+        )
 
     try:
         gen = Generation(prepare(body, runtime, state.settings), state.metrics)
@@ -166,8 +179,9 @@ async def _run(
                 err = map_backend_error(exc)
             except Exception:
                 log.exception("stream failed")
-                err = APIError(500, "internal server error", code="internal_error",
-                               type="server_error")
+                err = APIError(
+                    500, "internal server error", code="internal_error", type="server_error"
+                )
             status = err.status
             yield _json_sse(err.body())
             yield b"data: [DONE]\n\n"
@@ -175,11 +189,15 @@ async def _run(
             await gen.close()
             done(status, gen)
 
-    return Stream(events(), media_type="text/event-stream",
-                  headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    return Stream(
+        events(),
+        media_type="text/event-stream",
+        headers={**headers, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )
 
 
 # -- response shapes --------------------------------------------------------------------------
+
 
 def _chat_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation) -> dict[str, Any]:
     if delta is None:
@@ -188,32 +206,60 @@ def _chat_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation
         choice = {"index": 0, "delta": {}, "finish_reason": delta.finish_reason}
     else:
         choice = {"index": 0, "delta": {"content": delta.text}, "finish_reason": None}
-    return {"id": rid, "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": rt.name, "system_fingerprint": _fingerprint(rt), "choices": [choice]}
+    return {
+        "id": rid,
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": rt.name,
+        "system_fingerprint": _fingerprint(rt),
+        "choices": [choice],
+    }
 
 
 def _chat_full(rid: str, rt: ModelRuntime, text: str, gen: Generation) -> dict[str, Any]:
-    return {"id": rid, "object": "chat.completion", "created": int(time.time()), "model": rt.name,
-            "system_fingerprint": _fingerprint(rt),
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text},
-                         "logprobs": None, "finish_reason": gen.finish_reason}],
-            "usage": gen.usage.as_dict()}
+    return {
+        "id": rid,
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": rt.name,
+        "system_fingerprint": _fingerprint(rt),
+        "choices": [
+            {
+                "index": 0,
+                "message": {"role": "assistant", "content": text},
+                "logprobs": None,
+                "finish_reason": gen.finish_reason,
+            }
+        ],
+        "usage": gen.usage.as_dict(),
+    }
 
 
 def _text_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation) -> dict[str, Any]:
     text = "" if delta is None else delta.text
     reason = None if delta is None else delta.finish_reason
-    return {"id": rid, "object": "text_completion", "created": int(time.time()), "model": rt.name,
-            "system_fingerprint": _fingerprint(rt),
-            "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": reason}]}
+    return {
+        "id": rid,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": rt.name,
+        "system_fingerprint": _fingerprint(rt),
+        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": reason}],
+    }
 
 
 def _text_full(rid: str, rt: ModelRuntime, text: str, gen: Generation) -> dict[str, Any]:
-    return {"id": rid, "object": "text_completion", "created": int(time.time()), "model": rt.name,
-            "system_fingerprint": _fingerprint(rt),
-            "choices": [{"index": 0, "text": text, "logprobs": None,
-                         "finish_reason": gen.finish_reason}],
-            "usage": gen.usage.as_dict()}
+    return {
+        "id": rid,
+        "object": "text_completion",
+        "created": int(time.time()),
+        "model": rt.name,
+        "system_fingerprint": _fingerprint(rt),
+        "choices": [
+            {"index": 0, "text": text, "logprobs": None, "finish_reason": gen.finish_reason}
+        ],
+        "usage": gen.usage.as_dict(),
+    }
 
 
 def _fingerprint(rt: ModelRuntime) -> str:
@@ -223,33 +269,49 @@ def _fingerprint(rt: ModelRuntime) -> str:
 
 # -- handlers ---------------------------------------------------------------------------------
 
+
 async def provide_state(request: Request[Any, Any, Any]) -> ServerState:
     return request.app.state.server  # type: ignore[no-any-return]
 
 
 @post("/chat/completions", status_code=200, summary="Create a chat completion (OpenAI API)")
 async def chat_completions(
-    request: Request[Any, Any, Any], data: JSONBody[ChatCompletionRequest], server: NamedDependency[ServerState],
+    request: Request[Any, Any, Any],
+    data: JSONBody[ChatCompletionRequest],
+    server: NamedDependency[ServerState],
 ) -> Response[Any] | Stream:
     return await _run(request, server, data, "chat", _chat_chunk, _chat_full)
 
 
 @post("/completions", status_code=200, summary="Create a text completion (OpenAI API)")
 async def completions(
-    request: Request[Any, Any, Any], data: JSONBody[CompletionRequest], server: NamedDependency[ServerState],
+    request: Request[Any, Any, Any],
+    data: JSONBody[CompletionRequest],
+    server: NamedDependency[ServerState],
 ) -> Response[Any] | Stream:
     return await _run(request, server, data, "completions", _text_chunk, _text_full)
 
 
 def _model_card(rt: ModelRuntime) -> dict[str, Any]:
     m = rt.manifest
-    return {"id": rt.name, "object": "model", "created": rt.created, "owned_by": "legal-edge",
-            "variant": rt.variant,
-            "metadata": {"base_model": m.base_model, "quantization": m.quantization,
-                         "context_length": rt.backend.context_length, "license": m.license,
-                         "stage": m.stage, "description": m.description,
-                         "adapter": m.file("adapter") is not None,
-                         "evaluation": m.evaluation, "ready": rt.backend.ready}}
+    return {
+        "id": rt.name,
+        "object": "model",
+        "created": rt.created,
+        "owned_by": "legal-edge",
+        "variant": rt.variant,
+        "metadata": {
+            "base_model": m.base_model,
+            "quantization": m.quantization,
+            "context_length": rt.backend.context_length,
+            "license": m.license,
+            "stage": m.stage,
+            "description": m.description,
+            "adapter": m.file("adapter") is not None,
+            "evaluation": m.evaluation,
+            "ready": rt.backend.ready,
+        },
+    }
 
 
 @get("/models", summary="List served models")
@@ -258,7 +320,9 @@ async def list_models(server: NamedDependency[ServerState]) -> dict[str, Any]:
 
 
 @get("/models/{model_id:str}", summary="Describe one model")
-async def get_model(model_id: FromPath[str], server: NamedDependency[ServerState]) -> dict[str, Any]:
+async def get_model(
+    model_id: FromPath[str], server: NamedDependency[ServerState]
+) -> dict[str, Any]:
     return _model_card(server.runtime(model_id))
 
 
@@ -274,8 +338,9 @@ async def ready(server: NamedDependency[ServerState]) -> Response[dict[str, Any]
     body: dict[str, Any] = {"status": "ready" if ok else "loading", "models": models}
     if server.load_error:
         body["status"], body["error"] = "failed", server.load_error
-    return Response(body, status_code=200 if ok else 503,
-                    headers={} if ok else {"Retry-After": "5"})
+    return Response(
+        body, status_code=200 if ok else 503, headers={} if ok else {"Retry-After": "5"}
+    )
 
 
 @get("/metrics", summary="Prometheus metrics", include_in_schema=False)
@@ -284,15 +349,15 @@ async def metrics(server: NamedDependency[ServerState]) -> Response[bytes]:
         stats = rt.backend.stats()
         server.metrics.running.labels(model=name).set(stats.get("running", 0))
         server.metrics.waiting.labels(model=name).set(stats.get("waiting", 0))
-    return Response(server.metrics.render(),
-                    media_type="text/plain; version=0.0.4; charset=utf-8")
+    return Response(server.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
 
-def api_key_guard(keys: tuple[str, ...]) -> Callable[[ASGIConnection[Any, Any, Any, Any],
-                                                       BaseRouteHandler], Awaitable[None]]:
+def api_key_guard(
+    keys: tuple[str, ...],
+) -> Callable[[ASGIConnection[Any, Any, Any, Any], BaseRouteHandler], Awaitable[None]]:
     encoded = [k.encode() for k in keys]
 
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], __: BaseRouteHandler) -> None:
         if not encoded:
             return
         auth = connection.headers.get("authorization", "")
@@ -304,14 +369,18 @@ def api_key_guard(keys: tuple[str, ...]) -> Callable[[ASGIConnection[Any, Any, A
             matched |= hmac.compare_digest(given, key)
         if not matched:
             raise NotAuthorizedException(
-                "Incorrect API key provided" if given else "Missing API key (Authorization: Bearer)")
+                "Incorrect API key provided" if given else "Missing API key (Authorization: Bearer)"
+            )
 
     return guard
 
 
 # -- factory ----------------------------------------------------------------------------------
 
-def load_runtime(settings: Settings, name: str | None = None, variant: str = "default") -> ModelRuntime:
+
+def load_runtime(
+    settings: Settings, name: str | None = None, variant: str = "default"
+) -> ModelRuntime:
     """Resolve ``settings.model`` (or ``name``) and build its backend (not yet started)."""
     manifest: ModelManifest = resolve_model(name or settings.model, settings.models_dir)
     manifest.verify_files()
@@ -319,21 +388,29 @@ def load_runtime(settings: Settings, name: str | None = None, variant: str = "de
     return ModelRuntime(name=manifest.name, manifest=manifest, backend=backend, variant=variant)
 
 
-def create_app(settings: Settings, backend: Backend | None = None,
-               runtimes: list[ModelRuntime] | None = None) -> Litestar:
+def create_app(
+    settings: Settings, backend: Backend | None = None, runtimes: list[ModelRuntime] | None = None
+) -> Litestar:
     """Build the app. ``backend`` (tests) serves ``settings.model``'s manifest; ``runtimes``
     serves several models (A/B); by default the backend is built from the settings."""
     if runtimes is None:
         if backend is not None:
-            runtimes = [ModelRuntime(name=backend.manifest.name, manifest=backend.manifest,
-                                     backend=backend)]
+            runtimes = [
+                ModelRuntime(name=backend.manifest.name, manifest=backend.manifest, backend=backend)
+            ]
         else:
             runtimes = [load_runtime(settings)]
     state = ServerState(settings=settings, models={rt.name: rt for rt in runtimes})
     for rt in runtimes:
         state.metrics.model_info.labels(model=rt.name).info(
-            {"base_model": rt.manifest.base_model, "quantization": str(rt.manifest.quantization),
-             "variant": rt.variant, "backend": settings.backend, "version": __version__})
+            {
+                "base_model": rt.manifest.base_model,
+                "quantization": str(rt.manifest.quantization),
+                "variant": rt.variant,
+                "backend": settings.backend,
+                "version": __version__,
+            }
+        )
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -358,8 +435,11 @@ def create_app(settings: Settings, backend: Backend | None = None,
                 with contextlib.suppress(Exception):
                     await rt.backend.stop()
 
-    v1 = Router(path="/v1", route_handlers=[chat_completions, completions, list_models, get_model],
-                guards=[api_key_guard(settings.api_keys)])
+    v1 = Router(
+        path="/v1",
+        route_handlers=[chat_completions, completions, list_models, get_model],
+        guards=[api_key_guard(settings.api_keys)],
+    )
     return Litestar(
         route_handlers=[v1, live, ready, metrics],
         dependencies={"server": Provide(provide_state)},

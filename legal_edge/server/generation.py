@@ -10,7 +10,6 @@ import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-from typing import Any
 
 from legal_edge.backends.base import (
     Backend,
@@ -50,8 +49,11 @@ class Usage:
     completion_tokens: int = 0
 
     def as_dict(self) -> dict[str, int]:
-        return {"prompt_tokens": self.prompt_tokens, "completion_tokens": self.completion_tokens,
-                "total_tokens": self.prompt_tokens + self.completion_tokens}
+        return {
+            "prompt_tokens": self.prompt_tokens,
+            "completion_tokens": self.completion_tokens,
+            "total_tokens": self.prompt_tokens + self.completion_tokens,
+        }
 
 
 @dataclass
@@ -73,6 +75,7 @@ def new_id(prefix: str) -> str:
 
 # -- request -> prompt ------------------------------------------------------------------------
 
+
 def chat_prompt(req: ChatCompletionRequest, manifest: ModelManifest) -> str:
     if not req.messages:
         raise bad_request("messages: must contain at least one message", "messages")
@@ -82,13 +85,16 @@ def chat_prompt(req: ChatCompletionRequest, manifest: ModelManifest) -> str:
         if role is None:
             raise bad_request(
                 f"messages[{i}].role: {m.role!r} is not supported (use system, user, assistant)",
-                f"messages[{i}].role")
+                f"messages[{i}].role",
+            )
         if isinstance(m.content, list):
             parts = []
             for j, part in enumerate(m.content):
                 if part.type != "text" or part.text is None:
-                    raise bad_request(f"messages[{i}].content[{j}]: only text parts are supported",
-                                      f"messages[{i}].content")
+                    raise bad_request(
+                        f"messages[{i}].content[{j}]: only text parts are supported",
+                        f"messages[{i}].content",
+                    )
                 parts.append(part.text)
             content = "".join(parts)
         else:
@@ -146,7 +152,9 @@ def _stops(req: ChatCompletionRequest | CompletionRequest) -> tuple[str, ...]:
 
 
 def prepare(
-    req: ChatCompletionRequest | CompletionRequest, runtime: ModelRuntime, settings: Settings,
+    req: ChatCompletionRequest | CompletionRequest,
+    runtime: ModelRuntime,
+    settings: Settings,
 ) -> Prepared:
     _check_unsupported(req)
     if isinstance(req, ChatCompletionRequest):
@@ -159,8 +167,13 @@ def prepare(
         param = "prompt"
     backend = runtime.backend
     if not backend.ready:
-        raise APIError(503, "the model is still loading", code="model_not_ready",
-                       type="server_error", headers={"Retry-After": "5"})
+        raise APIError(
+            503,
+            "the model is still loading",
+            code="model_not_ready",
+            type="server_error",
+            headers={"Retry-After": "5"},
+        )
     limit = backend.context_length
     n_prompt = backend.count_tokens(prompt)
     if n_prompt + (requested or 1) > limit:
@@ -175,12 +188,17 @@ def prepare(
     )
     return Prepared(
         request_id=new_id("chatcmpl" if param == "messages" else "cmpl"),
-        runtime=runtime, prompt=prompt, params=params, stops=_stops(req), prompt_tokens=n_prompt,
+        runtime=runtime,
+        prompt=prompt,
+        params=params,
+        stops=_stops(req),
+        prompt_tokens=n_prompt,
         deadline=time.monotonic() + settings.request_timeout_s,
     )
 
 
 # -- stop strings ---------------------------------------------------------------------------
+
 
 class StopBuffer:
     """Holds back text that could be the start of a stop string; cuts at the first match."""
@@ -206,7 +224,7 @@ class StopBuffer:
                 keep = n
                 break
         out = self.pending[: len(self.pending) - keep]
-        self.pending = self.pending[len(out):]
+        self.pending = self.pending[len(out) :]
         return out, False
 
     def flush(self) -> str:
@@ -216,6 +234,7 @@ class StopBuffer:
 
 # -- running ---------------------------------------------------------------------------------
 
+
 def map_backend_error(exc: Exception) -> APIError:
     if isinstance(exc, APIError):
         return exc
@@ -223,14 +242,28 @@ def map_backend_error(exc: Exception) -> APIError:
         return APIError(400, str(exc), code="context_length_exceeded", param="messages")
     if isinstance(exc, QueueFull):
         retry = max(1, int(round(exc.retry_after)))
-        return APIError(503, str(exc), code="server_overloaded", type="server_error",
-                        headers={"Retry-After": str(retry)})
+        return APIError(
+            503,
+            str(exc),
+            code="server_overloaded",
+            type="server_error",
+            headers={"Retry-After": str(retry)},
+        )
     if isinstance(exc, DeadlineExceeded):
-        return APIError(504, "the request did not finish before its deadline", code="timeout",
-                        type="server_error")
+        return APIError(
+            504,
+            "the request did not finish before its deadline",
+            code="timeout",
+            type="server_error",
+        )
     if isinstance(exc, BackendNotReady):
-        return APIError(503, "the model is not ready", code="model_not_ready", type="server_error",
-                        headers={"Retry-After": "5"})
+        return APIError(
+            503,
+            "the model is not ready",
+            code="model_not_ready",
+            type="server_error",
+            headers={"Retry-After": "5"},
+        )
     raise exc
 
 
@@ -253,8 +286,13 @@ class Generation:
         self.usage = Usage(prompt_tokens=prep.prompt_tokens)
         self.finish_reason: str | None = None
         self._stream = prep.runtime.backend.generate(
-            GenerationRequest(request_id=prep.request_id, prompt=prep.prompt, params=prep.params,
-                              deadline=prep.deadline))
+            GenerationRequest(
+                request_id=prep.request_id,
+                prompt=prep.prompt,
+                params=prep.params,
+                deadline=prep.deadline,
+            )
+        )
         self._first: TokenChunk | None = None
         self._t0 = time.monotonic()
         self._last_token_t: float | None = None
@@ -294,7 +332,8 @@ class Generation:
                 self.metrics.ttft.labels(**self._labels).observe(now - self._t0)
             else:
                 self.metrics.itl.labels(**self._labels).observe(
-                    (now - self._last_token_t) / new_tokens)
+                    (now - self._last_token_t) / new_tokens
+                )
             self._last_token_t = now
         self.usage.prompt_tokens = chunk.prompt_tokens or self.usage.prompt_tokens
         self.usage.completion_tokens = max(self.usage.completion_tokens, chunk.completion_tokens)
@@ -325,6 +364,4 @@ class Generation:
         finally:
             await self.close()
             self.metrics.prompt_tokens.labels(**self._labels).inc(self.usage.prompt_tokens)
-            self.metrics.generation_tokens.labels(**self._labels).inc(
-                self.usage.completion_tokens)
-
+            self.metrics.generation_tokens.labels(**self._labels).inc(self.usage.completion_tokens)

@@ -15,37 +15,95 @@ from prometheus_client import (
     generate_latest,
 )
 
-LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.4, 0.5, 0.75, 1.0,
-                   1.5, 2.0, 3.0, 5.0, 7.5, 10.0, 20.0, 30.0, 60.0, 120.0)
-TOKEN_BUCKETS = (0.005, 0.01, 0.015, 0.02, 0.03, 0.04, 0.05, 0.075, 0.1, 0.15, 0.2, 0.3, 0.5,
-                 1.0, 2.0)
+LATENCY_BUCKETS = (
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.4,
+    0.5,
+    0.75,
+    1.0,
+    1.5,
+    2.0,
+    3.0,
+    5.0,
+    7.5,
+    10.0,
+    20.0,
+    30.0,
+    60.0,
+    120.0,
+)
+TOKEN_BUCKETS = (
+    0.005,
+    0.01,
+    0.015,
+    0.02,
+    0.03,
+    0.04,
+    0.05,
+    0.075,
+    0.1,
+    0.15,
+    0.2,
+    0.3,
+    0.5,
+    1.0,
+    2.0,
+)
 
 
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.request_duration = Histogram(
-            "legal_edge_request_duration_seconds", "End-to-end request latency",
-            ["model", "variant", "route", "status"], buckets=LATENCY_BUCKETS, registry=r)
+            "legal_edge_request_duration_seconds",
+            "End-to-end request latency",
+            ["model", "variant", "route", "status"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.ttft = Histogram(
-            "legal_edge_time_to_first_token_seconds", "Time from request to first generated token",
-            ["model", "variant"], buckets=LATENCY_BUCKETS, registry=r)
+            "legal_edge_time_to_first_token_seconds",
+            "Time from request to first generated token",
+            ["model", "variant"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
         self.itl = Histogram(
-            "legal_edge_inter_token_latency_seconds", "Time between generated tokens",
-            ["model", "variant"], buckets=TOKEN_BUCKETS, registry=r)
+            "legal_edge_inter_token_latency_seconds",
+            "Time between generated tokens",
+            ["model", "variant"],
+            buckets=TOKEN_BUCKETS,
+            registry=r,
+        )
         self.prompt_tokens = Counter(
-            "legal_edge_prompt_tokens", "Prompt tokens processed", ["model", "variant"], registry=r)
+            "legal_edge_prompt_tokens", "Prompt tokens processed", ["model", "variant"], registry=r
+        )
         self.generation_tokens = Counter(
-            "legal_edge_generation_tokens", "Tokens generated", ["model", "variant"], registry=r)
+            "legal_edge_generation_tokens", "Tokens generated", ["model", "variant"], registry=r
+        )
         self.requests = Counter(
-            "legal_edge_requests", "Requests by route and status", ["model", "variant", "route",
-                                                                   "status"], registry=r)
-        self.running = Gauge("legal_edge_requests_running", "Requests generating now", ["model"],
-                             registry=r)
-        self.waiting = Gauge("legal_edge_requests_waiting", "Requests waiting for a slot",
-                             ["model"], registry=r)
-        self.feedback = Counter("legal_edge_feedback", "Feedback received by rating", ["rating"],
-                                registry=r)
+            "legal_edge_requests",
+            "Requests by route and status",
+            ["model", "variant", "route", "status"],
+            registry=r,
+        )
+        self.running = Gauge(
+            "legal_edge_requests_running", "Requests generating now", ["model"], registry=r
+        )
+        self.waiting = Gauge(
+            "legal_edge_requests_waiting", "Requests waiting for a slot", ["model"], registry=r
+        )
+        self.feedback = Counter(
+            "legal_edge_feedback", "Feedback received by rating", ["rating"], registry=r
+        )
         self.model_info = Info("legal_edge_model", "Served model", ["model"], registry=r)
 
     def render(self) -> bytes:

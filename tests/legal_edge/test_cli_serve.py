@@ -21,9 +21,14 @@ def free_port() -> int:
 
 
 def start(args: list[str], env: dict[str, str] | None = None) -> subprocess.Popen[str]:
-    return subprocess.Popen([sys.executable, "-m", "legal_edge.cli", "serve", *args], cwd=REPO,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, **(env or {})})
+    return subprocess.Popen(
+        [sys.executable, "-m", "legal_edge.cli", "serve", *args],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 120) -> None:
@@ -43,14 +48,35 @@ def wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 120) -> N
 @pytest.mark.slow
 def test_serve_default_model_answers(default_base_gguf):
     port = free_port()
-    proc = start(["--port", str(port), "--models-dir", str(MODELS_DIR), "--model", "gemma3-270m",
-                  "--threads", "2", "--parallel", "2", "--ctx", "1024"])
+    proc = start(
+        [
+            "--port",
+            str(port),
+            "--models-dir",
+            str(MODELS_DIR),
+            "--model",
+            "gemma3-270m",
+            "--threads",
+            "2",
+            "--parallel",
+            "2",
+            "--ctx",
+            "1024",
+        ]
+    )
     url = f"http://127.0.0.1:{port}"
     try:
         wait_ready(url, proc)
-        r = httpx.post(url + "/v1/chat/completions", timeout=60, json={
-            "model": "gemma3-270m", "max_tokens": 16, "temperature": 0,
-            "messages": [{"role": "user", "content": "什么是诉讼时效？"}]})
+        r = httpx.post(
+            url + "/v1/chat/completions",
+            timeout=60,
+            json={
+                "model": "gemma3-270m",
+                "max_tokens": 16,
+                "temperature": 0,
+                "messages": [{"role": "user", "content": "什么是诉讼时效？"}],
+            },
+        )
         assert r.status_code == 200, r.text
         assert r.json()["usage"]["completion_tokens"] > 0
     finally:

@@ -20,15 +20,25 @@ MODEL = "echo-model"
 
 
 def manifest(ctx: int = 64) -> ModelManifest:
-    return ModelManifest(name=MODEL, base_model="echo", files=[ModelFile("model", "none.gguf")],
-                         chat_template=GEMMA_CHAT_TEMPLATE, stop=list(GEMMA_STOP),
-                         context_length=ctx, quantization="none", license="test")
+    return ModelManifest(
+        name=MODEL,
+        base_model="echo",
+        files=[ModelFile("model", "none.gguf")],
+        chat_template=GEMMA_CHAT_TEMPLATE,
+        stop=list(GEMMA_STOP),
+        context_length=ctx,
+        quantization="none",
+        license="test",
+    )
 
 
 def make_client(ctx: int = 64, **settings_kw) -> TestClient:
     settings = Settings(backend="echo", **settings_kw)
-    opts = BackendOptions(n_ctx=ctx, max_queue=settings_kw.get("max_queue", 64),
-                          n_parallel=settings_kw.get("n_parallel", 8))
+    opts = BackendOptions(
+        n_ctx=ctx,
+        max_queue=settings_kw.get("max_queue", 64),
+        n_parallel=settings_kw.get("n_parallel", 8),
+    )
     return TestClient(create_app(settings, backend=EchoBackend(manifest(ctx), opts)))
 
 
@@ -111,10 +121,14 @@ def test_completions_endpoint(client):
     ("body", "param"),
     [
         ({"messages": [{"role": "user", "content": "x"}]}, "model"),
-        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": "a"},
-         "max_tokens"),
-        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "temperature": 5},
-         "temperature"),
+        (
+            {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "max_tokens": "a"},
+            "max_tokens",
+        ),
+        (
+            {"model": MODEL, "messages": [{"role": "user", "content": "x"}], "temperature": 5},
+            "temperature",
+        ),
         ({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"model": MODEL, "messages": []}, "messages"),
         ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
@@ -131,8 +145,9 @@ def test_bad_fields_are_400_naming_the_field(client, body, param):
 
 
 def test_malformed_json_is_400(client):
-    r = client.post("/v1/chat/completions", content=b'{"model": ',
-                    headers={"content-type": "application/json"})
+    r = client.post(
+        "/v1/chat/completions", content=b'{"model": ', headers={"content-type": "application/json"}
+    )
     assert r.status_code == 400
     assert r.json()["error"]["code"] == "invalid_json"
 
@@ -204,11 +219,17 @@ def test_api_keys_required_and_checked():
         _wait_ready(c)
         r = chat(c)
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
-        r = c.post("/v1/chat/completions", headers={"Authorization": "Bearer wrong-key"},
-                   json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]})
+        r = c.post(
+            "/v1/chat/completions",
+            headers={"Authorization": "Bearer wrong-key"},
+            json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]},
+        )
         assert r.status_code == 401
-        r = c.post("/v1/chat/completions", headers={"Authorization": "Bearer secret-key-2"},
-                   json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]})
+        r = c.post(
+            "/v1/chat/completions",
+            headers={"Authorization": "Bearer secret-key-2"},
+            json={"model": MODEL, "messages": [{"role": "user", "content": "x"}]},
+        )
         assert r.status_code == 200
         # health stays open for load balancers
         assert c.get("/health/ready").status_code == 200
@@ -228,7 +249,9 @@ def test_settings_refuse_public_bind_without_keys(tmp_path: Path):
 
     with pytest.raises(ConfigError, match="host"):
         load_settings(None, {"host": "0.0.0.0"}, environ={})
-    s = load_settings(None, {"host": "0.0.0.0"}, environ={"LEGAL_EDGE_API_KEYS": "abcdefgh1,abcdefgh2"})
+    s = load_settings(
+        None, {"host": "0.0.0.0"}, environ={"LEGAL_EDGE_API_KEYS": "abcdefgh1,abcdefgh2"}
+    )
     assert s.api_keys == ("abcdefgh1", "abcdefgh2")
     cfg = tmp_path / "c.yaml"
     cfg.write_text("port: 9001\nbogus: 1\n")

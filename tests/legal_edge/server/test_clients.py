@@ -21,8 +21,10 @@ KEY = "test-key-123456"
 
 @pytest.fixture(scope="module")
 def server_url():
-    backend = EchoBackend(manifest(ctx=256), BackendOptions(n_ctx=256, n_parallel=2, max_queue=1,
-                                                            extra={"echo_delay_s": 0.02}))
+    backend = EchoBackend(
+        manifest(ctx=256),
+        BackendOptions(n_ctx=256, n_parallel=2, max_queue=1, extra={"echo_delay_s": 0.02}),
+    )
     app = create_app(Settings(backend="echo", api_keys=(KEY,)), backend=backend)
     with live_server(app) as url:
         yield url
@@ -34,8 +36,9 @@ def client(server_url):
 
 
 def test_openai_chat_non_streaming(client):
-    r = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "合同 无效"}],
-                                       seed=7, temperature=0)
+    r = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "合同 无效"}], seed=7, temperature=0
+    )
     assert r.choices[0].message.content == "合同 无效"
     assert r.usage.completion_tokens == 2
     assert r.model == MODEL
@@ -43,8 +46,12 @@ def test_openai_chat_non_streaming(client):
 
 def test_openai_chat_streaming_with_usage_and_stop(client):
     stream = client.chat.completions.create(
-        model=MODEL, messages=[{"role": "user", "content": "one two three four"}], stream=True,
-        stream_options={"include_usage": True}, stop=["three"])
+        model=MODEL,
+        messages=[{"role": "user", "content": "one two three four"}],
+        stream=True,
+        stream_options={"include_usage": True},
+        stop=["three"],
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "one two "
@@ -60,8 +67,9 @@ def test_openai_typed_errors(client, server_url):
     with pytest.raises(openai.NotFoundError):
         client.chat.completions.create(model="nope", messages=[{"role": "user", "content": "x"}])
     with pytest.raises(openai.BadRequestError) as exc:
-        client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "x"}],
-                                       max_tokens=10_000)
+        client.chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "x"}], max_tokens=10_000
+        )
     assert exc.value.code == "context_length_exceeded"
     bad = openai.OpenAI(base_url=server_url + "/v1", api_key="wrong-key-000", max_retries=0)
     with pytest.raises(openai.AuthenticationError):
@@ -76,8 +84,9 @@ def test_queue_full_is_503_with_retry_after(server_url):
 
     async def fire() -> list[httpx.Response]:
         async with httpx.AsyncClient(base_url=server_url, headers=headers, timeout=30) as c:
-            return list(await asyncio.gather(*[c.post("/v1/chat/completions", json=body)
-                                               for _ in range(6)]))
+            return list(
+                await asyncio.gather(*[c.post("/v1/chat/completions", json=body) for _ in range(6)])
+            )
 
     statuses = [r.status_code for r in asyncio.run(fire())]
     assert statuses.count(200) >= 3 and 503 in statuses, statuses
@@ -88,8 +97,11 @@ def test_queue_full_is_503_with_retry_after(server_url):
 
 def test_health_answers_while_generating(server_url):
     headers = {"Authorization": f"Bearer {KEY}"}
-    body = {"model": MODEL, "messages": [{"role": "user", "content": " ".join(["w"] * 60)}],
-            "stream": True}
+    body = {
+        "model": MODEL,
+        "messages": [{"role": "user", "content": " ".join(["w"] * 60)}],
+        "stream": True,
+    }
 
     async def run() -> float:
         async with httpx.AsyncClient(base_url=server_url, headers=headers, timeout=30) as c:
@@ -105,8 +117,14 @@ def test_health_answers_while_generating(server_url):
 
 def test_langchain_chat_openai(server_url):
     langchain_openai = pytest.importorskip("langchain_openai")
-    llm = langchain_openai.ChatOpenAI(base_url=server_url + "/v1", api_key=KEY, model=MODEL,
-                                      temperature=0, max_retries=0, stream_usage=True)
+    llm = langchain_openai.ChatOpenAI(
+        base_url=server_url + "/v1",
+        api_key=KEY,
+        model=MODEL,
+        temperature=0,
+        max_retries=0,
+        stream_usage=True,
+    )
     msg = llm.invoke("民法典 第一条")
     assert msg.content == "民法典 第一条"
     parts = list(llm.stream("租赁 合同"))

@@ -18,8 +18,14 @@ CJK = re.compile(r"[\u4e00-\u9fff]")
 
 @pytest.fixture(scope="module")
 def served(default_base_gguf):
-    settings = Settings(model="gemma3-270m", models_dir=MODELS_DIR, backend="llamacpp",
-                        n_parallel=2, n_ctx=1024, n_threads=2)
+    settings = Settings(
+        model="gemma3-270m",
+        models_dir=MODELS_DIR,
+        backend="llamacpp",
+        n_parallel=2,
+        n_ctx=1024,
+        n_threads=2,
+    )
     with live_server(create_app(settings), timeout=120) as url:
         yield openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0), url
 
@@ -27,8 +33,12 @@ def served(default_base_gguf):
 def test_chinese_legal_question_non_streaming(served):
     client, _ = served
     r = client.chat.completions.create(
-        model="gemma3-270m", temperature=0, max_tokens=48, seed=1,
-        messages=[{"role": "user", "content": "根据《中华人民共和国民法典》，什么是合同？"}])
+        model="gemma3-270m",
+        temperature=0,
+        max_tokens=48,
+        seed=1,
+        messages=[{"role": "user", "content": "根据《中华人民共和国民法典》，什么是合同？"}],
+    )
     text = r.choices[0].message.content
     assert CJK.search(text), text  # answers in Chinese
     assert r.choices[0].finish_reason in ("stop", "length")
@@ -36,29 +46,42 @@ def test_chinese_legal_question_non_streaming(served):
     assert r.usage.prompt_tokens > 10
     # deterministic at temperature 0
     again = client.chat.completions.create(
-        model="gemma3-270m", temperature=0, max_tokens=48, seed=1,
-        messages=[{"role": "user", "content": "根据《中华人民共和国民法典》，什么是合同？"}])
+        model="gemma3-270m",
+        temperature=0,
+        max_tokens=48,
+        seed=1,
+        messages=[{"role": "user", "content": "根据《中华人民共和国民法典》，什么是合同？"}],
+    )
     assert again.choices[0].message.content == text
 
 
 def test_english_question_streaming_with_usage(served):
     client, _ = served
     stream = client.chat.completions.create(
-        model="gemma3-270m", temperature=0, max_tokens=40, stream=True,
+        model="gemma3-270m",
+        temperature=0,
+        max_tokens=40,
+        stream=True,
         stream_options={"include_usage": True},
-        messages=[{"role": "user", "content": "What is a contract in common law?"}])
+        messages=[{"role": "user", "content": "What is a contract in common law?"}],
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert re.search(r"[A-Za-z]{3,}", text), text
     usage = chunks[-1].usage
     assert usage is not None and 0 < usage.completion_tokens <= 40
-    finish = [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason]
+    finish = [
+        c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason
+    ]
     assert finish and finish[-1] in ("stop", "length")
 
 
 def test_context_overflow_on_real_model(served):
     client, _ = served
     with pytest.raises(openai.BadRequestError) as exc:
-        client.chat.completions.create(model="gemma3-270m", max_tokens=16,
-                                       messages=[{"role": "user", "content": "法律" * 2000}])
+        client.chat.completions.create(
+            model="gemma3-270m",
+            max_tokens=16,
+            messages=[{"role": "user", "content": "法律" * 2000}],
+        )
     assert exc.value.code == "context_length_exceeded"
