@@ -41,6 +41,18 @@ class Settings:
     log_level: str = "info"
     # Backend-specific options (e.g. vLLM's tensor_parallel_size, gpu_memory_utilization).
     backend_options: dict[str, Any] | None = None
+    # Feedback store (SQLite, WAL): every response is recorded so POST /v1/feedback can refer to
+    # it and ab-report can compare variants. None = feedback disabled (the endpoint answers 503).
+    feedback_db: Path | None = None
+    # Days the conversation and answer text are kept for feedback (0 = text never stored; only
+    # timings, status and token counts are); request_log_days: when those rows go too (0 = never).
+    response_retention_days: float = 30.0
+    request_log_days: float = 90.0
+    # A/B test: ab_model (a model name or directory) serves as variant B beside model (A) for
+    # ab_split of the clients, sticky per ab_header value, else per API key, else per address.
+    ab_model: str = ""
+    ab_split: float = 0.5
+    ab_header: str = "x-user-id"
 
     def backend_opts(self) -> BackendOptions:
         return BackendOptions(
@@ -60,6 +72,10 @@ class Settings:
                 raise ConfigError(f"{key}: must be at least 1")
         if self.max_queue < 0:
             raise ConfigError("max_queue: must be >= 0")
+        if self.response_retention_days < 0 or self.request_log_days < 0:
+            raise ConfigError("response_retention_days / request_log_days: must be >= 0")
+        if not 0.0 < self.ab_split < 1.0:
+            raise ConfigError(f"ab_split: {self.ab_split} must be between 0 and 1 (B's share)")
         if not self.api_keys and not is_loopback(self.host) and not self.allow_public_without_keys:
             raise ConfigError(
                 f"host: refusing to listen on {self.host} without API keys; set api_keys "

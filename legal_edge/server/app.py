@@ -27,10 +27,14 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
 from legal_edge import __version__
+from legal_edge.ab import ABSplit, ab_split, sticky_key
 from legal_edge.backends import create_backend
 from legal_edge.backends.base import Backend
+from legal_edge.feedback import FeedbackStore
+from legal_edge.gpu import register_gpu_metrics
 from legal_edge.manifest import ModelManifest, resolve_model
 from legal_edge.server.errors import EXCEPTION_HANDLERS, APIError
+from legal_edge.server.feedback import create_feedback, store_response
 from legal_edge.server.generation import Delta, Generation, ModelRuntime, prepare
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
@@ -46,8 +50,12 @@ class ServerState:
     metrics: Metrics = field(default_factory=Metrics)
     load_error: str | None = None
     loaded: bool = False
+    feedback: FeedbackStore | None = None  # opened in the lifespan when settings.feedback_db
+    ab: ABSplit | None = None
 
-    def runtime(self, name: str) -> ModelRuntime:
+    def runtime(self, name: str, key: str = "") -> ModelRuntime:
+        if self.ab is not None:
+            name = self.ab.route(name, key)  # A's name -> A or B, sticky per client key
         try:
             return self.models[name]
         except KeyError:
@@ -106,14 +114,17 @@ async def _run(
     render_full: Callable[[str, ModelRuntime, str, Generation], dict[str, Any]],
 ) -> Response[Any] | Stream:
     t0 = time.monotonic()
-    runtime = state.runtime(body.model)
+    runtime = state.runtime(body.model, sticky_key(request, state.ab))
     labels = {"model": runtime.name, "variant": runtime.variant, "route": route}
 
-    def done(status: int, gen: Generation | None) -> None:
+    def done(status: int, gen: Generation | None, text: str | None = None) -> None:
         elapsed = time.monotonic() - t0
         state.metrics.request_duration.labels(**labels, status=str(status)).observe(elapsed)
         state.metrics.requests.labels(**labels, status=str(status)).inc()
         usage = gen.usage.as_dict() if gen else {}
+        store_response(state.feedback, body, request_id=gen.prep.request_id if gen else None,
+                       model=runtime.name, variant=runtime.variant, route=route, status=status,
+                       duration_s=elapsed, usage=usage, answer=text)
         access_log(
             state,
             request_id=gen.prep.request_id if gen else None,
@@ -151,16 +162,18 @@ async def _run(
             err = map_backend_error(exc)
             done(err.status, gen)
             raise err from None
-        done(200, gen)
+        done(200, gen, text)
         return Response(render_full(rid, runtime, text, gen), headers=headers)
 
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
     async def events() -> AsyncIterator[bytes]:
         status = 200
+        parts: list[str] = []  # the answer, kept for feedback when the store retains text
         try:
             yield _json_sse(render_chunk(rid, runtime, None, gen))
             async for delta in gen.deltas():
+                parts.append(delta.text)
                 yield _json_sse(render_chunk(rid, runtime, delta, gen))
             yield _json_sse(render_chunk(rid, runtime, Delta("", gen.finish_reason), gen))
             if include_usage:
@@ -187,7 +200,7 @@ async def _run(
             yield b"data: [DONE]\n\n"
         finally:
             await gen.close()
-            done(status, gen)
+            done(status, gen, "".join(parts))
 
     return Stream(
         events(),
@@ -400,7 +413,9 @@ def create_app(
             ]
         else:
             runtimes = [load_runtime(settings)]
-    state = ServerState(settings=settings, models={rt.name: rt for rt in runtimes})
+    state = ServerState(settings=settings, models={rt.name: rt for rt in runtimes},
+                        ab=ab_split(settings, runtimes))
+    register_gpu_metrics(state.metrics.registry)
     for rt in runtimes:
         state.metrics.model_info.labels(model=rt.name).info(
             {
@@ -414,6 +429,10 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if settings.feedback_db is not None:
+            state.feedback = FeedbackStore(settings.feedback_db, settings.response_retention_days,
+                                           settings.request_log_days)
+
         async def load() -> None:
             try:
                 for rt in state.models.values():
@@ -434,10 +453,13 @@ def create_app(
             for rt in state.models.values():
                 with contextlib.suppress(Exception):
                     await rt.backend.stop()
+            if state.feedback is not None:
+                state.feedback.close()
+                state.feedback = None
 
     v1 = Router(
         path="/v1",
-        route_handlers=[chat_completions, completions, list_models, get_model],
+        route_handlers=[chat_completions, completions, list_models, get_model, create_feedback],
         guards=[api_key_guard(settings.api_keys)],
     )
     return Litestar(

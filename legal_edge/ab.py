@@ -1,0 +1,253 @@
+"""A/B tests: serve a candidate model (B) beside the current one (A) on a share of the traffic.
+
+Clients keep asking for A's model name; each client is routed by a stable hash of its user
+header (``ab_header``), else its API key, else its address, so one lawyer always sees the same
+variant. Asking for B's name reaches B directly. The variant is labelled in metrics, in the
+``X-Model-Variant`` response header and in stored responses, so feedback counts per variant.
+
+``legal-edge ab-report`` compares the variants from the feedback store: latency percentiles
+(Mann-Whitney U), error rate and feedback score (two-proportion z-tests), and says when there is
+not enough data to tell yet.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+if TYPE_CHECKING:
+    from legal_edge.feedback import FeedbackStore
+    from legal_edge.server.generation import ModelRuntime
+    from legal_edge.settings import Settings
+
+ALPHA = 0.05
+MIN_REQUESTS = 30  # per variant, before latency and error rates are compared
+MIN_FEEDBACK = 20  # per variant, before feedback scores are compared
+
+
+@dataclass(frozen=True)
+class ABSplit:
+    """Route requests for ``alias`` to ``a`` or ``b``; ``split`` is B's share of clients."""
+
+    alias: str
+    a: str
+    b: str
+    split: float
+    header: str = "x-user-id"
+
+    def choose(self, key: str) -> str:
+        digest = hashlib.sha256(f"{self.a}|{self.b}|{key}".encode()).digest()
+        bucket = int.from_bytes(digest[:8], "big") / 2**64  # uniform in [0, 1)
+        return self.b if bucket < self.split else self.a
+
+    def route(self, name: str, key: str) -> str:
+        return self.choose(key) if name == self.alias else name
+
+
+def sticky_key(request: Any, ab: ABSplit | None) -> str:
+    """Who is asking: the user header, else the API key, else the client address."""
+    if ab is None:
+        return ""
+    headers = request.headers
+    user = headers.get(ab.header)
+    if user:
+        return f"user:{user}"
+    auth = headers.get("authorization", "")
+    if auth:
+        return "key:" + hashlib.sha256(auth.encode()).hexdigest()
+    client = getattr(request, "client", None)
+    return f"addr:{client.host if client else ''}"
+
+
+def load_runtimes(settings: Settings,
+                  load_runtime: Callable[..., ModelRuntime]) -> list[ModelRuntime]:
+    """A (``model``) alone, or A and B (``ab_model``) labelled as variants."""
+    if not settings.ab_model:
+        return [load_runtime(settings)]
+    return [load_runtime(settings, variant="A"),
+            load_runtime(settings, settings.ab_model, variant="B")]
+
+
+def ab_split(settings: Settings, runtimes: Sequence[ModelRuntime]) -> ABSplit | None:
+    by_variant = {rt.variant: rt.name for rt in runtimes}
+    if "A" not in by_variant or "B" not in by_variant:
+        return None
+    if by_variant["A"] == by_variant["B"]:
+        raise ValueError(f"ab_model: A and B are the same model ({by_variant['A']!r}); "
+                         "give the candidate its own name in its manifest")
+    return ABSplit(alias=by_variant["A"], a=by_variant["A"], b=by_variant["B"],
+                   split=settings.ab_split, header=settings.ab_header.lower())
+
+
+# -- statistics ---------------------------------------------------------------------------------
+
+def _norm_sf(z: float) -> float:
+    return 0.5 * math.erfc(z / math.sqrt(2))
+
+
+def _ranks(values: np.ndarray) -> tuple[np.ndarray, float]:
+    """Average ranks (ties share their mean rank) and the tie term sum(t^3 - t)."""
+    order = np.argsort(values, kind="mergesort")
+    ranks = np.empty(len(values), dtype=float)
+    sorted_v = values[order]
+    ties = 0.0
+    i = 0
+    while i < len(sorted_v):
+        j = i
+        while j + 1 < len(sorted_v) and sorted_v[j + 1] == sorted_v[i]:
+            j += 1
+        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        t = j - i + 1
+        ties += t**3 - t
+        i = j + 1
+    return ranks, ties
+
+
+def mann_whitney(x: Sequence[float], y: Sequence[float]) -> float:
+    """Two-sided p-value of the Mann-Whitney U test (normal approximation, tie-corrected)."""
+    n1, n2 = len(x), len(y)
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    ranks, ties = _ranks(np.asarray([*x, *y], dtype=float))
+    u1 = ranks[:n1].sum() - n1 * (n1 + 1) / 2
+    n = n1 + n2
+    var = n1 * n2 / 12 * ((n + 1) - ties / (n * (n - 1)))
+    if var <= 0:
+        return 1.0
+    z = (abs(u1 - n1 * n2 / 2) - 0.5) / math.sqrt(var)  # continuity correction
+    return min(1.0, 2 * _norm_sf(max(z, 0.0)))
+
+
+def two_proportions(k1: int, n1: int, k2: int, n2: int) -> float:
+    """Two-sided p-value that k1/n1 and k2/n2 differ (pooled z-test)."""
+    if n1 == 0 or n2 == 0:
+        return 1.0
+    p = (k1 + k2) / (n1 + n2)
+    se = math.sqrt(p * (1 - p) * (1 / n1 + 1 / n2))
+    if se == 0:
+        return 1.0
+    return min(1.0, 2 * _norm_sf(abs(k1 / n1 - k2 / n2) / se))
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+@dataclass
+class VariantStats:
+    variant: str
+    models: list[str]
+    requests: int
+    errors: int  # 5xx
+    latencies: list[float]  # successful requests, seconds
+    up: int
+    down: int
+
+    @property
+    def error_rate(self) -> float:
+        return self.errors / self.requests if self.requests else 0.0
+
+    @property
+    def score(self) -> float | None:
+        n = self.up + self.down
+        return self.up / n if n else None
+
+    def pct(self, q: float) -> float | None:
+        return float(np.percentile(self.latencies, q)) if self.latencies else None
+
+    def to_json(self) -> dict[str, Any]:
+        return {"variant": self.variant, "models": self.models, "requests": self.requests,
+                "errors": self.errors, "error_rate": self.error_rate,
+                "p50_s": self.pct(50), "p95_s": self.pct(95), "p99_s": self.pct(99),
+                "feedback_up": self.up, "feedback_down": self.down, "score": self.score}
+
+
+def variant_stats(store: FeedbackStore, since: float = 0.0) -> dict[str, VariantStats]:
+    stats: dict[str, VariantStats] = {}
+    for r in store.rows("SELECT variant, model, status, duration_s FROM responses "
+                        "WHERE created >= ? AND status != 499 ORDER BY created", (since,)):
+        s = stats.setdefault(r["variant"], VariantStats(r["variant"], [], 0, 0, [], 0, 0))
+        if r["model"] not in s.models:
+            s.models.append(r["model"])
+        s.requests += 1
+        if r["status"] >= 500:
+            s.errors += 1
+        elif r["status"] == 200:
+            s.latencies.append(r["duration_s"])
+    for r in store.rows("SELECT variant, rating, COUNT(*) AS n FROM feedback WHERE created >= ? "
+                        "GROUP BY variant, rating", (since,)):
+        s = stats.get(r["variant"] or "")
+        if s is not None:
+            s.up += r["n"] if r["rating"] == "up" else 0
+            s.down += r["n"] if r["rating"] == "down" else 0
+    return stats
+
+
+def compare(a: VariantStats, b: VariantStats) -> list[dict[str, Any]]:
+    """One verdict per metric: p-value, or why there is not enough data yet."""
+    out = []
+    short = [f"{s.variant} has {s.requests} requests" for s in (a, b) if s.requests < MIN_REQUESTS]
+    for metric, p_fn in (
+        ("latency", lambda: mann_whitney(a.latencies, b.latencies)),
+        ("error_rate", lambda: two_proportions(a.errors, a.requests, b.errors, b.requests)),
+    ):
+        if short:
+            out.append({"metric": metric, "p_value": None, "verdict":
+                        f"not enough data: {', '.join(short)} (need {MIN_REQUESTS} each)"})
+        else:
+            out.append(_verdict(metric, p_fn(), a, b))
+    n_a, n_b = a.up + a.down, b.up + b.down
+    if min(n_a, n_b) < MIN_FEEDBACK:
+        out.append({"metric": "feedback_score", "p_value": None, "verdict":
+                    f"not enough data: {n_a} / {n_b} ratings (need {MIN_FEEDBACK} each)"})
+    else:
+        out.append(_verdict("feedback_score", two_proportions(a.up, n_a, b.up, n_b), a, b))
+    return out
+
+
+def _verdict(metric: str, p: float, a: VariantStats, b: VariantStats) -> dict[str, Any]:
+    if p >= ALPHA:
+        return {"metric": metric, "p_value": p,
+                "verdict": f"no significant difference (p={p:.3g} >= {ALPHA})"}
+    if metric == "latency":
+        better = "B" if float(np.median(b.latencies)) < float(np.median(a.latencies)) else "A"
+        what = "faster"
+    elif metric == "error_rate":
+        better, what = ("B" if b.error_rate < a.error_rate else "A"), "fewer errors"
+    else:
+        better, what = ("B" if (b.score or 0) > (a.score or 0) else "A"), "better rated"
+    return {"metric": metric, "p_value": p, "verdict": f"{better} is {what} (p={p:.3g})"}
+
+
+def report(store: FeedbackStore, since: float = 0.0) -> dict[str, Any]:
+    stats = variant_stats(store, since)
+    out: dict[str, Any] = {"variants": [s.to_json() for s in stats.values()], "comparison": []}
+    if "A" in stats and "B" in stats:
+        out["comparison"] = compare(stats["A"], stats["B"])
+    else:
+        out["note"] = (f"no A/B data: variants seen {sorted(stats) or 'none'}; "
+                       "serve with ab_model set to start a test")
+    return out
+
+
+def format_report(rep: dict[str, Any]) -> str:
+    def ms(v: float | None) -> str:
+        return "-" if v is None else f"{v * 1000:.0f}"
+
+    lines = [f"{'variant':8} {'model':28} {'requests':>8} {'errors':>7} {'p50 ms':>7} "
+             f"{'p95 ms':>7} {'p99 ms':>7} {'up':>4} {'down':>4} {'score':>6}"]
+    for v in rep["variants"]:
+        score = "-" if v["score"] is None else f"{v['score']:.2f}"
+        lines.append(
+            f"{v['variant']:8} {','.join(v['models'])[:28]:28} {v['requests']:>8} "
+            f"{v['error_rate']:>6.1%} {ms(v['p50_s']):>7} {ms(v['p95_s']):>7} "
+            f"{ms(v['p99_s']):>7} {v['feedback_up']:>4} {v['feedback_down']:>4} {score:>6}")
+    lines.append("")
+    for c in rep["comparison"]:
+        lines.append(f"{c['metric']:15} {c['verdict']}")
+    if rep.get("note"):
+        lines.append(rep["note"])
+    return "\n".join(lines)
