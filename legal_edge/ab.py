@@ -13,11 +13,15 @@ not enough data to tell yet.
 from __future__ import annotations
 
 import hashlib
+import json
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import click
 import numpy as np
 
 if TYPE_CHECKING:
@@ -251,3 +255,23 @@ def format_report(rep: dict[str, Any]) -> str:
     if rep.get("note"):
         lines.append(rep["note"])
     return "\n".join(lines)
+
+
+# -- CLI ----------------------------------------------------------------------------------------
+
+@click.command("ab-report")
+@click.option("--db", type=click.Path(path_type=Path), default=None,
+              help="SQLite feedback store [the config's feedback_db].")
+@click.option("--config", type=click.Path(path_type=Path), default=None,
+              help="Server YAML config (for feedback_db).")
+@click.option("--since-days", type=float, default=0.0, help="Only the last N days.")
+@click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
+def ab_report_command(db: Path | None, config: Path | None, since_days: float,
+                      as_json: bool) -> None:
+    """Compare A/B variants: latency percentiles, error rate, feedback score, significance."""
+    from legal_edge.feedback import _open
+
+    store = _open(db, config)
+    since = time.time() - since_days * 86400 if since_days > 0 else 0.0
+    rep = report(store, since)
+    click.echo(json.dumps(rep, ensure_ascii=False, indent=1) if as_json else format_report(rep))

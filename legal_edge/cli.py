@@ -18,6 +18,9 @@ from legal_edge.manifest import ManifestError
 LAZY_COMMANDS: dict[str, str] = {
     "chat": "legal_edge.chat:chat_command",
     "bench": "legal_edge.bench:bench_command",
+    "feedback": "legal_edge.feedback:feedback_group",
+    "ab-report": "legal_edge.ab:ab_report_command",
+    "cost": "legal_edge.cost:cost_command",
 }
 
 
@@ -81,12 +84,15 @@ def serve(config: Path | None, **options: Any) -> None:
     """Start the OpenAI-compatible server (POST /v1/chat/completions, /v1/completions)."""
     import uvicorn
 
+    from legal_edge.ab import load_runtimes
     from legal_edge.server.app import create_app, load_runtime
     from legal_edge.settings import load_settings
 
     try:
         settings = load_settings(config, options)
-        runtime = load_runtime(settings)  # fail before binding if the model is missing
+        # fail before binding if a model is missing; with ab_model set: A and B
+        runtimes = load_runtimes(settings, load_runtime)
+        runtime = runtimes[0]
     except (ConfigError, ManifestError, ImportError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
     _configure_logging(settings.log_level)
@@ -97,7 +103,7 @@ def serve(config: Path | None, **options: Any) -> None:
         settings.host,
         settings.port,
     )
-    app = create_app(settings, runtimes=[runtime])
+    app = create_app(settings, runtimes=runtimes)
     uvicorn.run(
         app,
         host=settings.host,
