@@ -417,6 +417,7 @@ def create_app(
                         ab=ab_split(settings, runtimes))
     register_gpu_metrics(state.metrics.registry)
     for rt in runtimes:
+        state.metrics.queue_capacity.labels(model=rt.name).set(settings.max_queue)
         state.metrics.model_info.labels(model=rt.name).info(
             {
                 "base_model": rt.manifest.base_model,

@@ -42,7 +42,7 @@ async def create_feedback(data: JSONBody[FeedbackRequest],
         raise APIError(exc.status, str(exc), param=exc.param,
                        code="response_not_found" if exc.status == 404 else "invalid_feedback"
                        ) from None
-    server.metrics.feedback.labels(rating=fb["rating"]).inc()
+    server.metrics.feedback.labels(rating=fb["rating"], variant=fb["variant"]).inc()
     # no comment or correction text in the log, only what operations need
     log.info(json.dumps({"event": "feedback", "feedback_id": fb["id"],
                          "response_id": fb["response_id"], "rating": fb["rating"],

@@ -1,0 +1,47 @@
+"""Shared bits of the operations tests: an echo-model manifest and an in-process client."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+from litestar.testing import TestClient
+
+from legal_edge.backends.base import BackendOptions
+from legal_edge.backends.echo import EchoBackend
+from legal_edge.manifest import ModelFile, ModelManifest
+from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, GEMMA_STOP
+from legal_edge.server.app import create_app
+from legal_edge.server.generation import ModelRuntime
+from legal_edge.settings import Settings
+
+
+def echo_manifest(name: str = "echo-model", ctx: int = 256) -> ModelManifest:
+    return ModelManifest(name=name, base_model="echo", files=[ModelFile("model", "none.gguf")],
+                         chat_template=GEMMA_CHAT_TEMPLATE, stop=list(GEMMA_STOP),
+                         context_length=ctx, quantization="none", license="test")
+
+
+def echo_runtime(name: str, variant: str = "default") -> ModelRuntime:
+    m = echo_manifest(name)
+    return ModelRuntime(name=name, manifest=m, backend=EchoBackend(m, BackendOptions(n_ctx=256)),
+                        variant=variant)
+
+
+def client(db: Path | None, runtimes: list[ModelRuntime] | None = None,
+           **settings_kw: object) -> TestClient:
+    settings = Settings(backend="echo", feedback_db=db, **settings_kw)  # type: ignore[arg-type]
+    return TestClient(create_app(settings, runtimes=runtimes or [echo_runtime("echo-model")]))
+
+
+def wait_ready(c: TestClient) -> None:
+    for _ in range(200):
+        if c.get("/health/ready").status_code == 200:
+            return
+        asyncio.run(asyncio.sleep(0.01))
+    raise AssertionError("server not ready")
+
+
+def chat(c: TestClient, content: str, model: str = "echo-model", **headers: str):
+    return c.post("/v1/chat/completions", headers=headers,
+                  json={"model": model, "messages": [{"role": "user", "content": content}]})
