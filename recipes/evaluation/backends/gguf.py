@@ -174,7 +174,7 @@ class GGUFBackend:
             if self._lib.llama_vocab_is_eog(self._vocab, tok):
                 break
             out.append(tok)
-            text = self.llm.detokenize(out, special=True).decode("utf-8", errors="ignore")
+            text = self.llm.detokenize(out, special=True).decode("utf-8", errors="replace")
             text, stopped = cut_at_stop(text, self.stop)
             if stopped:
                 break

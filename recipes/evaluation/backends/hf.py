@@ -1,5 +1,8 @@
 """transformers models (optionally with a PEFT LoRA adapter directory), on CPU or GPU.
 
+``path`` is a transformers directory, or a ``.gguf`` file that transformers dequantizes (the
+same weights as the llama.cpp form: the cross-backend agreement check uses this).
+
 The prompt is rendered with the same chat template as the GGUF form (the model directory's
 manifest, a named template, or the tokenizer's own), and tokenized the same way: the tokenizer
 adds BOS to the prompt, continuations are tokenized without special tokens and appended.
@@ -29,12 +32,30 @@ class HFBackend:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
 
-        if not Path(model_dir).is_dir():
+        model_dir = Path(model_dir)
+        # A .gguf file is dequantized by transformers: the same weights as the llama.cpp form.
+        kwargs = {"gguf_file": model_dir.name} if model_dir.suffix == ".gguf" else {}
+        if model_dir.suffix == ".gguf":
+            if not model_dir.is_file():
+                raise BackendError(f"GGUF file not found: {model_dir}")
+            model_dir = model_dir.parent
+        elif not model_dir.is_dir():
             raise BackendError(f"HF model directory not found: {model_dir}")
         torch.set_num_threads(max(1, n_threads))
         self.torch = torch
-        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-        model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=getattr(torch, dtype))
+        self.tokenizer = AutoTokenizer.from_pretrained(str(model_dir), **kwargs)
+        if kwargs:
+            from transformers import AutoConfig
+
+            config = AutoConfig.from_pretrained(str(model_dir), **kwargs)
+            if getattr(config, "model_type", "").startswith("gemma3"):
+                # A GGUF stores no query scale: llama.cpp scales Gemma 3 queries by
+                # 1/sqrt(head_dim) (27B aside), transformers by query_pre_attn_scalar, which
+                # the GGUF conversion leaves at 256. Equal for the real 270M (head_dim 256).
+                config.query_pre_attn_scalar = config.head_dim
+            kwargs["config"] = config
+        model = AutoModelForCausalLM.from_pretrained(
+            str(model_dir), dtype=getattr(torch, dtype), **kwargs)
         if adapter_dir is not None:
             if not Path(adapter_dir).is_dir():
                 raise BackendError(f"PEFT adapter directory not found: {adapter_dir}")
@@ -51,6 +72,7 @@ class HFBackend:
         self.template = chat_template or own
         self.stop = list(stop)
         self.info = {"backend": "hf", "model_dir": str(model_dir),
+                     "gguf_file": kwargs.get("gguf_file"),
                      "adapter_dir": str(adapter_dir) if adapter_dir else None, "dtype": dtype}
 
     @classmethod
@@ -60,8 +82,9 @@ class HFBackend:
 
         path = resolve_path(spec.path)
         template, stop = "", []
-        if (path / MANIFEST_NAME).is_file():  # an HF directory written by training
-            manifest = ModelManifest.read(path)
+        folder = path.parent if path.suffix == ".gguf" else path
+        if (folder / MANIFEST_NAME).is_file():  # a model directory: use its chat template
+            manifest = ModelManifest.read(folder)
             template, stop = manifest.chat_template, manifest.stop
         if spec.chat_template:
             template, stop = pick_template(spec.chat_template, template, stop)
