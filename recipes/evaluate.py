@@ -79,6 +79,7 @@ class Config:
     write_manifest: bool = True  # merge results into each evaluated model directory's manifest
     charts: bool = True
     suite_filter: tuple[str, ...] = field(default=())  # run only these suites (by name)
+    model_filter: tuple[str, ...] = field(default=())  # run only these models (by name)
 
 
 def run(cfg: Config) -> Path:

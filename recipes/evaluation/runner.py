@@ -136,6 +136,14 @@ def run_suite(
     return records, progress.rate
 
 
+# Settings that change speed, not answers: a resumed run may change them and keep its items.
+_SPEED_ONLY = ("n_threads", "n_batch", "timeout_s", "api_key")
+
+
+def _answer_settings(model: ModelSpec) -> dict[str, Any]:
+    return {k: v for k, v in to_dict(model).items() if k not in _SPEED_ONLY}
+
+
 def evaluate_all(cfg: Config) -> Path:
     from recipes.evaluation.report import aggregate, update_manifests, write_reports
 
@@ -162,12 +170,12 @@ def evaluate_all(cfg: Config) -> Path:
     per_model: dict[str, dict[str, Any]] = {}
     described: dict[str, Any] = {}
     try:
-        for model in cfg.models:
+        for model in [m for m in cfg.models if not cfg.model_filter or m.name in cfg.model_filter]:
             backend = make_backend(model)
             described[model.name] = {**backend.describe(), "supports_loglik": backend.supports_loglik}
             try:
                 for suite in suites:
-                    sig = signature(to_dict(model), to_dict(suite.spec), cfg.seed)
+                    sig = signature(_answer_settings(model), to_dict(suite.spec), cfg.seed)
                     recs, rate = run_suite(backend, model, suite, store, sig)
                     per_model.setdefault(model.name, {})[suite.spec.name] = (recs, rate)
             finally:
