@@ -56,10 +56,10 @@ def detect(row: Mapping[str, Any]) -> str:
         return "safety_pairs"
     if {"prompt", "expected_behavior"} <= keys:
         return "safety_refusal"
-    if "output" in keys and ("instruction" in keys or "input" in keys):
-        return "alpaca"
     if "reference" in keys and keys & {"question", "input", "instruction"}:
         return "case"
+    if "output" in keys or "instruction" in keys:
+        return "alpaca"  # a row without ``output`` then fails naming the missing field
     if {"title", "text"} <= keys:
         return "typical_case"
     raise RowError("unknown_format", f"cannot tell the format from keys {sorted(keys)}")
