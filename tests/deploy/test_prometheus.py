@@ -113,3 +113,34 @@ def test_real_prometheus_scrapes_live_server(tmp_path: Path):
             except subprocess.TimeoutExpired:
                 proc.kill()
             log.close()
+
+
+GPU_METRICS = {"legal_edge_gpu_utilization_ratio", "legal_edge_gpu_memory_used_bytes",
+               "legal_edge_gpu_memory_total_bytes"}
+_NAME = re.compile(r"\b(legal_edge_[a-z_]+)")
+
+
+def test_dashboard_and_rules_use_served_metric_names(tmp_path):
+    """Every legal_edge_* name in the dashboard and the rules is one the server exposes."""
+    from litestar.testing import TestClient
+
+    app = create_app(Settings(backend="echo", feedback_db=tmp_path / "fb.db"),
+                     backend=EchoBackend(echo_manifest(), BackendOptions(n_ctx=64)))
+    with TestClient(app) as c:
+        for _ in range(100):
+            if c.get("/health/ready").status_code == 200:
+                break
+            time.sleep(0.01)
+        msg = {"role": "user", "content": "合同 违约 责任"}  # several tokens: inter-token too
+        rid = c.post("/v1/chat/completions",
+                     json={"model": "echo-model", "messages": [msg]}).json()["id"]
+        c.post("/v1/feedback", json={"response_id": rid, "rating": "up"})
+        exposed = set(_NAME.findall(c.get("/metrics").text)) | GPU_METRICS
+    dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text(encoding="utf-8"))
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    exprs += [q["query"] for q in dashboard["templating"]["list"] if "query" in q]
+    used = set(_NAME.findall("\n".join(exprs) + (MONITORING / "alerts.yml").read_text()))
+    assert used and used <= exposed, sorted(used - exposed)
+    titles = " ".join(p["title"] for p in dashboard["panels"])
+    for word in ("P95", "P99", "Tokens per second", "Error", "Queue", "GPU", "Feedback"):
+        assert word in titles
