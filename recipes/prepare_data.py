@@ -11,6 +11,7 @@ exact + near-duplicate removal -> statute synthesis -> decontamination -> leak-f
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import time
 from collections import Counter
@@ -28,6 +29,7 @@ from recipes.data.readers import Reader
 from recipes.data.records import Rejection, full_text, map_text
 from recipes.data.report import write_outputs
 from recipes.data.split import split_records
+from recipes.data.statutes import superseded
 from recipes.data.synthesis import synthesize
 
 __all__ = ["Config", "SourceConfig", "run"]
@@ -140,12 +142,13 @@ def run(cfg: Config) -> Path:
         _read(cfg, state)
         step.records = len(state.records) + len(state.rejected)
 
-    with _Step(state, "licence+pii", cfg.profile) as step:
+    with _Step(state, "select+pii", cfg.profile) as step:
         step.records = len(state.records)
         redact = Redactor(cfg.pii)
+        old = superseded(state.records) if cfg.statutes_latest_only else {}
         kept = []
-        for rec in state.records:
-            why = _allowed(rec, cfg)
+        for i, rec in enumerate(state.records):
+            why = ("superseded_version", old[i]) if i in old else _allowed(rec, cfg)
             if why:
                 _reject(state, rec, *why)
                 continue
@@ -212,6 +215,11 @@ def run(cfg: Config) -> Path:
                 kept.append(rec)
         state.records = kept
 
+    if cfg.max_per_category:
+        with _Step(state, "caps", cfg.profile) as step:
+            step.records = len(state.records)
+            state.records = _apply_caps(state, cfg)
+
     with _Step(state, "split", cfg.profile) as step:
         step.records = len(state.records)
         train_idx, val_idx = split_records(
@@ -237,6 +245,27 @@ def _apply_filters(
         why = filters.check(rec)
         if why:
             _reject(state, rec, *why)
+        else:
+            kept.append(rec)
+    return kept
+
+
+def _apply_caps(state: RunState, cfg: Config) -> list[dict[str, Any]]:
+    """At most ``max_per_category[c]`` records of category ``c``, chosen by a seeded hash."""
+
+    def rank(rec: dict[str, Any]) -> str:
+        return hashlib.blake2b(f"{cfg.cap_seed}:{rec['id']}".encode(), digest_size=8).hexdigest()
+
+    drop: set[int] = set()
+    for cat, cap in cfg.max_per_category.items():
+        members = [i for i, r in enumerate(state.records) if r["category"] == cat]
+        if len(members) > cap:
+            drop.update(sorted(members, key=lambda i: rank(state.records[i]))[cap:])
+    kept = []
+    for i, rec in enumerate(state.records):
+        if i in drop:
+            cap = cfg.max_per_category[rec["category"]]
+            _reject(state, rec, "category_cap", f"{rec['category']} capped at {cap} records")
         else:
             kept.append(rec)
     return kept

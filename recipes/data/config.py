@@ -127,6 +127,13 @@ class Config:
     sources: tuple[SourceConfig, ...] = ()
     allow_licenses: tuple[str, ...] = ()  # empty = every licence; else only these
     exclude_sources: tuple[str, ...] = ()  # source names or record ``source`` prefixes
+    # Several files of one law (立法法 2015 and 2023): keep only the newest, so one question
+    # ("《立法法》第N条…") has one answer. False keeps every version.
+    statutes_latest_only: bool = True
+    # Keep at most N records of a category (e.g. {statute: 20000}), sampled by seed before the
+    # split; the rest are listed in rejected.jsonl as ``category_cap``. Empty = no caps.
+    max_per_category: dict[str, int] = field(default_factory=dict)
+    cap_seed: int = 17
     filters: FilterConfig = field(default_factory=FilterConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
@@ -160,6 +167,9 @@ def validate(cfg: Config) -> None:
         path = resolve(cfg.data_root, pattern)
         if not any(ch in pattern for ch in "*?[") and not path.exists():
             raise ConfigError(f"decontam.eval_files[{i}]: not found: {path}")
+    for cat, cap in cfg.max_per_category.items():
+        if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:
+            raise ConfigError(f"max_per_category.{cat}: expected an integer >= 0, got {cap!r}")
     if not 0.0 <= cfg.split.val_fraction < 1.0:
         raise ConfigError("split.val_fraction: must be in [0, 1)")
     if not 0.0 < cfg.dedup.group_threshold <= cfg.dedup.threshold <= 1.0:

@@ -168,3 +168,31 @@ def iter_statute_files(root: Path, exclude: tuple[str, ...]) -> Iterator[Path]:
         return (str(p.parent), law_title(p), inverted)
 
     return iter(sorted(kept, key=key))
+
+
+def superseded(records: list[dict]) -> dict[int, str]:
+    """Indices of statute records from an older file of a law that has a newer one, with why.
+
+    Two files with one title (``立法法(2015-03-15).md``, ``立法法(2023-03-13).md``) would ask the
+    same question ("《立法法》第N条的内容是什么？") with two answers; the newest dated file wins
+    (an undated file counts as oldest).
+    """
+    files: dict[str, dict[str, str]] = {}  # law -> file -> version
+    for rec in records:
+        meta = rec.get("_statute")
+        if meta:
+            path = rec["_origin"].rsplit(":", 1)[0]
+            files.setdefault(meta["law"], {})[path] = meta["version"]
+    newest = {
+        law: max(vs.items(), key=lambda kv: (kv[1], kv[0]))[0]
+        for law, vs in files.items()
+        if len(vs) > 1
+    }
+    out: dict[int, str] = {}
+    for i, rec in enumerate(records):
+        meta = rec.get("_statute")
+        if meta and meta["law"] in newest:
+            path = rec["_origin"].rsplit(":", 1)[0]
+            if path != newest[meta["law"]]:
+                out[i] = f"older version of 《{meta['law']}》, superseded by {newest[meta['law']]}"
+    return out

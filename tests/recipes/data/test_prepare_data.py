@@ -158,6 +158,7 @@ def test_licence_control_and_determinism(tmp_path: Path, legal_data: Path) -> No
         "allow_licenses=[MIT,public-domain]",
         "exclude_sources=[lexeval_gen]",
         "plots=false",
+        "max_per_category={exam_mcq: 5}",
     ]
     out1 = run(load_config(Config, path, [*overrides, f"output_dir={tmp_path / 'a'}"]))
     out2 = run(load_config(Config, path, [*overrides, f"output_dir={tmp_path / 'b'}"]))
@@ -165,7 +166,9 @@ def test_licence_control_and_determinism(tmp_path: Path, legal_data: Path) -> No
     assert {r["license"] for r in train} <= {"MIT", "public-domain"}
     assert not any(r["id"].startswith("lexeval_gen/") for r in train)
     rules = {r["rule"] for r in jsonl(out1 / "rejected.jsonl")}
-    assert {"license_excluded", "source_excluded"} <= rules
+    assert {"license_excluded", "source_excluded", "category_cap"} <= rules
+    val = jsonl(out1 / "val.jsonl")
+    assert sum(r["category"] == "exam_mcq" for r in train + val) == 5
     for name in ("train.jsonl", "val.jsonl"):
         assert (out1 / name).read_bytes() == (out2 / name).read_bytes()
 

@@ -215,3 +215,16 @@ def test_bad_input_never_stops_the_run(tmp_path: Path) -> None:
     assert ("empty.jsonl", "empty_file") in got
     assert ("notes.xyz", "unknown_format") in got
     assert all(r.reason for r in rej)
+
+
+def test_older_version_of_a_law_is_superseded(tmp_path: Path) -> None:
+    from recipes.data.statutes import superseded
+
+    for date, text in (("2015-03-15", "旧的规定。"), ("2023-03-13", "新的规定。")):
+        (tmp_path / f"立法法({date}).md").write_text(
+            f"# 中华人民共和国立法法\n\n<!-- INFO END -->\n\n第一条 {text}\n", encoding="utf-8"
+        )
+    recs, _ = read(tmp_path, ".", "statutes")
+    assert [r["_statute"]["version"] for r in recs] == ["2023-03-13", "2015-03-15"]  # newest first
+    old = superseded(recs)
+    assert list(old) == [1] and "2023-03-13" in old[1]
