@@ -74,6 +74,7 @@ class Job:
     n_past: int = 0  # tokens of this sequence already in the KV cache
     pending: int = -1  # sampled token not yet decoded (-1 while the prompt is processed)
     n_out: int = 0
+    generated: list[int] = field(default_factory=list)  # token ids, stop token included
     sampler: object = None
     decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
@@ -146,8 +147,6 @@ class Engine:
 
         self.stop_ids = self._special_stop_ids(stop_texts)
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
-        self._piece = ctypes.create_string_buffer(256)
-        self._tok_lock = threading.Lock()
 
         self._slots: list[Job | None] = [None] * n_parallel
         self._waiting: deque[Job] = deque()
@@ -166,6 +165,15 @@ class Engine:
             buf = (llama_cpp.llama_token * -n)()
             n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, -n, add_bos, True)
         return list(buf[:n])
+
+    def piece(self, token: int) -> bytes:
+        """The bytes ``token`` stands for (special tokens render as nothing)."""
+        buf = ctypes.create_string_buffer(64)
+        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
+        if n < 0:  # longer than the buffer
+            buf = ctypes.create_string_buffer(-n)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, False)
+        return buf.raw[:n]
 
     def submit(self, job: Job) -> None:
         with self._wake:
@@ -340,6 +348,7 @@ class Engine:
             token = int(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).argmax())
         else:
             token = llama_cpp.llama_sampler_sample(job.sampler, self.ctx, idx)
+        job.generated.append(token)
         n_prompt = len(job.tokens)
         if llama_cpp.llama_vocab_is_eog(self.vocab, token) or token in self.stop_ids:
             text = job.decoder.decode(b"", final=True)
@@ -347,8 +356,9 @@ class Engine:
             self._free(job.slot)
             return
         job.n_out += 1
-        n = llama_cpp.llama_token_to_piece(self.vocab, token, self._piece, 256, 0, False)
-        text = job.decoder.decode(self._piece.raw[: max(n, 0)])
+        # Bytes, not text: a character may span tokens. The incremental decoder holds an
+        # incomplete sequence back until its last byte arrives (invalid bytes become U+FFFD).
+        text = job.decoder.decode(self.piece(token))
         if job.n_out >= job.max_new:
             text += job.decoder.decode(b"", final=True)
             out.append((job, TokenChunk(text, n_prompt, job.n_out, finish_reason="length")))

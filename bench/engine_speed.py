@@ -1,0 +1,100 @@
+"""Measure the llama.cpp backend without HTTP: aggregate decode tokens/s at several concurrencies.
+
+    .venv/bin/python bench/engine_speed.py [--model models/gemma3-270m] [--set kv_unified=true]
+
+Each client sends ``--requests`` chat prompts from ../shared/legal-data (qa instructions) one
+after another, greedy, ``--max-tokens`` each. Prints tokens/s and TTFT p95 per concurrency.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from pathlib import Path
+
+from legal_edge.backends.base import BackendOptions, GenerationRequest, SamplingParams
+from legal_edge.backends.llamacpp import LlamaCppBackend
+from legal_edge.manifest import resolve_model
+from legal_edge.prompts import render_chat
+
+REPO = Path(__file__).resolve().parents[1]
+QA = REPO.parent / "shared" / "legal-data" / "qa" / "lawyer_llama_single_turn.jsonl"
+
+
+def prompts(n: int) -> list[str]:
+    out = []
+    with open(QA, encoding="utf-8") as fh:
+        for line in fh:
+            rec = json.loads(line)
+            if rec.get("instruction") and len(rec["instruction"]) < 300:
+                out.append(rec["instruction"])
+            if len(out) >= n:
+                break
+    return out
+
+
+async def run(args: argparse.Namespace) -> None:
+    manifest = resolve_model(args.model, REPO / "models")
+    extra = {k: v.lower() == "true" for k, v in (s.split("=") for s in args.set)}
+    backend = LlamaCppBackend(
+        manifest,
+        BackendOptions(
+            n_threads=args.threads, n_parallel=args.parallel, n_ctx=args.ctx, extra=extra
+        ),
+    )
+    await backend.start()
+    texts = [
+        render_chat(manifest.chat_template, [{"role": "user", "content": p}]) for p in prompts(64)
+    ]
+    for conc in args.concurrency:
+        ttft: list[float] = []
+        tokens = 0
+
+        async def client(c: int, ttft: list[float] = ttft) -> None:
+            nonlocal tokens
+            for r in range(args.requests):
+                prompt = texts[(c * args.requests + r) % len(texts)]
+                t0 = time.perf_counter()
+                first = True
+                req = GenerationRequest(
+                    f"{c}-{r}", prompt, SamplingParams(max_tokens=args.max_tokens, temperature=0)
+                )
+                async for chunk in backend.generate(req):
+                    if first:
+                        ttft.append(time.perf_counter() - t0)
+                        first = False
+                    if chunk.finish_reason:
+                        tokens += chunk.completion_tokens
+
+        t0 = time.perf_counter()
+        await asyncio.gather(*(client(c) for c in range(conc)))
+        wall = time.perf_counter() - t0
+        ttft.sort()
+        p95 = ttft[min(len(ttft) - 1, int(0.95 * len(ttft)))]
+        print(
+            f"clients={conc:2d} tokens={tokens:5d} wall={wall:6.2f}s "
+            f"agg={tokens / wall:6.1f} tok/s ttft_p95={p95:.3f}s",
+            flush=True,
+        )
+    await backend.stop()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--model", default="gemma3-270m")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--parallel", type=int, default=8)
+    ap.add_argument("--ctx", type=int, default=2048)
+    ap.add_argument("--requests", type=int, default=4)
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument(
+        "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 8]
+    )
+    ap.add_argument("--set", action="append", default=[], help="backend extra: kv_unified=true")
+    asyncio.run(run(ap.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
