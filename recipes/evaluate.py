@@ -72,6 +72,7 @@ class Config:
     suites: tuple[SuiteSpec, ...] = ()
     baseline: str | None = None  # the "original" model of the comparison (default: the first)
     limit: int | None = None  # caps every suite's limit (quick runs: --set limit=5)
+    threads: int | None = None  # overrides every model's n_threads (1 is faster on a busy box)
     seed: int = 0  # item sampling, few-shot choice, bootstrap
     bootstrap_samples: int = 1000
     confidence: float = 0.95

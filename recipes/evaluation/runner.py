@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -171,6 +172,8 @@ def evaluate_all(cfg: Config) -> Path:
     described: dict[str, Any] = {}
     try:
         for model in [m for m in cfg.models if not cfg.model_filter or m.name in cfg.model_filter]:
+            if cfg.threads:
+                model = dataclasses.replace(model, n_threads=cfg.threads)
             backend = make_backend(model)
             described[model.name] = {**backend.describe(), "supports_loglik": backend.supports_loglik}
             try:
