@@ -1,0 +1,1 @@
+"""The export stage's parts: merge, quantize, parity checks, measurements, report, publish."""
