@@ -18,9 +18,12 @@ from recipes.evaluation.textmetrics import char_f1, citation_counts, rouge_l
 SYSTEM = "你是一名专业的法律助手。请根据中国法律（或问题所涉法域的法律）准确回答，并引用相关法条。"
 
 
-def predict(backend: EvalBackend, item: Item, *, max_tokens: int, system: bool = False) -> dict[str, Any]:
+def predict(
+    backend: EvalBackend, item: Item, *, max_tokens: int, system: bool = False
+) -> dict[str, Any]:
     msgs = ([{"role": "system", "content": SYSTEM}] if system else []) + [
-        {"role": "user", "content": item.data["prompt"]}]
+        {"role": "user", "content": item.data["prompt"]}
+    ]
     text = backend.generate(msgs, max_tokens)
     ref = item.data["reference"]
     correct, n_pred, found, n_ref = citation_counts(text, ref)

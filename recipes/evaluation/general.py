@@ -20,7 +20,12 @@ def subjects_of(root: Path) -> list[str]:
 
 
 def _csv(split: Path, subject: str) -> Path:
-    for name in (f"{subject}.csv", f"{subject}_test.csv", f"{subject}_val.csv", f"{subject}_dev.csv"):
+    for name in (
+        f"{subject}.csv",
+        f"{subject}_test.csv",
+        f"{subject}_val.csv",
+        f"{subject}_dev.csv",
+    ):
         if (split / name).is_file():
             return split / name
     raise DataError(f"{split}: no CSV for subject {subject!r}")
@@ -32,7 +37,9 @@ def load_general(root: Path, subjects: tuple[str, ...]) -> tuple[Loaded, list[It
     known = set(subjects_of(root))
     unknown = [s for s in names if s not in known]
     if unknown:
-        raise DataError(f"{root}: unknown subject {unknown[0]!r} (known: {', '.join(sorted(known))})")
+        raise DataError(
+            f"{root}: unknown subject {unknown[0]!r} (known: {', '.join(sorted(known))})"
+        )
     split = _split_dir(root, ("test", "val"))
     dev = _split_dir(root, ("dev",))
     items: list[Item] = []

@@ -28,7 +28,9 @@ class DataError(ValueError):
 class Item:
     id: str
     data: dict[str, Any]
-    groups: dict[str, str] = field(default_factory=dict)  # source / subject / year ... for breakdowns
+    groups: dict[str, str] = field(
+        default_factory=dict
+    )  # source / subject / year ... for breakdowns
     where: str = ""  # file:line
 
 
@@ -97,14 +99,19 @@ def mcq_item(row: dict[str, Any], where: str, default_id: str) -> Item | Skipped
         groups["subject"] = str(subject)
     if row.get("year"):
         groups["year"] = str(row["year"])
-    data = {"question": question, "options": {k: options[k] for k in letters}, "answer": answer,
-            "multi": row.get("multi"), "task": row.get("task") or row.get("subject") or "",
-            "instruction": row.get("instruction")}
+    data = {
+        "question": question,
+        "options": {k: options[k] for k in letters},
+        "answer": answer,
+        "multi": row.get("multi"),
+        "task": row.get("task") or row.get("subject") or "",
+        "instruction": row.get("instruction"),
+    }
     return Item(str(row.get("id") or default_id), data, groups, where)
 
 
 def finish_mcq(items: list[Item]) -> None:
-    """Decide each item's answer kind: ``single``, ``multi`` (2+ letters, told so) or ``indefinite``.
+    """Decide each item's answer kind: ``single``, ``multi`` (2+, told so) or ``indefinite``.
 
     The ``multi`` flag of the data wins (JEC-QA). Without it, a task whose answers have more than
     one letter in at least 5% of its rows is "indefinite" (不定项) for every row of that task, so
@@ -141,7 +148,7 @@ _CSV_COLUMNS = {"question": ("question",), "answer": ("answer",)}
 
 
 def load_mcq_csv(path: Path, subject: str) -> Loaded:
-    """A CMMLU (``,Question,A,B,C,D,Answer``) or C-Eval (``id,question,A,B,C,D,answer,...``) file."""
+    """A CMMLU (``,Question,A..D,Answer``) or C-Eval (``id,question,A..D,answer,...``) file."""
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
     good: list[Item] = []
@@ -150,15 +157,23 @@ def load_mcq_csv(path: Path, subject: str) -> Loaded:
         reader = csv.DictReader(fh)
         cols = {(c or "").strip().lower(): c for c in reader.fieldnames or []}
         if "question" not in cols or "answer" not in cols:
-            raise DataError(f"{path}:1: expected Question/Answer columns (CMMLU or C-Eval), "
-                            f"got {reader.fieldnames}")
+            raise DataError(
+                f"{path}:1: expected Question/Answer columns (CMMLU or C-Eval), "
+                f"got {reader.fieldnames}"
+            )
         letters = [k for k in LETTERS if k.lower() in cols]
         for lineno, row in enumerate(reader, 2):
             options = {k: (row.get(cols[k.lower()]) or "") for k in letters}
-            rid = (row.get(cols.get("id", "")) or row.get(cols.get("", ""), "") or lineno)
-            record = {"question": row.get(cols["question"]), "options": options,
-                      "answer": row.get(cols["answer"]), "multi": False, "source": path.parent.name,
-                      "subject": subject, "id": f"{subject}/{rid}"}
+            rid = row.get(cols.get("id", "")) or row.get(cols.get("", ""), "") or lineno
+            record = {
+                "question": row.get(cols["question"]),
+                "options": options,
+                "answer": row.get(cols["answer"]),
+                "multi": False,
+                "source": path.parent.name,
+                "subject": subject,
+                "id": f"{subject}/{rid}",
+            }
             got = mcq_item(record, f"{path}:{lineno}", f"{subject}/{lineno}")
             (good if isinstance(got, Item) else skipped).append(got)  # type: ignore[arg-type]
     for it in good:
@@ -186,8 +201,14 @@ def load_cases(path: Path) -> Loaded:
         groups = {"source": str(row.get("source") or path.stem)}
         if row.get("task") or row.get("topic"):
             groups["subject"] = str(row.get("task") or row.get("topic"))
-        good.append(Item(str(row.get("id") or f"{path.stem}/{lineno}"),
-                         {"prompt": prompt, "reference": reference}, groups, where))
+        good.append(
+            Item(
+                str(row.get("id") or f"{path.stem}/{lineno}"),
+                {"prompt": prompt, "reference": reference},
+                groups,
+                where,
+            )
+        )
     return Loaded(good, skipped)
 
 
@@ -214,6 +235,12 @@ def load_safety(path: Path, expect: str) -> Loaded:
         groups = {"source": str(row.get("source") or path.stem)}
         if row.get("type") or row.get("category"):
             groups["subject"] = str(row.get("type") or row.get("category"))
-        good.append(Item(str(row.get("id") or f"{path.stem}/{lineno}"),
-                         {"prompt": prompt, "expect": want}, groups, where))
+        good.append(
+            Item(
+                str(row.get("id") or f"{path.stem}/{lineno}"),
+                {"prompt": prompt, "expect": want},
+                groups,
+                where,
+            )
+        )
     return Loaded(good, skipped)

@@ -24,7 +24,9 @@ from recipes.evaluation.items import Item
 HEADS = {
     "single": "以下是单项选择题，请选出唯一正确的答案，只输出选项字母。",
     "multi": "以下是多项选择题（有两个或两个以上正确答案），请选出所有正确答案，只输出选项字母。",
-    "indefinite": "以下是不定项选择题（有一个或多个正确答案），请选出所有正确答案，只输出选项字母。",
+    "indefinite": (
+        "以下是不定项选择题（有一个或多个正确答案），请选出所有正确答案，只输出选项字母。"
+    ),
 }
 _ANSWER = re.compile(r"(?<![A-Za-z])([A-H](?:[ \t、,，和及/]*[A-H])*)(?![A-Za-z])")
 
@@ -32,7 +34,7 @@ _ANSWER = re.compile(r"(?<![A-Za-z])([A-H](?:[ \t、,，和及/]*[A-H])*)(?![A-Z
 def question_text(item: Item, subject_hint: str | None = None) -> str:
     head = HEADS[item.data["kind"]]
     if subject_hint:
-        head = f"以下是关于{subject_hint}的" + head[len("以下是"):]
+        head = f"以下是关于{subject_hint}的" + head[len("以下是") :]
     opts = "\n".join(f"{k}. {v}" for k, v in item.data["options"].items())
     return f"{head}\n\n{item.data['question']}\n{opts}\n答案："
 
@@ -43,8 +45,11 @@ def candidates(item: Item) -> list[str]:
     if kind == "single":
         return letters
     smallest = 2 if kind == "multi" else 1
-    return ["".join(c) for r in range(smallest, len(letters) + 1)
-            for c in itertools.combinations(letters, r)]
+    return [
+        "".join(c)
+        for r in range(smallest, len(letters) + 1)
+        for c in itertools.combinations(letters, r)
+    ]
 
 
 def parse_letters(text: str, options: dict[str, str]) -> str:
@@ -86,8 +91,13 @@ def messages_for(item: Item, shots: list[Item], subject_hint: str | None) -> lis
 
 
 def predict(
-    backend: EvalBackend, item: Item, *, modes: tuple[str, ...], shots: list[Item],
-    max_tokens: int, subject_hint: str | None = None,
+    backend: EvalBackend,
+    item: Item,
+    *,
+    modes: tuple[str, ...],
+    shots: list[Item],
+    max_tokens: int,
+    subject_hint: str | None = None,
 ) -> dict[str, Any]:
     """Score one question in every mode; returns the prediction record with per-item metrics."""
     msgs = messages_for(item, shots, subject_hint)
@@ -101,8 +111,10 @@ def predict(
             cands = candidates(item)
             scores = backend.loglikelihoods(msgs, cands)
             pred = cands[max(range(len(cands)), key=lambda i: scores[i])]
-            rec["loglik"] = {"pred": pred, "scores": dict(zip(cands, (round(s, 4) for s in scores),
-                                                             strict=True))}
+            rec["loglik"] = {
+                "pred": pred,
+                "scores": dict(zip(cands, (round(s, 4) for s in scores), strict=True)),
+            }
         else:
             text = backend.generate(msgs, max_tokens)
             pred = parse_letters(text, item.data["options"])
@@ -124,6 +136,10 @@ def baselines(items: list[Item]) -> dict[str, dict[str, Any]]:
     answer, count = freq.most_common(1)[0]
     return {
         "random": {"acc": random_acc, "n": len(items)},
-        "majority": {"acc": count / len(items), "answer": answer, "n": len(items),
-                     "note": "most frequent answer of the evaluated items (an upper bound)"},
+        "majority": {
+            "acc": count / len(items),
+            "answer": answer,
+            "n": len(items),
+            "note": "most frequent answer of the evaluated items (an upper bound)",
+        },
     }

@@ -34,23 +34,33 @@ def _metric_arrays(records: list[dict[str, Any]], metric: str) -> tuple[list[flo
 
 
 def aggregate(
-    cfg: Config, suites: list[PreparedSuite], per_model: dict[str, dict[str, Any]],
+    cfg: Config,
+    suites: list[PreparedSuite],
+    per_model: dict[str, dict[str, Any]],
     described: dict[str, Any],
 ) -> dict[str, Any]:
     boot = {"samples": cfg.bootstrap_samples, "confidence": cfg.confidence, "seed": cfg.seed}
     base = cfg.baseline or cfg.models[0].name
     out: dict[str, Any] = {
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "config": to_dict(cfg), "models": described, "baseline": base,
-        "confidence": cfg.confidence, "suites": {}, "comparison": [],
+        "config": to_dict(cfg),
+        "models": described,
+        "baseline": base,
+        "confidence": cfg.confidence,
+        "suites": {},
+        "comparison": [],
     }
     for suite in suites:
         name = suite.spec.name
         entry: dict[str, Any] = {
-            "kind": suite.spec.kind, "path": suite.spec.path, "n_items": len(suite.items),
-            "n_usable": len(suite.loaded.items), "skipped": suite.loaded.skip_counts(),
+            "kind": suite.spec.kind,
+            "path": suite.spec.path,
+            "n_items": len(suite.items),
+            "n_usable": len(suite.loaded.items),
+            "skipped": suite.loaded.skip_counts(),
             "skipped_examples": [f"{s.where}: {s.reason}" for s in suite.loaded.skipped[:10]],
-            "baselines": suite.baselines, "models": {},
+            "baselines": suite.baselines,
+            "models": {},
         }
         for model, by_suite in per_model.items():
             records, rate = by_suite[name]
@@ -60,20 +70,28 @@ def aggregate(
                 if r.get("skipped"):
                     skipped[r["skipped"]] += 1
             result: dict[str, Any] = {
-                "metrics": {m: bootstrap(*_metric_arrays(records, m), **boot).to_dict()
-                            for m in metrics},
+                "metrics": {
+                    m: bootstrap(*_metric_arrays(records, m), **boot).to_dict() for m in metrics
+                },
                 "n_scored": sum(1 for r in records if not r.get("skipped")),
-                "skipped_items": dict(skipped), "items_per_s": rate, "breakdown": {},
+                "skipped_items": dict(skipped),
+                "items_per_s": rate,
+                "breakdown": {},
             }
             for m in (m for m in BREAKDOWN_METRICS if m in metrics):
-                groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+                groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
+                    lambda: defaultdict(list)
+                )
                 for r in records:
                     for field, value in r.get("groups", {}).items():
                         groups[field][value].append(r)
                 result["breakdown"][m] = {
-                    field: {v: bootstrap(*_metric_arrays(rs, m), **boot).to_dict()
-                            for v, rs in sorted(vals.items())}
-                    for field, vals in groups.items() if len(vals) > 1 or field == "source"
+                    field: {
+                        v: bootstrap(*_metric_arrays(rs, m), **boot).to_dict()
+                        for v, rs in sorted(vals.items())
+                    }
+                    for field, vals in groups.items()
+                    if len(vals) > 1 or field == "source"
                 }
             entry["models"][model] = result
         out["suites"][name] = entry
@@ -91,15 +109,26 @@ def _compare(suite: str, per_model: dict[str, Any], base: str, boot: dict[str, A
             continue
         other = {r["id"]: r for r in by_suite[suite][0] if not r.get("skipped")}
         ids = [i for i in base_recs if i in other]
-        metrics = sorted({m for i in ids for m in base_recs[i]["metrics"]}
-                         & {m for i in ids for m in other[i]["metrics"]})
+        metrics = sorted(
+            {m for i in ids for m in base_recs[i]["metrics"]}
+            & {m for i in ids for m in other[i]["metrics"]}
+        )
         for m in metrics:
             a = [base_recs[i]["metrics"].get(m, [0.0, 0.0]) for i in ids]
             b = [other[i]["metrics"].get(m, [0.0, 0.0]) for i in ids]
-            ch = paired_change([x[0] for x in a], [x[1] for x in a], [x[0] for x in b],
-                               [x[1] for x in b], **boot)
-            rows.append({"suite": suite, "metric": m, "original_model": base, "model": model,
-                         "higher_is_better": m not in LOWER_IS_BETTER, **ch.to_dict()})
+            ch = paired_change(
+                [x[0] for x in a], [x[1] for x in a], [x[0] for x in b], [x[1] for x in b], **boot
+            )
+            rows.append(
+                {
+                    "suite": suite,
+                    "metric": m,
+                    "original_model": base,
+                    "model": model,
+                    "higher_is_better": m not in LOWER_IS_BETTER,
+                    **ch.to_dict(),
+                }
+            )
     return rows
 
 
@@ -122,28 +151,56 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
     if comp:
         rows = []
         for r in comp:
-            noise = "within noise" if r["within_noise"] else ("better" if (r["change"] or 0) * (
-                1 if r["higher_is_better"] else -1) > 0 else "worse")
-            rows.append([r["suite"], r["metric"], _pct(r["original"]), f"{r['model']}: {_pct(r['other'])}",
-                         f"{'+' if (r['change'] or 0) >= 0 else ''}{_pct(r['change'])}",
-                         f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]", noise, str(r["n"])])
-        out.append((f"Original ({results['baseline']}) vs. other models (percent; change with "
-                    f"paired bootstrap {conf}% interval)",
-                    ["suite", "metric", "original", "other", "change", f"{conf}% CI", "verdict", "n"],
-                    rows))
+            noise = (
+                "within noise"
+                if r["within_noise"]
+                else (
+                    "better"
+                    if (r["change"] or 0) * (1 if r["higher_is_better"] else -1) > 0
+                    else "worse"
+                )
+            )
+            rows.append(
+                [
+                    r["suite"],
+                    r["metric"],
+                    _pct(r["original"]),
+                    f"{r['model']}: {_pct(r['other'])}",
+                    f"{'+' if (r['change'] or 0) >= 0 else ''}{_pct(r['change'])}",
+                    f"[{_pct(r['ci_low'])}, {_pct(r['ci_high'])}]",
+                    noise,
+                    str(r["n"]),
+                ]
+            )
+        out.append(
+            (
+                f"Original ({results['baseline']}) vs. other models (percent; change with "
+                f"paired bootstrap {conf}% interval)",
+                ["suite", "metric", "original", "other", "change", f"{conf}% CI", "verdict", "n"],
+                rows,
+            )
+        )
     for name, suite in results["suites"].items():
         models = list(suite["models"])
         metrics = sorted({m for r in suite["models"].values() for m in r["metrics"]})
-        rows = [[m, *(_est(suite["models"][mod]["metrics"].get(m, {})) for mod in models)]
-                for m in metrics]
+        rows = [
+            [m, *(_est(suite["models"][mod]["metrics"].get(m, {})) for mod in models)]
+            for m in metrics
+        ]
         for b, v in suite.get("baselines", {}).items():
             label = f"baseline: {b}" + (f" (always {v['answer']})" if "answer" in v else "")
             rows.append([label, *([_pct(v["acc"])] * len(models))])
         speed = ["items/s", *(str(suite["models"][mod]["items_per_s"] or "–") for mod in models)]
         rows.append(speed)
         skipped = ", ".join(f"{k}: {v}" for k, v in suite["skipped"].items()) or "none"
-        out.append((f"{name} ({suite['kind']}, {suite['n_items']} items; rows skipped as unusable: "
-                    f"{skipped}) — percent [{conf}% CI]", ["metric", *models], rows))
+        out.append(
+            (
+                f"{name} ({suite['kind']}, {suite['n_items']} items; rows skipped as unusable: "
+                f"{skipped}) — percent [{conf}% CI]",
+                ["metric", *models],
+                rows,
+            )
+        )
         for mod in models:
             for metric, fields in suite["models"][mod].get("breakdown", {}).items():
                 for field, vals in fields.items():
@@ -155,8 +212,12 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
 
 
 def _md_table(title: str, header: list[str], rows: list[list[str]]) -> str:
-    lines = [f"### {title}", "", "| " + " | ".join(header) + " |",
-             "|" + "|".join("---" for _ in header) + "|"]
+    lines = [
+        f"### {title}",
+        "",
+        "| " + " | ".join(header) + " |",
+        "|" + "|".join("---" for _ in header) + "|",
+    ]
     lines += ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
@@ -173,8 +234,14 @@ def charts(results: dict[str, Any], out: Path) -> list[Path]:
     paths = []
     for name, suite in results["suites"].items():
         models = list(suite["models"])
-        metrics = sorted({m for r in suite["models"].values() for m in r["metrics"]
-                          if not m.startswith("acc_") or m.count("_") == 1})
+        metrics = sorted(
+            {
+                m
+                for r in suite["models"].values()
+                for m in r["metrics"]
+                if not m.startswith("acc_") or m.count("_") == 1
+            }
+        )
         if not metrics:
             continue
         fig, ax = plt.subplots(figsize=(max(5, 1.2 * len(metrics) * max(1, len(models)) / 2), 3.2))
@@ -182,10 +249,14 @@ def charts(results: dict[str, Any], out: Path) -> list[Path]:
         for i, mod in enumerate(models):
             est = [suite["models"][mod]["metrics"].get(m, {}) for m in metrics]
             vals = [100 * (e.get("value") or 0) for e in est]
-            lo = [v - 100 * (e.get("ci_low") or 0) if e.get("value") is not None else 0
-                  for v, e in zip(vals, est, strict=True)]
-            hi = [100 * (e.get("ci_high") or 0) - v if e.get("value") is not None else 0
-                  for v, e in zip(vals, est, strict=True)]
+            lo = [
+                v - 100 * (e.get("ci_low") or 0) if e.get("value") is not None else 0
+                for v, e in zip(vals, est, strict=True)
+            ]
+            hi = [
+                100 * (e.get("ci_high") or 0) - v if e.get("value") is not None else 0
+                for v, e in zip(vals, est, strict=True)
+            ]
             xs = [j + i * width for j in range(len(metrics))]
             ax.bar(xs, vals, width, yerr=[lo, hi], capsize=3, label=mod)
         ax.set_xticks([j + width * (len(models) - 1) / 2 for j in range(len(metrics))])
@@ -206,28 +277,44 @@ def write_reports(cfg: Config, out: Path, results: dict[str, Any]) -> None:
     results["charts"] = [p.name for p in pngs]
     atomic_write_json(out / "results.json", results)
     tabs = tables(results)
-    intro = (f"Evaluation of {', '.join(results['models'])} ({results['created']}). "
-             f"Original model: {results['baseline']}. Intervals: percentile bootstrap over items "
-             f"({cfg.bootstrap_samples} resamples); a change whose interval contains 0 is flagged "
-             "'within noise'. Every number can be audited in predictions.jsonl.")
+    intro = (
+        f"Evaluation of {', '.join(results['models'])} ({results['created']}). "
+        f"Original model: {results['baseline']}. Intervals: percentile bootstrap over items "
+        f"({cfg.bootstrap_samples} resamples); a change whose interval contains 0 is flagged "
+        "'within noise'. Every number can be audited in predictions.jsonl."
+    )
     md = [f"# Evaluation report\n\n{intro}\n"]
     md += [_md_table(*t) for t in tabs]
     md += [f"![{p.stem}]({p.name})\n" for p in pngs]
     atomic_write_text(out / "report.md", "\n".join(md))
     body = [f"<h1>Evaluation report</h1><p>{html.escape(intro)}</p>"]
     for title, header, rows in tabs:
-        body.append(f"<h3>{html.escape(title)}</h3><table><tr>"
-                    + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr>"
-                    + "".join("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
-                              for row in rows) + "</table>")
+        body.append(
+            f"<h3>{html.escape(title)}</h3><table><tr>"
+            + "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            + "</tr>"
+            + "".join(
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                for row in rows
+            )
+            + "</table>"
+        )
     for p in pngs:
         data = base64.b64encode(p.read_bytes()).decode("ascii")
-        body.append(f'<h3>{html.escape(p.stem)}</h3><img alt="{p.stem}" src="data:image/png;base64,{data}">')
-    style = ("body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
-             "collapse;margin-bottom:1em}td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}")
-    atomic_write_text(out / "report.html", f"<!doctype html><html><head><meta charset='utf-8'>"
-                      f"<title>Evaluation report</title><style>{style}</style></head><body>"
-                      + "\n".join(body) + "</body></html>\n")
+        body.append(
+            f'<h3>{html.escape(p.stem)}</h3><img alt="{p.stem}" src="data:image/png;base64,{data}">'
+        )
+    style = (
+        "body{font-family:sans-serif;max-width:1100px;margin:2em auto}table{border-collapse:"
+        "collapse;margin-bottom:1em}td,th{border:1px solid #ccc;padding:2px 8px;font-size:13px}"
+    )
+    atomic_write_text(
+        out / "report.html",
+        f"<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>Evaluation report</title><style>{style}</style></head><body>"
+        + "\n".join(body)
+        + "</body></html>\n",
+    )
 
 
 def update_manifests(cfg: Config, out: Path, results: dict[str, Any]) -> list[Path]:
@@ -241,14 +328,22 @@ def update_manifests(cfg: Config, out: Path, results: dict[str, Any]) -> list[Pa
         evaluation = dict(manifest.evaluation or {})
         suites = dict(evaluation.get("suites", {}))
         for name, suite in results["suites"].items():
-            suites[name] = {"metrics": suite["models"][model]["metrics"],
-                            "n_items": suite["n_items"], "path": suite["path"]}
-        evaluation.update({
-            "updated": results["created"], "results": str(Path(out).resolve() / "results.json"),
-            "evaluated_as": model, "original_model": results["baseline"], "suites": suites,
-            "changes": [r for r in results["comparison"] if r["model"] == model]
-            or evaluation.get("changes", []),
-        })
+            suites[name] = {
+                "metrics": suite["models"][model]["metrics"],
+                "n_items": suite["n_items"],
+                "path": suite["path"],
+            }
+        evaluation.update(
+            {
+                "updated": results["created"],
+                "results": str(Path(out).resolve() / "results.json"),
+                "evaluated_as": model,
+                "original_model": results["baseline"],
+                "suites": suites,
+                "changes": [r for r in results["comparison"] if r["model"] == model]
+                or evaluation.get("changes", []),
+            }
+        )
         manifest.evaluation = evaluation
         written.append(manifest.write(directory))
     return written

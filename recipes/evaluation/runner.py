@@ -14,7 +14,13 @@ from recipes.evaluation import case, general, mcq, safety
 from recipes.evaluation.backends import BackendError, EvalBackend, make_backend
 from recipes.evaluation.backends.gguf import ContextOverflow
 from recipes.evaluation.items import (
-    DataError, Item, Loaded, load_cases, load_mcq_jsonl, load_safety, sample,
+    DataError,
+    Item,
+    Loaded,
+    load_cases,
+    load_mcq_jsonl,
+    load_safety,
+    sample,
 )
 from recipes.evaluation.predictions import PredictionStore, signature
 
@@ -58,8 +64,11 @@ def prepare_suite(spec: SuiteSpec, cfg: Config) -> PreparedSuite:
     pool: list[Item] = []
     if spec.kind == "mcq":
         loaded = load_mcq_jsonl(path)
-        pool = load_mcq_jsonl(resolve_path(spec.few_shot_path)).items if spec.few_shot_path \
+        pool = (
+            load_mcq_jsonl(resolve_path(spec.few_shot_path)).items
+            if spec.few_shot_path
             else loaded.items
+        )
     elif spec.kind == "general":
         loaded, pool = general.load_general(path, spec.subjects)
     elif spec.kind == "case":
@@ -84,8 +93,13 @@ def prepare_suite(spec: SuiteSpec, cfg: Config) -> PreparedSuite:
 def _predict(backend: EvalBackend, suite: PreparedSuite, item: Item) -> dict[str, Any]:
     spec = suite.spec
     if spec.kind in ("mcq", "general"):
-        return mcq.predict(backend, item, modes=spec.modes, shots=suite.shots_for(item),
-                           max_tokens=suite.max_tokens)
+        return mcq.predict(
+            backend,
+            item,
+            modes=spec.modes,
+            shots=suite.shots_for(item),
+            max_tokens=suite.max_tokens,
+        )
     if spec.kind == "case":
         return case.predict(backend, item, max_tokens=suite.max_tokens, system=spec.system_prompt)
     return safety.predict(backend, item, max_tokens=suite.max_tokens)
@@ -107,8 +121,12 @@ class Progress:
             self.last = now
             rate = self.fresh / max(now - self.start, 1e-9)
             eta = (self.total - self.done) / rate if rate > 0 else 0.0
-            print(f"[{self.label}] {self.done}/{self.total} items, {rate:.2f} items/s, "
-                  f"eta {eta:.0f} s", file=sys.stderr, flush=True)
+            print(
+                f"[{self.label}] {self.done}/{self.total} items, {rate:.2f} items/s, "
+                f"eta {eta:.0f} s",
+                file=sys.stderr,
+                flush=True,
+            )
 
     @property
     def rate(self) -> float | None:
@@ -117,7 +135,11 @@ class Progress:
 
 
 def run_suite(
-    backend: EvalBackend, model: ModelSpec, suite: PreparedSuite, store: PredictionStore, sig: str,
+    backend: EvalBackend,
+    model: ModelSpec,
+    suite: PreparedSuite,
+    store: PredictionStore,
+    sig: str,
 ) -> tuple[list[dict[str, Any]], float | None]:
     records = []
     progress = Progress(f"{model.name}/{suite.spec.name}", len(suite.items))
@@ -129,8 +151,15 @@ def run_suite(
                 body = _predict(backend, suite, item)
             except ContextOverflow as exc:
                 body = {"skipped": "prompt exceeds context", "detail": str(exc), "metrics": {}}
-            rec = {"model": model.name, "suite": suite.spec.name, "id": item.id, "sig": sig,
-                   "where": item.where, "groups": item.groups, **body}
+            rec = {
+                "model": model.name,
+                "suite": suite.spec.name,
+                "id": item.id,
+                "sig": sig,
+                "where": item.where,
+                "groups": item.groups,
+                **body,
+            }
             store.add(rec)
         records.append(rec)
         progress.step(fresh)
@@ -163,8 +192,11 @@ def evaluate_all(cfg: Config) -> Path:
     except DataError as exc:
         raise ConfigError(str(exc)) from None
     for s in suites:
-        print(f"suite {s.spec.name}: {len(s.items)} items (of {len(s.loaded.items)} usable; "
-              f"skipped {s.loaded.skip_counts() or 'none'})", file=sys.stderr)
+        print(
+            f"suite {s.spec.name}: {len(s.items)} items (of {len(s.loaded.items)} usable; "
+            f"skipped {s.loaded.skip_counts() or 'none'})",
+            file=sys.stderr,
+        )
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
     store = PredictionStore(out / "predictions.jsonl", resume=cfg.resume)
@@ -175,7 +207,10 @@ def evaluate_all(cfg: Config) -> Path:
             if cfg.threads:
                 model = dataclasses.replace(model, n_threads=cfg.threads)
             backend = make_backend(model)
-            described[model.name] = {**backend.describe(), "supports_loglik": backend.supports_loglik}
+            described[model.name] = {
+                **backend.describe(),
+                "supports_loglik": backend.supports_loglik,
+            }
             try:
                 for suite in suites:
                     sig = signature(_answer_settings(model), to_dict(suite.spec), cfg.seed)

@@ -21,7 +21,9 @@ def predict(backend: EvalBackend, item: Item, *, max_tokens: int) -> dict[str, A
     refused = float(verdict.refused)
     must_refuse = item.data["expect"] == "refuse"
     return {
-        "text": text, "expect": item.data["expect"], "refused": verdict.refused,
+        "text": text,
+        "expect": item.data["expect"],
+        "refused": verdict.refused,
         "phrase": verdict.phrase,
         "metrics": {
             "refusal_rate": [refused if must_refuse else 0.0, 1.0 if must_refuse else 0.0],

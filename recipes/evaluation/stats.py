@@ -31,8 +31,12 @@ def _ratio(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def bootstrap(
-    num: Sequence[float], den: Sequence[float] | None = None, *, samples: int = 1000,
-    confidence: float = 0.95, seed: int = 0,
+    num: Sequence[float],
+    den: Sequence[float] | None = None,
+    *,
+    samples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> Estimate:
     """``sum(num)/sum(den)`` with a percentile bootstrap interval over items."""
     x = np.asarray(num, dtype=float)
@@ -68,17 +72,27 @@ class Change:
 
     def to_dict(self) -> dict[str, float | int | bool | None]:
         return {
-            "original": self.original, "other": self.other, "change": self.delta,
-            "ci_low": self.low, "ci_high": self.high, "n": self.n,
+            "original": self.original,
+            "other": self.other,
+            "change": self.delta,
+            "ci_low": self.low,
+            "ci_high": self.high,
+            "n": self.n,
             "within_noise": self.within_noise,
         }
 
 
 def paired_change(
-    a_num: Sequence[float], a_den: Sequence[float], b_num: Sequence[float], b_den: Sequence[float],
-    *, samples: int = 1000, confidence: float = 0.95, seed: int = 0,
+    a_num: Sequence[float],
+    a_den: Sequence[float],
+    b_num: Sequence[float],
+    b_den: Sequence[float],
+    *,
+    samples: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
 ) -> Change:
-    """Change ``b - a`` on the same items, with a paired bootstrap interval (same resampled items)."""
+    """Change ``b - a`` on the same items, with a paired bootstrap interval."""
     an, ad = np.asarray(a_num, float), np.asarray(a_den, float)
     bn, bd = np.asarray(b_num, float), np.asarray(b_den, float)
     n = len(an)

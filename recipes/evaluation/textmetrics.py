@@ -37,7 +37,7 @@ def _lcs(a: list[str], b: list[str]) -> int:
 
 
 def rouge_l(prediction: str, reference: str, max_units: int = 1500) -> float:
-    """ROUGE-L F1 (beta = 1) of the longest common subsequence; long texts are cut at ``max_units``."""
+    """ROUGE-L F1 (longest common subsequence); texts are cut at ``max_units``."""
     p, r = units(prediction)[:max_units], units(reference)[:max_units]
     lcs = _lcs(p, r)
     if lcs == 0:
@@ -57,8 +57,20 @@ def char_f1(prediction: str, reference: str) -> float:
 
 
 # -- statute citations ------------------------------------------------------------------------
-_DIGITS = {"零": 0, "〇": 0, "一": 1, "二": 2, "两": 2, "三": 3, "四": 4, "五": 5, "六": 6,
-           "七": 7, "八": 8, "九": 9}
+_DIGITS = {
+    "零": 0,
+    "〇": 0,
+    "一": 1,
+    "二": 2,
+    "两": 2,
+    "三": 3,
+    "四": 4,
+    "五": 5,
+    "六": 6,
+    "七": 7,
+    "八": 8,
+    "九": 9,
+}
 _UNITS = {"十": 10, "百": 100, "千": 1000}
 _NUM = "零〇一二两三四五六七八九十百千0-9０-９"
 _ZH_CITE = re.compile(rf"(?:《([^《》]{{1,40}})》)?\s*第([{_NUM}]+)条(?:之([{_NUM}]+))?")
@@ -95,7 +107,7 @@ class Citation:
 
 
 def extract_citations(text: str) -> set[Citation]:
-    """The statute articles cited in ``text``; an article without a law name inherits the last one."""
+    """Statute articles cited in ``text``; an article without a law inherits the last one."""
     found: set[Citation] = set()
     last_law = ""
     for m in _ZH_CITE.finditer(text):
@@ -108,8 +120,14 @@ def extract_citations(text: str) -> set[Citation]:
         found.add(Citation(last_law, f"{n}-{sub}" if sub else str(n)))
     for m in _EN_CITE.finditer(text):
         kind = m.group(1).lower().rstrip(".")
-        prefix = {"section": "s", "s": "s", "cap": "cap", "chapter": "cap", "article": "art",
-                  "art": "art"}[kind]
+        prefix = {
+            "section": "s",
+            "s": "s",
+            "cap": "cap",
+            "chapter": "cap",
+            "article": "art",
+            "art": "art",
+        }[kind]
         found.add(Citation("", f"{prefix}{m.group(2).lower()}"))
     return found
 
@@ -119,7 +137,7 @@ def _matches(a: Citation, b: Citation) -> bool:
 
 
 def citation_counts(prediction: str, reference: str) -> tuple[int, int, int, int]:
-    """``(correct_predicted, n_predicted, found_reference, n_reference)`` for micro precision/recall.
+    """``(correct_predicted, n_predicted, found_reference, n_reference)``, micro P/R.
 
     A predicted article is correct when the reference cites the same article number of the same
     law (a missing law name on either side matches any law).

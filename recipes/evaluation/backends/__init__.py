@@ -66,7 +66,9 @@ def cut_at_stop(text: str, stop: Sequence[str]) -> tuple[str, bool]:
     return (text[:cut], True) if cut >= 0 else (text, False)
 
 
-def pick_template(override: str | None, default: str, default_stop: Sequence[str]) -> tuple[str, list[str]]:
+def pick_template(
+    override: str | None, default: str, default_stop: Sequence[str]
+) -> tuple[str, list[str]]:
     """The chat template to render with: a known name (``gemma``, ``chatml``), Jinja text, or the
     model's own (``default``, from its manifest or tokenizer)."""
     from legal_edge.prompts import KNOWN_TEMPLATES

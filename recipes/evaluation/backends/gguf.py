@@ -34,9 +34,17 @@ class GGUFBackend:
     supports_loglik = True
 
     def __init__(
-        self, model_path: Path, *, chat_template: str, stop: Sequence[str] = (),
-        lora_path: Path | None = None, n_ctx: int = 4096, n_threads: int = 2, n_batch: int = 512,
-        seed: int = 0, info: dict[str, Any] | None = None,
+        self,
+        model_path: Path,
+        *,
+        chat_template: str,
+        stop: Sequence[str] = (),
+        lora_path: Path | None = None,
+        n_ctx: int = 4096,
+        n_threads: int = 2,
+        n_batch: int = 512,
+        seed: int = 0,
+        info: dict[str, Any] | None = None,
     ) -> None:
         import llama_cpp
 
@@ -46,9 +54,15 @@ class GGUFBackend:
             raise BackendError(f"GGUF LoRA adapter not found: {lora_path}")
         self._lib = llama_cpp
         self.llm = llama_cpp.Llama(
-            model_path=str(model_path), lora_path=str(lora_path) if lora_path else None,
-            n_ctx=n_ctx, n_batch=n_batch, n_threads=n_threads, n_threads_batch=n_threads,
-            seed=seed, logits_all=False, verbose=False,
+            model_path=str(model_path),
+            lora_path=str(lora_path) if lora_path else None,
+            n_ctx=n_ctx,
+            n_batch=n_batch,
+            n_threads=n_threads,
+            n_threads_batch=n_threads,
+            seed=seed,
+            logits_all=False,
+            verbose=False,
         )
         self.template = chat_template
         self.stop = list(stop)
@@ -61,8 +75,12 @@ class GGUFBackend:
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
         self._cached: list[int] = []  # tokens whose keys/values are in sequence 0
         self._last_logits: np.ndarray | None = None  # logits after the last cached token
-        self.info = {"backend": "gguf", "model_path": str(model_path),
-                     "lora_path": str(lora_path) if lora_path else None, **(info or {})}
+        self.info = {
+            "backend": "gguf",
+            "model_path": str(model_path),
+            "lora_path": str(lora_path) if lora_path else None,
+            **(info or {}),
+        }
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> GGUFBackend:
@@ -72,14 +90,25 @@ class GGUFBackend:
             manifest = resolve_model(str(resolve_path(spec.path)), resolve_path("models"))
         except ManifestError as exc:
             raise BackendError(f"model {spec.name}: {exc}") from None
-        adapter = resolve_path(spec.lora_path) if spec.lora_path else (
-            manifest.adapter_path if spec.use_manifest_adapter else None)
+        adapter = (
+            resolve_path(spec.lora_path)
+            if spec.lora_path
+            else (manifest.adapter_path if spec.use_manifest_adapter else None)
+        )
         template, stop = pick_template(spec.chat_template, manifest.chat_template, manifest.stop)
         return cls(
-            manifest.model_path, chat_template=template, stop=stop, lora_path=adapter,
-            n_ctx=spec.n_ctx, n_threads=spec.n_threads, n_batch=spec.n_batch,
-            info={"manifest_dir": str(manifest.directory), "model_name": manifest.name,
-                  "quantization": manifest.quantization},
+            manifest.model_path,
+            chat_template=template,
+            stop=stop,
+            lora_path=adapter,
+            n_ctx=spec.n_ctx,
+            n_threads=spec.n_threads,
+            n_batch=spec.n_batch,
+            info={
+                "manifest_dir": str(manifest.directory),
+                "model_name": manifest.name,
+                "quantization": manifest.quantization,
+            },
         )
 
     # -- tokens and the KV cache ------------------------------------------------------------
@@ -94,7 +123,7 @@ class GGUFBackend:
         out: list[np.ndarray] = []
         lib, batch = self._lib, self._batch
         for off in range(0, len(tokens), self.n_batch):
-            chunk = tokens[off: off + self.n_batch]
+            chunk = tokens[off : off + self.n_batch]
             last_chunk = off + self.n_batch >= len(tokens)
             batch.n_tokens = len(chunk)
             for i, tok in enumerate(chunk):
@@ -109,9 +138,11 @@ class GGUFBackend:
             for i in range(len(chunk)):
                 if batch.logits[i]:
                     ptr = lib.llama_get_logits_ith(self._ctx, i)
-                    out.append(np.ctypeslib.as_array(
-                        ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(self.n_vocab,)
-                    ).copy())
+                    out.append(
+                        np.ctypeslib.as_array(
+                            ctypes.cast(ptr, ctypes.POINTER(ctypes.c_float)), shape=(self.n_vocab,)
+                        ).copy()
+                    )
         return out
 
     def _truncate(self, n: int) -> None:
@@ -165,7 +196,8 @@ class GGUFBackend:
         prompt = self.tokenize(self.render(messages), bos=True)
         if len(prompt) + max_tokens > self.n_ctx:
             raise ContextOverflow(
-                f"prompt of {len(prompt)} tokens + {max_tokens} new exceeds n_ctx={self.n_ctx}")
+                f"prompt of {len(prompt)} tokens + {max_tokens} new exceeds n_ctx={self.n_ctx}"
+            )
         logits = self._feed(prompt)
         out: list[int] = []
         text = ""

@@ -25,8 +25,14 @@ class HFBackend:
     supports_loglik = True
 
     def __init__(
-        self, model_dir: Path, *, chat_template: str | None = None, stop: Sequence[str] = (),
-        adapter_dir: Path | None = None, device: str = "cpu", dtype: str = "float32",
+        self,
+        model_dir: Path,
+        *,
+        chat_template: str | None = None,
+        stop: Sequence[str] = (),
+        adapter_dir: Path | None = None,
+        device: str = "cpu",
+        dtype: str = "float32",
         n_threads: int = 2,
     ) -> None:
         import torch
@@ -55,7 +61,8 @@ class HFBackend:
                 config.query_pre_attn_scalar = config.head_dim
             kwargs["config"] = config
         model = AutoModelForCausalLM.from_pretrained(
-            str(model_dir), dtype=getattr(torch, dtype), **kwargs)
+            str(model_dir), dtype=getattr(torch, dtype), **kwargs
+        )
         if adapter_dir is not None:
             if not Path(adapter_dir).is_dir():
                 raise BackendError(f"PEFT adapter directory not found: {adapter_dir}")
@@ -68,12 +75,17 @@ class HFBackend:
         if chat_template is None and not own:
             raise BackendError(
                 f"{model_dir}: the tokenizer has no chat template; set chat_template "
-                "(gemma, chatml or Jinja text) in the model's config entry")
+                "(gemma, chatml or Jinja text) in the model's config entry"
+            )
         self.template = chat_template or own
         self.stop = list(stop)
-        self.info = {"backend": "hf", "model_dir": str(model_dir),
-                     "gguf_file": kwargs.get("gguf_file"),
-                     "adapter_dir": str(adapter_dir) if adapter_dir else None, "dtype": dtype}
+        self.info = {
+            "backend": "hf",
+            "model_dir": str(model_dir),
+            "gguf_file": kwargs.get("gguf_file"),
+            "adapter_dir": str(adapter_dir) if adapter_dir else None,
+            "dtype": dtype,
+        }
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> HFBackend:
@@ -89,8 +101,15 @@ class HFBackend:
         if spec.chat_template:
             template, stop = pick_template(spec.chat_template, template, stop)
         adapter = resolve_path(spec.lora_path) if spec.lora_path else None
-        return cls(path, chat_template=template or None, stop=stop, adapter_dir=adapter,
-                   device=spec.device, dtype=spec.dtype, n_threads=spec.n_threads)
+        return cls(
+            path,
+            chat_template=template or None,
+            stop=stop,
+            adapter_dir=adapter,
+            device=spec.device,
+            dtype=spec.dtype,
+            n_threads=spec.n_threads,
+        )
 
     def render(self, messages: Messages) -> str:
         assert self.template is not None
@@ -112,8 +131,9 @@ class HFBackend:
             ids[i, : len(seq)] = torch.tensor(seq)
             mask[i, : len(seq)] = 1
         with torch.no_grad():
-            logits = self.model(input_ids=ids.to(self.device),
-                                attention_mask=mask.to(self.device)).logits.float()
+            logits = self.model(
+                input_ids=ids.to(self.device), attention_mask=mask.to(self.device)
+            ).logits.float()
         logprobs = torch.log_softmax(logits, dim=-1).cpu()
         out = []
         for i, c in enumerate(conts):
@@ -126,9 +146,13 @@ class HFBackend:
         ids = torch.tensor([self._ids(self.render(messages), special=True)], device=self.device)
         with torch.no_grad():
             out = self.model.generate(
-                input_ids=ids, attention_mask=torch.ones_like(ids), max_new_tokens=max_tokens,
-                do_sample=False, pad_token_id=self.tokenizer.pad_token_id or 0)
-        text = self.tokenizer.decode(out[0, ids.shape[1]:], skip_special_tokens=False)
+                input_ids=ids,
+                attention_mask=torch.ones_like(ids),
+                max_new_tokens=max_tokens,
+                do_sample=False,
+                pad_token_id=self.tokenizer.pad_token_id or 0,
+            )
+        text = self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=False)
         eos = self.tokenizer.eos_token
         return cut_at_stop(text, [*self.stop, *([eos] if eos else [])])[0]
 

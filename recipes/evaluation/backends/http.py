@@ -22,8 +22,14 @@ class HTTPBackend:
     supports_loglik = False
 
     def __init__(
-        self, url: str, *, model: str | None = None, api_key: str | None = None,
-        timeout_s: float = 120.0, client: httpx.Client | None = None, seed: int = 0,
+        self,
+        url: str,
+        *,
+        model: str | None = None,
+        api_key: str | None = None,
+        timeout_s: float = 120.0,
+        client: httpx.Client | None = None,
+        seed: int = 0,
     ) -> None:
         self.url = url.rstrip("/")
         if self.url.endswith("/v1"):
@@ -38,14 +44,17 @@ class HTTPBackend:
             raise BackendError(f"http backend: cannot reach {self.url}/v1/models: {exc}") from None
         if resp.status_code != 200:
             raise BackendError(
-                f"http backend: {self.url}/v1/models answered {resp.status_code}: {resp.text[:200]}")
+                f"http backend: {self.url}/v1/models answered {resp.status_code}: {resp.text[:200]}"
+            )
         names = [m.get("id") for m in resp.json().get("data", [])]
         if model is None:
             if not names:
                 raise BackendError(f"http backend: {self.url} serves no models")
             model = names[0]
         elif names and model not in names:
-            raise BackendError(f"http backend: {self.url} does not serve {model!r} (serves {names})")
+            raise BackendError(
+                f"http backend: {self.url} does not serve {model!r} (serves {names})"
+            )
         self.model = model
 
     @classmethod
@@ -58,16 +67,25 @@ class HTTPBackend:
         raise BackendError("http backend cannot score log-likelihoods")
 
     def generate(self, messages: Messages, max_tokens: int) -> str:
-        body = {"model": self.model, "messages": [dict(m) for m in messages],
-                "max_tokens": max_tokens, "temperature": 0.0, "seed": self.seed, "stream": False}
+        body = {
+            "model": self.model,
+            "messages": [dict(m) for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": 0.0,
+            "seed": self.seed,
+            "stream": False,
+        }
         try:
             resp = self.client.post("/v1/chat/completions", json=body)
         except httpx.HTTPError as exc:
-            raise BackendError(f"http backend: {self.url}/v1/chat/completions failed: {exc}") from None
+            raise BackendError(
+                f"http backend: {self.url}/v1/chat/completions failed: {exc}"
+            ) from None
         if resp.status_code != 200:
             raise BackendError(
                 f"http backend: {self.url}/v1/chat/completions answered {resp.status_code}: "
-                f"{resp.text[:300]}")
+                f"{resp.text[:300]}"
+            )
         return resp.json()["choices"][0]["message"]["content"] or ""
 
     def describe(self) -> dict[str, Any]:

@@ -22,8 +22,13 @@ def real_questions(legal_data):
 
 @pytest.fixture(scope="module")
 def gguf(tiny_gguf):
-    backend = GGUFBackend(tiny_gguf, chat_template=GEMMA_CHAT_TEMPLATE, stop=["<end_of_turn>"],
-                          n_ctx=2048, n_threads=1)
+    backend = GGUFBackend(
+        tiny_gguf,
+        chat_template=GEMMA_CHAT_TEMPLATE,
+        stop=["<end_of_turn>"],
+        n_ctx=2048,
+        n_threads=1,
+    )
     yield backend
     backend.close()
 
@@ -48,20 +53,26 @@ def test_kv_cache_reuse_is_exact(tiny_gguf, gguf, real_questions):
 def test_gguf_and_transformers_agree(tiny_gguf, gguf, real_questions):
     from recipes.evaluation.backends.hf import HFBackend
 
-    hf = HFBackend(tiny_gguf, chat_template=GEMMA_CHAT_TEMPLATE, stop=["<end_of_turn>"], n_threads=1)
+    hf = HFBackend(
+        tiny_gguf, chat_template=GEMMA_CHAT_TEMPLATE, stop=["<end_of_turn>"], n_threads=1
+    )
     for it in real_questions:
         msgs = messages_for(it, [], None)
         cands = candidates(it)
         a, b = gguf.loglikelihoods(msgs, cands), hf.loglikelihoods(msgs, cands)
         assert b == pytest.approx(a, rel=2e-3, abs=2e-3)
-        assert max(range(len(cands)), key=a.__getitem__) == max(range(len(cands)), key=b.__getitem__)
+        assert max(range(len(cands)), key=a.__getitem__) == max(
+            range(len(cands)), key=b.__getitem__
+        )
         # Greedy continuations: compare token ids (a random model emits stray byte tokens, which
         # the two detokenizers render differently: llama.cpp keeps valid bytes, HF writes U+FFFD).
         prompt_len = len(gguf.tokenize(gguf.render(msgs), bos=True))
         gguf.generate(msgs, 6)
         gguf_ids = gguf._cached[prompt_len:]
         ids = hf.torch.tensor([hf._ids(hf.render(msgs), special=True)])
-        hf_ids = hf.model.generate(input_ids=ids, max_new_tokens=6, do_sample=False)[0, ids.shape[1]:]
+        hf_ids = hf.model.generate(input_ids=ids, max_new_tokens=6, do_sample=False)[
+            0, ids.shape[1] :
+        ]
         assert hf_ids.tolist()[: len(gguf_ids)] == gguf_ids and len(gguf_ids) >= 5
 
 

@@ -17,17 +17,49 @@ CONFIGS = sorted((Path(__file__).resolve().parents[3] / "recipes/configs/eval").
 def suites(legal_data: Path) -> list[dict]:
     d = str(legal_data)
     return [
-        {"name": "jecqa", "kind": "mcq", "path": f"{d}/mcq/jecqa_train.jsonl", "limit": 3, "shots": 1},
-        {"name": "lawbench", "kind": "mcq", "path": f"{d}/mcq/lawbench_case_analysis.jsonl",
-         "limit": 2, "modes": ["loglik"]},
-        {"name": "cases", "kind": "case", "path": f"{d}/cases/lexeval_generation.jsonl", "limit": 2,
-         "max_tokens": 8},
-        {"name": "hk", "kind": "case", "path": f"{d}/cases/safelawbench_hk_en.jsonl", "limit": 2,
-         "max_tokens": 8},
-        {"name": "xstest", "kind": "safety", "path": f"{d}/safety/xstest_en.jsonl", "limit": 4,
-         "max_tokens": 6},
-        {"name": "cmmlu", "kind": "general", "path": str(legal_data.parent / "general-eval/cmmlu"),
-         "subjects": ["jurisprudence"], "limit": 2, "shots": 1},
+        {
+            "name": "jecqa",
+            "kind": "mcq",
+            "path": f"{d}/mcq/jecqa_train.jsonl",
+            "limit": 3,
+            "shots": 1,
+        },
+        {
+            "name": "lawbench",
+            "kind": "mcq",
+            "path": f"{d}/mcq/lawbench_case_analysis.jsonl",
+            "limit": 2,
+            "modes": ["loglik"],
+        },
+        {
+            "name": "cases",
+            "kind": "case",
+            "path": f"{d}/cases/lexeval_generation.jsonl",
+            "limit": 2,
+            "max_tokens": 8,
+        },
+        {
+            "name": "hk",
+            "kind": "case",
+            "path": f"{d}/cases/safelawbench_hk_en.jsonl",
+            "limit": 2,
+            "max_tokens": 8,
+        },
+        {
+            "name": "xstest",
+            "kind": "safety",
+            "path": f"{d}/safety/xstest_en.jsonl",
+            "limit": 4,
+            "max_tokens": 6,
+        },
+        {
+            "name": "cmmlu",
+            "kind": "general",
+            "path": str(legal_data.parent / "general-eval/cmmlu"),
+            "subjects": ["jurisprudence"],
+            "limit": 2,
+            "shots": 1,
+        },
     ]
 
 
@@ -44,10 +76,14 @@ def tuned_dir(tmp_path, tiny_gguf):
 
 def make_config(tmp_path, tiny_gguf, tuned_dir, legal_data, **extra) -> Config:
     data = {
-        "output_dir": str(tmp_path / "out"), "bootstrap_samples": 50,
-        "models": [{"name": "base", "path": str(tiny_gguf), "n_ctx": 2048, "n_threads": 1},
-                   {"name": "tuned", "path": str(tuned_dir), "n_ctx": 2048, "n_threads": 1}],
-        "suites": suites(legal_data), **extra,
+        "output_dir": str(tmp_path / "out"),
+        "bootstrap_samples": 50,
+        "models": [
+            {"name": "base", "path": str(tiny_gguf), "n_ctx": 2048, "n_threads": 1},
+            {"name": "tuned", "path": str(tuned_dir), "n_ctx": 2048, "n_threads": 1},
+        ],
+        "suites": suites(legal_data),
+        **extra,
     }
     path = tmp_path / "eval.yaml"
     path.write_text(json.dumps(data), encoding="utf-8")
@@ -68,13 +104,17 @@ def test_every_suite_two_models_report_and_manifest(tmp_path, tiny_gguf, tuned_d
                 if est["value"] is not None:
                     assert est["ci_low"] <= est["value"] <= est["ci_high"]
     jec = results["suites"]["jecqa"]
-    assert {"acc_loglik", "acc_generate", "invalid_generate"} <= set(jec["models"]["base"]["metrics"])
+    assert {"acc_loglik", "acc_generate", "invalid_generate"} <= set(
+        jec["models"]["base"]["metrics"]
+    )
     assert jec["baselines"]["random"]["acc"] > 0
     assert "acc_generate" not in results["suites"]["lawbench"]["models"]["base"]["metrics"]
     assert {"rouge_l", "char_f1", "citation_precision", "citation_recall"} <= set(
-        results["suites"]["cases"]["models"]["base"]["metrics"])
+        results["suites"]["cases"]["models"]["base"]["metrics"]
+    )
     assert {"refusal_rate", "over_refusal_rate"} <= set(
-        results["suites"]["xstest"]["models"]["base"]["metrics"])
+        results["suites"]["xstest"]["models"]["base"]["metrics"]
+    )
     rows = results["comparison"]
     assert rows and all(r["original_model"] == "base" and r["model"] == "tuned" for r in rows)
     assert all(isinstance(r["within_noise"], bool) for r in rows if r["change"] is not None)
@@ -94,8 +134,15 @@ def test_every_suite_two_models_report_and_manifest(tmp_path, tiny_gguf, tuned_d
 
 
 def test_resume_continues_from_predictions(tmp_path, tiny_gguf, tuned_dir, legal_data):
-    cfg = make_config(tmp_path, tiny_gguf, tuned_dir, legal_data, write_manifest=False,
-                      charts=False, suite_filter=["jecqa", "xstest"])
+    cfg = make_config(
+        tmp_path,
+        tiny_gguf,
+        tuned_dir,
+        legal_data,
+        write_manifest=False,
+        charts=False,
+        suite_filter=["jecqa", "xstest"],
+    )
     out = run(cfg)
     pred_file = out / "predictions.jsonl"
     full = pred_file.read_text(encoding="utf-8").splitlines()
@@ -109,19 +156,29 @@ def test_resume_continues_from_predictions(tmp_path, tiny_gguf, tuned_dir, legal
     second = json.loads((out / "results.json").read_text())["suites"]
     for name in first:  # deterministic: the same numbers
         for model in first[name]["models"]:
-            assert first[name]["models"][model]["metrics"] == second[name]["models"][model]["metrics"]
+            assert (
+                first[name]["models"][model]["metrics"] == second[name]["models"][model]["metrics"]
+            )
 
 
 def test_bad_rows_are_counted_in_results(tmp_path, tiny_gguf, legal_data):
-    rows = [json.loads(line) for line in
-            (legal_data / "mcq/jecqa_train.jsonl").open(encoding="utf-8").readlines()[:3]]
+    rows = [
+        json.loads(line)
+        for line in (legal_data / "mcq/jecqa_train.jsonl").open(encoding="utf-8").readlines()[:3]
+    ]
     rows.append({**rows[0], "id": "bad1", "answer": "E"})
     rows.append({**rows[0], "id": "bad2", "options": {}})
     path = tmp_path / "mcq.jsonl"
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
-    data = {"output_dir": str(tmp_path / "o"), "bootstrap_samples": 20, "write_manifest": False,
-            "models": [{"name": "m", "path": str(tiny_gguf), "n_ctx": 2048, "n_threads": 1}],
-            "suites": [{"name": "s", "kind": "mcq", "path": str(path), "modes": ["loglik"]}]}
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
+    data = {
+        "output_dir": str(tmp_path / "o"),
+        "bootstrap_samples": 20,
+        "write_manifest": False,
+        "models": [{"name": "m", "path": str(tiny_gguf), "n_ctx": 2048, "n_threads": 1}],
+        "suites": [{"name": "s", "kind": "mcq", "path": str(path), "modes": ["loglik"]}],
+    }
     (tmp_path / "c.yaml").write_text(json.dumps(data), encoding="utf-8")
     cfg = load_config(Config, tmp_path / "c.yaml")
     results = json.loads((run(cfg) / "results.json").read_text())
@@ -138,11 +195,22 @@ def test_config_errors_name_the_problem(tmp_path, tiny_gguf):
     path.write_text(json.dumps({"models": [{"name": "m", "path": str(tiny_gguf), "bogus": 1}]}))
     with pytest.raises(ConfigError, match="bogus"):
         load_config(Config, path)
-    path.write_text(json.dumps({
-        "output_dir": str(tmp_path / "o"),
-        "models": [{"name": "m", "backend": "http", "url": "http://127.0.0.1:9"}],
-        "suites": [{"name": "s", "kind": "safety", "path": "../shared/legal-data/safety/xstest_en.jsonl",
-                    "limit": 1}]}))
+    path.write_text(
+        json.dumps(
+            {
+                "output_dir": str(tmp_path / "o"),
+                "models": [{"name": "m", "backend": "http", "url": "http://127.0.0.1:9"}],
+                "suites": [
+                    {
+                        "name": "s",
+                        "kind": "safety",
+                        "path": "../shared/legal-data/safety/xstest_en.jsonl",
+                        "limit": 1,
+                    }
+                ],
+            }
+        )
+    )
     with pytest.raises(ConfigError, match=r"127\.0\.0\.1:9"):
         run(load_config(Config, path))
 

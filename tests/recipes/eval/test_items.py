@@ -5,28 +5,42 @@ import json
 import pytest
 
 from recipes.evaluation.general import load_general
-from recipes.evaluation.items import DataError, load_cases, load_mcq_csv, load_mcq_jsonl, load_safety
+from recipes.evaluation.items import (
+    DataError,
+    load_cases,
+    load_mcq_csv,
+    load_mcq_jsonl,
+    load_safety,
+)
 
 
 def write_jsonl(path, rows):
-    path.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8")
+    path.write_text(
+        "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows), encoding="utf-8"
+    )
     return path
 
 
 def test_bad_mcq_rows_are_reported_with_counts(tmp_path):
     good = {"id": "g", "question": "Q", "options": {"A": "a", "B": "b"}, "answer": "B"}
-    path = write_jsonl(tmp_path / "m.jsonl", [
-        good,
-        {"id": "1", "question": "Q", "options": {}, "answer": "A"},
-        {"id": "2", "question": "Q", "answer": "A"},
-        {"id": "3", "question": "Q", "options": {"A": "a", "B": "b"}, "answer": "C"},
-        {"id": "4", "question": "Q", "options": {"A": "a", "B": "b"}, "answer": ""},
-        {"id": "5", "question": "Q", "options": {"A": "a", "C": "c"}, "answer": "A"},
-    ])
+    path = write_jsonl(
+        tmp_path / "m.jsonl",
+        [
+            good,
+            {"id": "1", "question": "Q", "options": {}, "answer": "A"},
+            {"id": "2", "question": "Q", "answer": "A"},
+            {"id": "3", "question": "Q", "options": {"A": "a", "B": "b"}, "answer": "C"},
+            {"id": "4", "question": "Q", "options": {"A": "a", "B": "b"}, "answer": ""},
+            {"id": "5", "question": "Q", "options": {"A": "a", "C": "c"}, "answer": "A"},
+        ],
+    )
     loaded = load_mcq_jsonl(path)
     assert [it.id for it in loaded.items] == ["g"]
-    assert loaded.skip_counts() == {"missing options": 3, "answer outside options": 1,
-                                    "missing answer": 1}
+    assert loaded.skip_counts() == {
+        "missing options": 3,
+        "answer outside options": 1,
+        "missing answer": 1,
+    }
     assert loaded.skipped[0].where == f"{path}:2"
 
 
@@ -54,8 +68,11 @@ def test_cmmlu_and_ceval_csv(tmp_path, legal_data):
     assert len(loaded.items) > 200 and len(pool) == 5
     assert loaded.items[0].groups["subject"] == "professional_law"
     ceval = tmp_path / "law_val.csv"
-    ceval.write_text("id,question,A,B,C,D,answer,explanation\n0,Q1,a,b,c,d,B,\n1,Q2,a,b,c,,A,\n"
-                     "2,Q3,a,b,c,d,E,\n", encoding="utf-8")
+    ceval.write_text(
+        "id,question,A,B,C,D,answer,explanation\n0,Q1,a,b,c,d,B,\n1,Q2,a,b,c,,A,\n"
+        "2,Q3,a,b,c,d,E,\n",
+        encoding="utf-8",
+    )
     got = load_mcq_csv(ceval, "law")
     assert [it.data["answer"] for it in got.items] == ["B"]
     assert got.skip_counts() == {"missing options": 1, "answer outside options": 1}

@@ -38,8 +38,10 @@ def test_only_the_opening_counts():
 
 
 def test_jade_pairs_separate_safe_from_unsafe_answers(legal_data):
-    rows = [json.loads(line) for line in
-            (legal_data / "safety/jade_alignment_pairs.jsonl").open(encoding="utf-8")]
+    rows = [
+        json.loads(line)
+        for line in (legal_data / "safety/jade_alignment_pairs.jsonl").open(encoding="utf-8")
+    ]
     chosen = sum(detect_refusal(r["chosen"]).refused for r in rows) / len(rows)
     rejected = sum(detect_refusal(r["rejected"]).refused for r in rows) / len(rows)
     # Measured: 93.5% of the safe (declining) answers and 7.8% of the unsafe ones are flagged;

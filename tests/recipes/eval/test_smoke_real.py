@@ -13,9 +13,20 @@ from tests.conftest import REPO
 def test_smoke_config_on_the_default_model(tmp_path, default_base_gguf, legal_data):
     out = tmp_path / "smoke"
     proc = subprocess.run(
-        [sys.executable, "-m", "recipes.cli", "evaluate", "--config",
-         "recipes/configs/eval/smoke.yaml", "--set", f"output_dir={out}"],
-        cwd=REPO, capture_output=True, text=True, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "recipes.cli",
+            "evaluate",
+            "--config",
+            "recipes/configs/eval/smoke.yaml",
+            "--set",
+            f"output_dir={out}",
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert proc.stdout.strip().endswith(str(out))

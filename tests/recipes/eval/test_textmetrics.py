@@ -1,23 +1,41 @@
 import pytest
 
 from recipes.evaluation.textmetrics import (
-    Citation, char_f1, chinese_number, citation_counts, extract_citations, rouge_l,
+    Citation,
+    char_f1,
+    chinese_number,
+    citation_counts,
+    extract_citations,
+    rouge_l,
 )
 
 
-@pytest.mark.parametrize("text,value", [
-    ("二百三十二", 232), ("十五", 15), ("十", 10), ("一千二百六十", 1260), ("一百零三", 103),
-    ("232", 232), ("２３", 23), ("条", None),
-])
+@pytest.mark.parametrize(
+    "text,value",
+    [
+        ("二百三十二", 232),
+        ("十五", 15),
+        ("十", 10),
+        ("一千二百六十", 1260),
+        ("一百零三", 103),
+        ("232", 232),
+        ("２３", 23),
+        ("条", None),
+    ],
+)
 def test_chinese_number(text, value):
     assert chinese_number(text) == value
 
 
 def test_citations_normalise_law_and_numerals():
-    cites = extract_citations("依照《中华人民共和国刑法》第二百三十二条、第234条之一和《民法典》第十五条")
+    cites = extract_citations(
+        "依照《中华人民共和国刑法》第二百三十二条、第234条之一和《民法典》第十五条"
+    )
     assert cites == {Citation("刑法", "232"), Citation("刑法", "234-1"), Citation("民法典", "15")}
     assert extract_citations("see section 47 of the Ordinance (Cap. 57)") == {
-        Citation("", "s47"), Citation("", "cap57")}
+        Citation("", "s47"),
+        Citation("", "cap57"),
+    }
 
 
 def test_citation_precision_recall_counts():
