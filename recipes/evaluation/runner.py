@@ -11,8 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from legal_edge.config import ConfigError, to_dict
 from recipes.evaluation import case, general, mcq, safety
-from recipes.evaluation.backends import BackendError, EvalBackend, make_backend
-from recipes.evaluation.backends.gguf import ContextOverflow
+from recipes.evaluation.backends import BackendError, ContextOverflow, EvalBackend, make_backend
 from recipes.evaluation.items import (
     DataError,
     Item,

@@ -23,6 +23,10 @@ class BackendError(RuntimeError):
     """A model that cannot be loaded or reached; the message names the path or URL."""
 
 
+class ContextOverflow(BackendError):
+    """A prompt longer than the context window; the item is skipped and counted, not scored."""
+
+
 class EvalBackend(Protocol):
     #: False when the backend cannot score continuations (``http``): suites then skip
     #: log-likelihood metrics and say so in the results.

@@ -19,7 +19,13 @@ import numpy as np
 
 from legal_edge.manifest import ManifestError, resolve_model
 from legal_edge.prompts import render_chat
-from recipes.evaluation.backends import BackendError, Messages, cut_at_stop, pick_template
+from recipes.evaluation.backends import (
+    BackendError,
+    ContextOverflow,
+    Messages,
+    cut_at_stop,
+    pick_template,
+)
 
 if TYPE_CHECKING:
     from recipes.evaluate import ModelSpec
@@ -225,7 +231,3 @@ class GGUFBackend:
         if getattr(self, "llm", None) is not None:
             self.llm.close()
             self.llm = None
-
-
-class ContextOverflow(BackendError):
-    """A prompt longer than the context window; the item is skipped and counted."""

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
-from recipes.evaluation.backends import BackendError, Messages
+from recipes.evaluation.backends import BackendError, ContextOverflow, Messages
 
 if TYPE_CHECKING:
     from recipes.evaluate import ModelSpec
@@ -81,6 +81,8 @@ class HTTPBackend:
             raise BackendError(
                 f"http backend: {self.url}/v1/chat/completions failed: {exc}"
             ) from None
+        if resp.status_code == 400 and "context_length_exceeded" in resp.text:
+            raise ContextOverflow(f"{self.url}: {resp.text[:200]}")
         if resp.status_code != 200:
             raise BackendError(
                 f"http backend: {self.url}/v1/chat/completions answered {resp.status_code}: "

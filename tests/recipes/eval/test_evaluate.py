@@ -229,3 +229,27 @@ def test_cli_help():
 
     result = CliRunner().invoke(main, ["evaluate", "--help"])
     assert result.exit_code == 0 and "--config" in result.output
+
+
+def test_prompts_longer_than_the_context_are_skipped_and_counted(tmp_path, tiny_gguf, legal_data):
+    data = {
+        "output_dir": str(tmp_path / "o"),
+        "bootstrap_samples": 20,
+        "write_manifest": False,
+        "models": [{"name": "m", "path": str(tiny_gguf), "n_ctx": 64, "n_threads": 1}],
+        "suites": [
+            {
+                "name": "s",
+                "kind": "mcq",
+                "limit": 2,
+                "path": str(legal_data / "mcq/lawbench_case_analysis.jsonl"),
+            }
+        ],
+    }
+    (tmp_path / "c.yaml").write_text(json.dumps(data), encoding="utf-8")
+    results = json.loads(
+        (run(load_config(Config, tmp_path / "c.yaml")) / "results.json").read_text()
+    )
+    scored = results["suites"]["s"]["models"]["m"]
+    assert scored["skipped_items"] == {"prompt exceeds context": 2}
+    assert scored["n_scored"] == 0 and scored["metrics"] == {}
