@@ -13,6 +13,7 @@ import csv
 import glob
 import io
 import json
+import re
 from collections import Counter
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -22,6 +23,7 @@ from recipes.data.config import DecontamConfig, resolve
 from recipes.data.readers import decode
 from recipes.data.records import normalize, prompt_text
 
+TITLE_RE = re.compile(r"《[^》]{1,80}》")
 TEXT_KEYS = ("question", "Question", "prompt", "instruction", "input", "query", "text")
 OPTION_KEYS = ("A", "B", "C", "D", "E")
 
@@ -88,7 +90,9 @@ class Decontaminator:
     def check(self, rec: dict[str, Any]) -> tuple[str, float] | None:
         if not self.index:
             return None
-        text = normalize(prompt_text(rec))
+        # Law titles (《…》) are names, not content: a prompt that only names a law an evaluation
+        # question also names is no leak.
+        text = normalize(TITLE_RE.sub("", prompt_text(rec)))
         for h in self.headers:
             if text.startswith(h):
                 text = text[len(h) :]

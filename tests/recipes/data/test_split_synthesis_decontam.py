@@ -94,7 +94,9 @@ def test_decontamination(tmp_path: Path) -> None:
     assert d.check(leak) is not None
     clean = {"instruction": "劳动者试用期被辞退有补偿吗？", "input": "", "output": "视情况而定。"}
     assert d.check(clean) is None
-    # a prompt that only shares a law's title is not a leak
+    # a prompt that only shares a law's title is not a leak, even a long title
+    named = {"instruction": f"《{q}》第一条的内容是什么？", "input": "", "output": "x"}
+    assert d.check(named) is None
     title = {
         "instruction": "《甲公司与乙公司签订买卖合同后》第一条的内容是什么？",
         "input": "",
