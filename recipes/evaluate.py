@@ -59,7 +59,7 @@ class SuiteSpec:
     shots: int = 0  # few-shot examples (mcq: from few_shot_path or unused rows; general: dev/)
     few_shot_path: str | None = None
     modes: tuple[Literal["loglik", "generate"], ...] = ("loglik", "generate")  # mcq / general
-    max_tokens: int | None = None  # generated tokens; default mcq/general 8, case 256, safety 64
+    max_tokens: int | None = None  # generated tokens; default mcq/general 6, case 256, safety 64
     subjects: tuple[str, ...] = ()  # general: subject files (empty = all)
     expect: Literal["label", "refuse", "comply"] = "label"  # safety: where "must refuse" comes from
     system_prompt: bool = False  # case: add the legal-assistant system message

@@ -66,10 +66,16 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
 
 
 def sample(items: list[Item], limit: int | None, seed: int) -> list[Item]:
-    """A seeded random subset of ``limit`` items, kept in file order (all when no limit)."""
+    """A seeded random subset of ``limit`` items, kept in file order (all when no limit).
+
+    Subsets are nested: the first ``limit`` of one seeded shuffle, so ``limit: 50`` is part of
+    ``limit: 100`` and a larger run reuses the predictions of a smaller one.
+    """
     if limit is None or limit >= len(items):
         return items
-    keep = set(random.Random(seed).sample(range(len(items)), limit))
+    order = list(range(len(items)))
+    random.Random(seed).shuffle(order)
+    keep = set(order[:limit])
     return [it for i, it in enumerate(items) if i in keep]
 
 

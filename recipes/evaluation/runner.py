@@ -26,7 +26,7 @@ from recipes.evaluation.predictions import PredictionStore, signature
 if TYPE_CHECKING:
     from recipes.evaluate import Config, ModelSpec, SuiteSpec
 
-DEFAULT_MAX_TOKENS = {"mcq": 8, "general": 8, "case": 256, "safety": 64}
+DEFAULT_MAX_TOKENS = {"mcq": 6, "general": 6, "case": 256, "safety": 64}
 
 
 @dataclass
@@ -75,17 +75,22 @@ def prepare_suite(spec: SuiteSpec, cfg: Config) -> PreparedSuite:
     else:
         loaded = load_safety(path, spec.expect)
     _dedupe_ids(loaded.items)
-    items = sample(loaded.items, limit, cfg.seed)
-    suite = PreparedSuite(spec, items, loaded)
+    suite = PreparedSuite(spec, [], loaded)
+    shot_ids: set[str] = set()
     if spec.kind == "mcq":
-        suite.shots = mcq.pick_shots(pool, spec.shots, cfg.seed, {it.id for it in items})
-        suite.baselines = mcq.baselines(items)
-    elif spec.kind == "general":
+        # Shots first (from the pool), then the scored sample from the rest: the shots do not
+        # depend on the limit, so a run with another limit reuses every finished item.
+        suite.shots = mcq.pick_shots(pool, spec.shots, cfg.seed, set())
+        if not spec.few_shot_path:
+            shot_ids = {it.id for shots in suite.shots.values() for it in shots}
+    elif spec.kind == "general" and spec.shots:
         by_subject: dict[str, list[Item]] = {}
         for it in pool:
             by_subject.setdefault(it.groups.get("subject", ""), []).append(it)
-        suite.shots = {s: v[: spec.shots] for s, v in by_subject.items()} if spec.shots else {}
-        suite.baselines = mcq.baselines(items)
+        suite.shots = {s: v[: spec.shots] for s, v in by_subject.items()}
+    suite.items = sample([it for it in loaded.items if it.id not in shot_ids], limit, cfg.seed)
+    if spec.kind in ("mcq", "general"):
+        suite.baselines = mcq.baselines(suite.items)
     return suite
 
 
@@ -173,6 +178,11 @@ def _answer_settings(model: ModelSpec) -> dict[str, Any]:
     return {k: v for k, v in to_dict(model).items() if k not in _SPEED_ONLY}
 
 
+def _suite_settings(spec: SuiteSpec) -> dict[str, Any]:
+    # The limit picks which items, not how each is answered (subsets are nested).
+    return {k: v for k, v in to_dict(spec).items() if k != "limit"}
+
+
 def evaluate_all(cfg: Config) -> Path:
     from recipes.evaluation.report import aggregate, update_manifests, write_reports
 
@@ -212,7 +222,7 @@ def evaluate_all(cfg: Config) -> Path:
             }
             try:
                 for suite in suites:
-                    sig = signature(_answer_settings(model), to_dict(suite.spec), cfg.seed)
+                    sig = signature(_answer_settings(model), _suite_settings(suite.spec), cfg.seed)
                     recs, rate = run_suite(backend, model, suite, store, sig)
                     per_model.setdefault(model.name, {})[suite.spec.name] = (recs, rate)
             finally:
