@@ -169,10 +169,17 @@ class VariantStats:
                 "feedback_up": self.up, "feedback_down": self.down, "score": self.score}
 
 
-def variant_stats(store: FeedbackStore, since: float = 0.0) -> dict[str, VariantStats]:
+def variant_stats(store: FeedbackStore, since: float = 0.0,
+                  warmup: int = 0) -> dict[str, VariantStats]:
+    """Per-variant counts; the first ``warmup`` requests of each variant are left out (a cold
+    engine's first answers measure its start, not the model)."""
     stats: dict[str, VariantStats] = {}
+    seen: dict[str, int] = {}
     for r in store.rows("SELECT variant, model, status, duration_s FROM responses "
                         "WHERE created >= ? AND status != 499 ORDER BY created", (since,)):
+        seen[r["variant"]] = seen.get(r["variant"], 0) + 1
+        if seen[r["variant"]] <= warmup:
+            continue
         s = stats.setdefault(r["variant"], VariantStats(r["variant"], [], 0, 0, [], 0, 0))
         if r["model"] not in s.models:
             s.models.append(r["model"])
@@ -226,9 +233,10 @@ def _verdict(metric: str, p: float, a: VariantStats, b: VariantStats) -> dict[st
     return {"metric": metric, "p_value": p, "verdict": f"{better} is {what} (p={p:.3g})"}
 
 
-def report(store: FeedbackStore, since: float = 0.0) -> dict[str, Any]:
-    stats = variant_stats(store, since)
-    out: dict[str, Any] = {"variants": [s.to_json() for s in stats.values()], "comparison": []}
+def report(store: FeedbackStore, since: float = 0.0, warmup: int = 0) -> dict[str, Any]:
+    stats = variant_stats(store, since, warmup)
+    out: dict[str, Any] = {"variants": [s.to_json() for _, s in sorted(stats.items())],
+                           "comparison": []}
     if "A" in stats and "B" in stats:
         out["comparison"] = compare(stats["A"], stats["B"])
     else:
@@ -265,13 +273,15 @@ def format_report(rep: dict[str, Any]) -> str:
 @click.option("--config", type=click.Path(path_type=Path), default=None,
               help="Server YAML config (for feedback_db).")
 @click.option("--since-days", type=float, default=0.0, help="Only the last N days.")
+@click.option("--warmup", type=int, default=0, show_default=True,
+              help="Leave out each variant's first N requests (engine warm-up after a start).")
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def ab_report_command(db: Path | None, config: Path | None, since_days: float,
+def ab_report_command(db: Path | None, config: Path | None, since_days: float, warmup: int,
                       as_json: bool) -> None:
     """Compare A/B variants: latency percentiles, error rate, feedback score, significance."""
     from legal_edge.feedback import _open
 
     store = _open(db, config)
     since = time.time() - since_days * 86400 if since_days > 0 else 0.0
-    rep = report(store, since)
+    rep = report(store, since, warmup)
     click.echo(json.dumps(rep, ensure_ascii=False, indent=1) if as_json else format_report(rep))

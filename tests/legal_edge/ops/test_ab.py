@@ -128,3 +128,17 @@ def test_ab_report_cli(tmp_path):
     assert "p95 ms" in r.output and "not enough data" in r.output
     r = CliRunner().invoke(ab_report_command, ["--db", str(tmp_path / "missing.db")])
     assert r.exit_code != 0 and "not found" in r.output
+
+
+def test_warmup_requests_are_left_out(tmp_path):
+    store = FeedbackStore(tmp_path / "fb.db")
+    _fill(store, "A", 40, 0.3, seed=1)
+    for i in range(5):  # a cold engine: B's first answers are very slow
+        store.record_response(ResponseRecord(id=f"cold{i}", model="m-B", variant="B",
+                                             route="chat", status=200, duration_s=30.0))
+    _fill(store, "B", 40, 0.3, seed=2)
+    assert report(store)["variants"][1]["p95_s"] > 10
+    rep = report(store, warmup=5)
+    b = next(v for v in rep["variants"] if v["variant"] == "B")
+    assert b["requests"] == 40 and b["p95_s"] < 1
+    assert rep["comparison"][0]["verdict"].startswith("no significant difference")
