@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import threading
 import time
 from collections.abc import Awaitable, Callable
@@ -316,3 +317,52 @@ def test_utf8_is_never_split_inside_a_character(tiny_gguf: Path) -> None:
         assert any(b >= 0x80 for b in raw)  # the output did contain multi-byte sequences
     finally:
         engine.close()
+
+
+def test_lora_adapter_from_the_manifest_changes_the_output(tiny_gguf: Path, tmp_path: Path) -> None:
+    from legal_edge.manifest import ModelFile, file_entry
+    from tests.fixtures.tiny_gguf import write_tiny_lora
+
+    adapter = write_tiny_lora(tmp_path / "adapter.gguf")
+    base = gguf_manifest(tiny_gguf)
+    tuned = dataclasses.replace(
+        base,
+        directory=tmp_path,
+        files=[
+            ModelFile(role="model", path=str(tiny_gguf)),
+            file_entry(tmp_path, adapter, "adapter"),
+        ],
+    )
+    assert tuned.adapter_path == adapter.resolve()
+
+    async def answer(backend: LlamaCppBackend) -> str:
+        return text_of(await collect(backend, request(PROMPTS[2], 24)))
+
+    async def both() -> tuple[str, str]:
+        out = []
+        for manifest in (base, tuned):
+            backend = LlamaCppBackend(manifest, BackendOptions(n_threads=1, n_ctx=256))
+            await backend.start()
+            try:
+                out.append(await answer(backend))
+            finally:
+                await backend.stop()
+        return out[0], out[1]
+
+    plain, adapted = asyncio.run(both())
+    assert plain and adapted and plain != adapted
+
+
+def test_a_file_that_is_not_a_model_fails_to_start(tmp_path: Path, tiny_gguf: Path) -> None:
+    from legal_edge.backends.base import BackendError
+
+    broken = tmp_path / "broken.gguf"
+    broken.write_bytes(tiny_gguf.read_bytes()[:4096])
+    backend = LlamaCppBackend(gguf_manifest(tiny_gguf), BackendOptions(n_threads=1))
+    backend.manifest = dataclasses.replace(
+        backend.manifest,
+        directory=tmp_path,
+        files=[dataclasses.replace(backend.manifest.files[0], path="broken.gguf")],
+    )
+    with pytest.raises(BackendError, match="could not load the model"):
+        asyncio.run(backend.start())
