@@ -13,15 +13,15 @@ a GGUF without them generates endlessly or garbles turns after conversion.
 from __future__ import annotations
 
 import json
-import os
 import re
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from recipes.export.files import replaced_atomically
 
 OUTTYPES = ("f16", "bf16", "f32")
 FILE_TYPE_IDS = {"f32": 0, "f16": 1, "bf16": 32}
@@ -192,11 +192,8 @@ def merge_into_gguf(
         q = gguf.quants.quantize(w, gguf.GGMLQuantizationType.BF16)
         return q, gguf.GGMLQuantizationType.BF16
 
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        writer = gguf.GGUFWriter(tmp, arch, endianess=reader.endianess)
+    with replaced_atomically(out) as tmp:
+        writer = gguf.GGUFWriter(str(tmp), arch, endianess=reader.endianess)
         updates: dict[str, tuple[Any, Any]] = {
             "general.file_type": (FILE_TYPE_IDS[outtype], gguf.GGUFValueType.UINT32),
             "tokenizer.chat_template": (chat_template, gguf.GGUFValueType.STRING),
@@ -227,9 +224,6 @@ def merge_into_gguf(
             if progress and (i % 25 == 0 or i == len(reader.tensors) - 1):
                 progress(f"merge: {i + 1}/{len(reader.tensors)} tensors")
         writer.close()
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return {
         "method": "gguf",
         "arch": arch,

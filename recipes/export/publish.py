@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from legal_edge.manifest import ModelManifest, file_entry
+from recipes.export.files import replaced_atomically
 
 
 @dataclass(frozen=True)
@@ -39,18 +39,12 @@ def gate(row: dict[str, Any], reference: dict[str, Any], g: QualityGate) -> tupl
 
 def _place(src: Path, dst: Path) -> None:
     """Put ``src`` at ``dst`` atomically: a hard link when possible, else a copy."""
-    dst.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    os.unlink(tmp)
-    try:
+    with replaced_atomically(dst) as tmp:
+        tmp.unlink()
         try:
             os.link(src, tmp)
         except OSError:
             shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
 
 
 def publish_variant(

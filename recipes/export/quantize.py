@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
+
+from recipes.export.files import replaced_atomically
 
 
 class QuantizeError(RuntimeError):
@@ -37,14 +37,8 @@ def quantize_gguf(src: Path, out: Path, qtype: str, *, threads: int = 0) -> Path
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = ftype_of(qtype)
     params.nthread = threads
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
-        rc = llama_cpp.llama_model_quantize(str(src).encode(), tmp.encode(), params)
+    with replaced_atomically(out) as tmp:
+        rc = llama_cpp.llama_model_quantize(str(src).encode(), str(tmp).encode(), params)
         if rc != 0:
             raise QuantizeError(f"llama_model_quantize {src} -> {qtype} failed with code {rc}")
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return out

@@ -14,9 +14,13 @@ if TYPE_CHECKING:
 
 
 def _hf_dir(src: Source) -> Path:
-    """The float HF twin of the base GGUF (dequantized once, cached) for the parity checks."""
+    """The float HF twin of the base GGUF for the parity checks: the one training used when it
+    is still there, else the base dequantized once (cached)."""
     from recipes.training.base_model import resolve_base
 
+    known = ((src.manifest.training or {}).get("base") or {}).get("hf_dir")
+    if known and (Path(known) / "config.json").is_file():
+        return Path(known)
     return resolve_base(src.base_gguf).hf_dir
 
 
