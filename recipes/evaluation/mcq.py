@@ -18,25 +18,28 @@ import re
 from collections import Counter
 from typing import Any
 
+from legal_edge.prompts import record_to_messages
+from recipes.data.formats import ANSWER_PREFIX, mcq_prompt
 from recipes.evaluation.backends import EvalBackend
 from recipes.evaluation.items import Item
 
-HEADS = {
-    "single": "以下是单项选择题，请选出唯一正确的答案，只输出选项字母。",
-    "multi": "以下是多项选择题（有两个或两个以上正确答案），请选出所有正确答案，只输出选项字母。",
-    "indefinite": (
-        "以下是不定项选择题（有一个或多个正确答案），请选出所有正确答案，只输出选项字母。"
-    ),
+# Legal questions are asked exactly as training data shows them (``recipes.data.formats``):
+# instruction + question + option lines as the user turn, ``答案：B`` as the answer. General
+# questions (CMMLU) use the same layout without the "law exam" wording.
+GENERAL_HEADS = {
+    "single": "以下是单项选择题，请选出唯一正确的答案。",
+    "multi": "以下是不定项选择题，可能有一个或多个正确答案，请选出全部正确答案。",
 }
 _ANSWER = re.compile(r"(?<![A-Za-z])([A-H](?:[ \t、,，和及/]*[A-H])*)(?![A-Za-z])")
 
 
-def question_text(item: Item, subject_hint: str | None = None) -> str:
-    head = HEADS[item.data["kind"]]
-    if subject_hint:
-        head = f"以下是关于{subject_hint}的" + head[len("以下是") :]
-    opts = "\n".join(f"{k}. {v}" for k, v in item.data["options"].items())
-    return f"{head}\n\n{item.data['question']}\n{opts}\n答案："
+def question_text(item: Item, general: bool = False) -> str:
+    """The user turn for one question (the same text training records have)."""
+    multi = item.data["kind"] != "single"
+    instruction, body = mcq_prompt(item.data["question"], item.data["options"], multi)
+    if general:
+        instruction = GENERAL_HEADS["multi" if multi else "single"]
+    return record_to_messages({"instruction": instruction, "input": body})[0]["content"]
 
 
 def candidates(item: Item) -> list[str]:
@@ -54,7 +57,8 @@ def candidates(item: Item) -> list[str]:
 
 def parse_letters(text: str, options: dict[str, str]) -> str:
     """The option letters a generated answer gives (``"A、C"`` -> ``"AC"``); "" when none."""
-    m = _ANSWER.search(text)
+    head, sep, tail = text.partition(ANSWER_PREFIX)
+    m = _ANSWER.search(tail if sep else text)
     if not m:
         return ""
     return "".join(sorted({ch for ch in m.group(1) if ch in options}))
@@ -81,12 +85,12 @@ def pick_shots(pool: list[Item], shots: int, seed: int, exclude: set[str]) -> di
     return out
 
 
-def messages_for(item: Item, shots: list[Item], subject_hint: str | None) -> list[dict[str, str]]:
+def messages_for(item: Item, shots: list[Item], general: bool = False) -> list[dict[str, str]]:
     msgs: list[dict[str, str]] = []
     for s in shots:
-        msgs.append({"role": "user", "content": question_text(s, subject_hint)})
-        msgs.append({"role": "assistant", "content": s.data["answer"]})
-    msgs.append({"role": "user", "content": question_text(item, subject_hint)})
+        msgs.append({"role": "user", "content": question_text(s, general)})
+        msgs.append({"role": "assistant", "content": ANSWER_PREFIX + s.data["answer"]})
+    msgs.append({"role": "user", "content": question_text(item, general)})
     return msgs
 
 
@@ -97,10 +101,14 @@ def predict(
     modes: tuple[str, ...],
     shots: list[Item],
     max_tokens: int,
-    subject_hint: str | None = None,
+    general: bool = False,
 ) -> dict[str, Any]:
-    """Score one question in every mode; returns the prediction record with per-item metrics."""
-    msgs = messages_for(item, shots, subject_hint)
+    """Score one question in every mode; returns the prediction record with per-item metrics.
+
+    Log-likelihood scoring prefills the answer turn with ``答案：`` (as training answers start)
+    and scores the letters after it; generation lets the model write the whole answer.
+    """
+    msgs = messages_for(item, shots, general)
     gold = item.data["answer"]
     multi = item.data["kind"] != "single"
     rec: dict[str, Any] = {"answer": gold, "kind": item.data["kind"], "metrics": {}}
@@ -109,7 +117,7 @@ def predict(
             if not backend.supports_loglik:
                 continue
             cands = candidates(item)
-            scores = backend.loglikelihoods(msgs, cands)
+            scores = backend.loglikelihoods(msgs, cands, prefill=ANSWER_PREFIX)
             pred = cands[max(range(len(cands)), key=lambda i: scores[i])]
             rec["loglik"] = {
                 "pred": pred,

@@ -103,6 +103,7 @@ def _predict(backend: EvalBackend, suite: PreparedSuite, item: Item) -> dict[str
             modes=spec.modes,
             shots=suite.shots_for(item),
             max_tokens=suite.max_tokens,
+            general=spec.kind == "general",
         )
     if spec.kind == "case":
         return case.predict(backend, item, max_tokens=suite.max_tokens, system=spec.system_prompt)

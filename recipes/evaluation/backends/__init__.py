@@ -32,8 +32,11 @@ class EvalBackend(Protocol):
     #: log-likelihood metrics and say so in the results.
     supports_loglik: bool
 
-    def loglikelihoods(self, messages: Messages, continuations: Sequence[str]) -> list[float]:
-        """Sum of log-probabilities of each continuation after the rendered prompt."""
+    def loglikelihoods(
+        self, messages: Messages, continuations: Sequence[str], prefill: str = ""
+    ) -> list[float]:
+        """Sum of log-probabilities of each continuation after the rendered prompt + ``prefill``
+        (text that opens the answer turn, e.g. ``答案：``)."""
         ...
 
     def generate(self, messages: Messages, max_tokens: int) -> str:

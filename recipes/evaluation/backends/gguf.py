@@ -79,6 +79,9 @@ class GGUFBackend:
         self._mem = llama_cpp.llama_get_memory(self._ctx)
         self._vocab = llama_cpp.llama_model_get_vocab(self.llm.model)
         self._batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        self._stop_ids = {
+            ids[0] for ids in (self.tokenize(t, bos=False) for t in self.stop if t) if len(ids) == 1
+        }
         self._cached: list[int] = []  # tokens whose keys/values are in sequence 0
         self._last_logits: np.ndarray | None = None  # logits after the last cached token
         self.info = {
@@ -180,8 +183,10 @@ class GGUFBackend:
         return logits
 
     # -- the EvalBackend interface -------------------------------------------------------------
-    def loglikelihoods(self, messages: Messages, continuations: Sequence[str]) -> list[float]:
-        context = self.tokenize(self.render(messages), bos=True)
+    def loglikelihoods(
+        self, messages: Messages, continuations: Sequence[str], prefill: str = ""
+    ) -> list[float]:
+        context = self.tokenize(self.render(messages) + prefill, bos=True)
         context_logits = self._feed(context)
         first = _log_softmax(context_logits)
         scores = []
@@ -209,10 +214,12 @@ class GGUFBackend:
         text = ""
         for _ in range(max_tokens):
             tok = int(np.argmax(logits))
-            if self._lib.llama_vocab_is_eog(self._vocab, tok):
+            if self._lib.llama_vocab_is_eog(self._vocab, tok) or tok in self._stop_ids:
                 break
             out.append(tok)
-            text = self.llm.detokenize(out, special=True).decode("utf-8", errors="replace")
+            # Control tokens are not text (as the server does): stop strings that are control
+            # tokens end generation above, the rest are matched in the text.
+            text = self.llm.detokenize(out, special=False).decode("utf-8", errors="replace")
             text, stopped = cut_at_stop(text, self.stop)
             if stopped:
                 break

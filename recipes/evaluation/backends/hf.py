@@ -118,9 +118,11 @@ class HFBackend:
     def _ids(self, text: str, special: bool) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=special)["input_ids"])
 
-    def loglikelihoods(self, messages: Messages, continuations: Sequence[str]) -> list[float]:
+    def loglikelihoods(
+        self, messages: Messages, continuations: Sequence[str], prefill: str = ""
+    ) -> list[float]:
         torch = self.torch
-        context = self._ids(self.render(messages), special=True)
+        context = self._ids(self.render(messages) + prefill, special=True)
         conts = [self._ids(c, special=False) for c in continuations]
         width = len(context) + max(len(c) for c in conts)
         pad = self.tokenizer.pad_token_id or 0
@@ -152,9 +154,14 @@ class HFBackend:
                 do_sample=False,
                 pad_token_id=self.tokenizer.pad_token_id or 0,
             )
-        text = self.tokenizer.decode(out[0, ids.shape[1] :], skip_special_tokens=False)
-        eos = self.tokenizer.eos_token
-        return cut_at_stop(text, [*self.stop, *([eos] if eos else [])])[0]
+        new = out[0, ids.shape[1] :].tolist()
+        # End at EOS or a stop string that is one special token; special tokens are not text.
+        stop_ids = {self.tokenizer.eos_token_id} | {
+            t[0] for t in (self._ids(s, special=False) for s in self.stop if s) if len(t) == 1
+        }
+        end = next((i for i, t in enumerate(new) if t in stop_ids), len(new))
+        text = self.tokenizer.decode(new[:end], skip_special_tokens=True)
+        return cut_at_stop(text, self.stop)[0]
 
     def describe(self) -> dict[str, Any]:
         return dict(self.info)

@@ -63,7 +63,9 @@ class HTTPBackend:
             raise BackendError(f"model {spec.name}: backend http needs url")
         return cls(spec.url, model=spec.api_model, api_key=spec.api_key, timeout_s=spec.timeout_s)
 
-    def loglikelihoods(self, messages: Messages, continuations: Any) -> list[float]:
+    def loglikelihoods(
+        self, messages: Messages, continuations: Any, prefill: str = ""
+    ) -> list[float]:
         raise BackendError("http backend cannot score log-likelihoods")
 
     def generate(self, messages: Messages, max_tokens: int) -> str:

@@ -48,7 +48,7 @@ def test_peft_adapter_and_gguf_lora_agree(tmp_path, legal_data):
     try:
         moved = 0.0
         for it in items:
-            msgs, cands = messages_for(it, [], None), candidates(it)
+            msgs, cands = messages_for(it, []), candidates(it)
             with_adapter = tuned.loglikelihoods(msgs, cands)
             assert hf.loglikelihoods(msgs, cands) == pytest.approx(with_adapter, rel=2e-3, abs=2e-3)
             moved += sum(

@@ -37,7 +37,7 @@ def test_kv_cache_reuse_is_exact(tiny_gguf, gguf, real_questions):
     fresh = GGUFBackend(tiny_gguf, chat_template=GEMMA_CHAT_TEMPLATE, n_ctx=2048, n_threads=1)
     try:
         for it in real_questions:  # the shared backend has other prompts cached in between
-            msgs = messages_for(it, real_questions[-1:], None)
+            msgs = messages_for(it, real_questions[-1:])
             cands = candidates(it)
             fresh._truncate(0)
             expected = fresh.loglikelihoods(msgs, cands)
@@ -57,7 +57,7 @@ def test_gguf_and_transformers_agree(tiny_gguf, gguf, real_questions):
         tiny_gguf, chat_template=GEMMA_CHAT_TEMPLATE, stop=["<end_of_turn>"], n_threads=1
     )
     for it in real_questions:
-        msgs = messages_for(it, [], None)
+        msgs = messages_for(it, [])
         cands = candidates(it)
         a, b = gguf.loglikelihoods(msgs, cands), hf.loglikelihoods(msgs, cands)
         assert b == pytest.approx(a, rel=2e-3, abs=2e-3)
@@ -88,7 +88,7 @@ def test_gguf_and_our_server_agree(tiny_gguf, real_questions):
             remote = HTTPBackend(url)
             assert not remote.supports_loglik
             for it in real_questions:
-                msgs = messages_for(it, [], None)
+                msgs = messages_for(it, [])
                 assert remote.generate(msgs, 8) == local.generate(msgs, 8)
             remote.close()
     finally:

@@ -11,6 +11,7 @@ def item(answer, kind):
 def test_parse_letters():
     assert parse_letters("A、C", OPTS) == "AC"
     assert parse_letters("答案：BD\n解析……", OPTS) == "BD"
+    assert parse_letters("A项错误。答案：C", OPTS) == "C"  # the letters after 答案： win
     assert parse_letters("C\nD\nA", OPTS) == "C"  # the first answer line only
     assert parse_letters("The answer is B.", OPTS) == "B"
     assert parse_letters("ABOUT THE LAW", OPTS) == ""
@@ -24,10 +25,39 @@ def test_candidates_by_kind():
     assert len(candidates(item("A", "indefinite"))) == 15
 
 
-def test_prompt_says_the_kind():
-    assert "单项选择题" in question_text(item("A", "single"))
-    assert "多项选择题" in question_text(item("AB", "multi"))
-    assert question_text(item("A", "single")).endswith("D. option D\n答案：")
+def test_prompt_is_the_training_format():
+    from legal_edge.prompts import record_to_messages
+    from recipes.data.formats import from_mcq
+
+    row = {"question": "Q?", "options": OPTS, "answer": "A", "multi": False}
+    trained = record_to_messages(from_mcq(row))
+    assert question_text(item("A", "single")) == trained[0]["content"]
+    assert trained[1]["content"].startswith("答案：A")
+    assert "不定项选择题" in question_text(item("AB", "multi"))
+    assert "法律考试" not in question_text(item("A", "single"), general=True)
+
+
+def test_loglik_prefills_the_answer_prefix():
+    from recipes.evaluation.mcq import predict
+
+    class Recorder:
+        supports_loglik = True
+
+        def loglikelihoods(self, messages, continuations, prefill=""):
+            self.prefill = prefill
+            return [0.0 if c == "B" else -1.0 for c in continuations]
+
+        def generate(self, messages, max_tokens):
+            return "答案：B\n解析：A项错误"
+
+    rec = predict(
+        Recorder(), item("B", "single"), modes=("loglik", "generate"), shots=[], max_tokens=6
+    )
+    assert rec["loglik"]["pred"] == "B" and rec["generate"]["pred"] == "B"
+    assert rec["metrics"]["acc_loglik"] == [1.0, 1.0] and rec["metrics"]["acc_generate"] == [
+        1.0,
+        1.0,
+    ]
 
 
 def test_option_f1_and_baselines():
