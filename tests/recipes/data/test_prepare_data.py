@@ -67,7 +67,7 @@ def jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
 
 
-@pytest.mark.parametrize("name", ["legal_zh", "smoke"])
+@pytest.mark.parametrize("name", ["legal_zh", "legal_zh_mix", "smoke"])
 def test_shipped_configs_load_and_point_at_real_files(name: str, legal_data: Path) -> None:
     from recipes.data.config import validate
 
