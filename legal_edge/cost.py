@@ -30,6 +30,7 @@ DEFAULT_PRICES: dict[str, float] = {
 }
 _P95_KEYS = (("p95_s", 1.0), ("latency_p95_s", 1.0), ("p95_latency_s", 1.0), ("p95", 1.0),
              ("p95_ms", 0.001), ("latency_p95_ms", 0.001))
+_TTFT_KEYS = (("ttft_p95_s", 1.0), ("ttft_p95_ms", 0.001))
 _QPS_KEYS = ("throughput_rps", "requests_per_s", "rps", "qps", "req_per_s")
 
 
@@ -44,17 +45,31 @@ class Point:
     qps: float
 
 
-def _field(row: Mapping[str, Any], where: str) -> tuple[float, float]:
-    p95 = next((float(row[k]) * scale for k, scale in _P95_KEYS if row.get(k) is not None), None)
+def _field(row: Mapping[str, Any], where: str, metric: str) -> tuple[float, float]:
+    if isinstance(row.get(metric), Mapping):  # `legal-edge bench` levels
+        p95 = row[metric].get("p95")
+        ok = int(row.get("requests", 0)) - int(row.get("errors", 0)) - int(row.get("incomplete", 0))
+        wall = float(row.get("wall_s") or 0)
+        qps = ok / wall if wall > 0 else None
+        if p95 is None or qps is None:
+            raise CostError(f"{where}: bench level without {metric}.p95 or requests/wall_s")
+        return float(p95), qps
+    keys = _P95_KEYS if metric == "latency_s" else _TTFT_KEYS
+    p95 = next((float(row[k]) * scale for k, scale in keys if row.get(k) is not None), None)
     qps = next((float(row[k]) for k in _QPS_KEYS if row.get(k) is not None), None)
     if p95 is None or qps is None:
-        raise CostError(f"{where}: needs a P95 latency ({', '.join(k for k, _ in _P95_KEYS)}) "
+        raise CostError(f"{where}: needs a P95 latency ({', '.join(k for k, _ in keys)}) "
                         f"and a throughput ({', '.join(_QPS_KEYS)}); keys: {sorted(row)}")
     return p95, qps
 
 
-def load_points(path: Path) -> tuple[list[Point], dict[str, Any]]:
-    """Points from a bench results JSON (``points``/``results``/``levels`` list, or a list)."""
+def load_points(path: Path, metric: str = "latency_s") -> tuple[list[Point], dict[str, Any]]:
+    """Points from ``legal-edge bench --json-out`` (``levels``) or a plain JSON of points
+    (``points`` list, or a bare list); ``metric``: ``latency_s`` (end to end) or ``ttft_s``.
+
+    A bench level's throughput counts only complete, error-free requests; a level with more
+    than 1% failed requests does not count as meeting the target.
+    """
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
@@ -62,7 +77,7 @@ def load_points(path: Path) -> tuple[list[Point], dict[str, Any]]:
     meta: dict[str, Any] = {}
     rows = data
     if isinstance(data, dict):
-        meta = {k: v for k, v in data.items() if not isinstance(v, (list, dict))}
+        meta = {k: v for k, v in data.items() if not isinstance(v, list)}
         rows = next((data[k] for k in ("points", "results", "levels") if k in data), None)
     if not isinstance(rows, list) or not rows:
         raise CostError(f"{path}: no list of points (expected 'points', 'results' or 'levels')")
@@ -70,7 +85,10 @@ def load_points(path: Path) -> tuple[list[Point], dict[str, Any]]:
     for i, row in enumerate(rows):
         if not isinstance(row, dict) or "concurrency" not in row:
             raise CostError(f"{path}: point {i} needs 'concurrency'")
-        p95, qps = _field(row, f"{path}: point {i}")
+        p95, qps = _field(row, f"{path}: point {i}", metric)
+        failed = int(row.get("errors", 0)) + int(row.get("incomplete", 0))
+        if row.get("requests") and failed / int(row["requests"]) > 0.01:
+            p95 = math.inf  # an overloaded level: errors, not latency, are the limit
         points.append(Point(int(row["concurrency"]), p95, qps))
     return sorted(points, key=lambda p: p.concurrency), meta
 
@@ -124,15 +142,16 @@ def analyse(benches: Mapping[str, list[Point]], prices: Mapping[str, float],
 
 def format_table(rep: dict[str, Any]) -> str:
     target = rep["target_qps"]
-    qps_head = f"max QPS (P95<{rep['p95_target_s']:g}s)"
-    head = (f"{'hardware':14} {'¥/month':>8} {qps_head:>20}"
+    what = "TTFT " if rep.get("metric") == "ttft" else ""
+    qps_head = f"max QPS ({what}P95<{rep['p95_target_s']:g}s)"
+    head = (f"{'hardware':14} {'¥/month':>8} {qps_head:>25}"
             f" {'@conc':>6} {'P95 s':>6} {'¥/1k req':>9}")
     if target:
         head += f" {'machines':>9} {'¥/month @' + format(target, 'g') + ' QPS':>16}"
     lines = [head]
     for r in rep["rows"]:
         per_k = "-" if r["yuan_per_1k_requests"] is None else f"{r['yuan_per_1k_requests']:.3f}"
-        line = (f"{r['hardware']:14} {r['yuan_per_month']:>8.0f} {r['max_qps_p95_ok']:>20.2f} "
+        line = (f"{r['hardware']:14} {r['yuan_per_month']:>8.0f} {r['max_qps_p95_ok']:>25.2f} "
                 f"{r['at_concurrency'] or '-':>6} "
                 f"{'-' if r['p95_s'] is None else format(r['p95_s'], '.3f'):>6} {per_k:>9}")
         if target:
@@ -154,9 +173,12 @@ def format_table(rep: dict[str, Any]) -> str:
 @click.option("--target-qps", type=float, default=0.0, help="Load to plan for (requests/s).")
 @click.option("--p95-target", type=float, default=1.0, show_default=True,
               help="Latency objective in seconds.")
+@click.option("--metric", type=click.Choice(["latency", "ttft"]), default="latency",
+              show_default=True, help="Whose P95 must stay under the target: the whole request "
+              "or the time to first token (streaming).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def cost_command(benches: tuple[str, ...], prices: Path | None, target_qps: float,
-                 p95_target: float, as_json: bool) -> None:
+                 p95_target: float, metric: str, as_json: bool) -> None:
     """Capacity at P95 < 1 s, ¥/month and ¥ per 1,000 requests per hardware; cheapest for a load."""
     try:
         table = load_prices(prices)
@@ -165,8 +187,9 @@ def cost_command(benches: tuple[str, ...], prices: Path | None, target_qps: floa
             hw, sep, file = spec.partition("=")
             if not sep or not hw or not file:
                 raise CostError(f"--bench {spec!r}: expected HARDWARE=FILE")
-            loaded[hw], _ = load_points(Path(file))
+            loaded[hw], _ = load_points(Path(file), f"{metric}_s")
         rep = analyse(loaded, table, target_qps, p95_target)
+        rep["metric"] = metric
     except CostError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(json.dumps(rep, indent=1) if as_json else format_table(rep))

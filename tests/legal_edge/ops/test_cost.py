@@ -69,3 +69,34 @@ def test_cli_table_and_prices(tmp_path):
     assert json.loads(r.output)["cheapest"] == "cpu-server"
     r = CliRunner().invoke(cost_command, ["--bench", str(cpu)])
     assert r.exit_code != 0 and "HARDWARE=FILE" in r.output
+
+
+def test_cost_reads_real_bench_results(tmp_path):
+    """legal-edge bench against a live server (echo backend), then cost on its JSON."""
+    from legal_edge.backends.base import BackendOptions
+    from legal_edge.backends.echo import EchoBackend
+    from legal_edge.bench import run_bench
+    from legal_edge.server.app import create_app
+    from legal_edge.settings import Settings
+    from tests.fixtures.live_server import live_server
+    from tests.legal_edge.ops.helpers import echo_manifest
+
+    backend = EchoBackend(echo_manifest(), BackendOptions(n_ctx=256, n_parallel=2,
+                                                          extra={"echo_delay_s": 0.01}))
+    with live_server(create_app(Settings(backend="echo"), backend=backend)) as url:
+        result = run_bench(url, concurrency=[1, 2, 4], requests=3, max_tokens=8,
+                           prompts=["合同 违约 责任 如何 认定 请 说明 理由 以及 依据"])
+    path = tmp_path / "bench.json"
+    path.write_text(json.dumps(result), encoding="utf-8")
+    points, _ = load_points(path)
+    assert [p.concurrency for p in points] == [1, 2, 4]
+    levels = result["levels"]
+    assert points[1].p95_s == levels[1]["latency_s"]["p95"]
+    assert points[1].qps == pytest.approx(levels[1]["requests"] / levels[1]["wall_s"])
+    assert 0.05 < points[0].p95_s < 1.0  # 8 tokens x 10 ms
+    r = CliRunner().invoke(cost_command, ["--bench", f"cpu-server={path}", "--target-qps", "5"])
+    assert r.exit_code == 0, r.output
+    rep = analyse({"cpu-server": points}, {"cpu-server": 400.0}, 5)
+    assert rep["rows"][0]["max_qps_p95_ok"] == max(p.qps for p in points)
+    ttft, _ = load_points(path, "ttft_s")
+    assert all(t.p95_s <= p.p95_s for t, p in zip(ttft, points, strict=True))
