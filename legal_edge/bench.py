@@ -4,7 +4,8 @@
 is the ``legal-edge bench`` CLI around it. Each of ``concurrency`` clients sends ``requests``
 requests one after another; prompts are legal questions from ``../shared/legal-data`` unless a
 file is given. Completion tokens are counted from the server's ``usage`` (streamed with
-``stream_options: {include_usage: true}``); a stream is *incomplete* when it ends without
+``stream_options: {include_usage: true}``), or as content chunks where a server reports no
+usage (counted in ``usage_missing``); a stream is *incomplete* when it ends without
 ``[DONE]`` or a finish reason, or says "length" with fewer tokens than were asked for.
 """
 
@@ -41,7 +42,8 @@ class RequestResult:
     latency_s: float = 0.0  # request sent -> last byte
     ttft_s: float | None = None  # request sent -> first content
     itl_s: list[float] = field(default_factory=list)  # gaps between content chunks
-    completion_tokens: int = 0
+    completion_tokens: int = 0  # from usage; content chunks when the server reports none
+    content_chunks: int = 0
     prompt_tokens: int = 0
     usage_reported: bool = False
     complete: bool = False
@@ -172,6 +174,7 @@ async def one_request(
                     _take_usage(res, data.get("usage"))
                     for choice in data.get("choices") or []:
                         if _content(choice):
+                            res.content_chunks += 1
                             now = time.perf_counter()
                             if res.ttft_s is None:
                                 res.ttft_s = now - t0
@@ -186,6 +189,8 @@ async def one_request(
         res.latency_s = time.perf_counter() - t0
         res.error = f"{type(exc).__name__}: {exc}"
         return res
+    if not res.usage_reported:
+        res.completion_tokens = res.content_chunks  # a lower bound: a chunk has >= 1 token
     if res.finish_reason == "length" and res.usage_reported and res.completion_tokens < max_tokens:
         res.complete = False  # the server says "length" but stopped short
     res.ok = res.error is None

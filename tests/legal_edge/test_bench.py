@@ -123,6 +123,7 @@ def test_cut_streams_are_incomplete() -> None:
     level = result["levels"][0]
     assert level["errors"] == 0 and level["incomplete"] == 2 and level["usage_missing"] == 2
     assert all(len(r["itl_s"]) == 1 for r in level["results"])  # two content chunks each
+    assert level["completion_tokens"] == 4  # no usage: counted as chunks
 
 
 def test_prompts_from_legal_data_and_files(legal_data: Path, tmp_path: Path) -> None:

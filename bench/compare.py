@@ -1,0 +1,253 @@
+"""Peer benchmark: legal-edge vs llama-cpp-python's server vs llama.cpp's llama-server.
+
+    .venv/bin/python bench/compare.py \
+        --llama-server build/work/llama-server/cmake/bin/llama-server \
+        [--model gemma3-270m] [--threads 2] [--concurrency 1,4,8] [--json-out bench.json]
+
+Each server is started in turn on the same GGUF with the same thread count (8 slots where the
+server has slots), measured with ``legal_edge.bench.run_bench`` (streamed /v1/completions, the
+prompt rendered client-side with Gemma's turn format so every server sees identical text;
+greedy; legal questions from ../shared/legal-data), then stopped. Prints one table with the
+ratio of legal-edge to llama-server. Build llama-server with ``bench/build_llama_server.sh``;
+``python -m llama_cpp.server`` needs the ``bench`` extra.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from legal_edge.bench import format_table, load_prompts, run_bench
+from legal_edge.fileio import atomic_write_json
+from legal_edge.manifest import resolve_model
+
+REPO = Path(__file__).resolve().parents[1]
+SLOTS = 8
+# Where each server says it has loaded the model (legal-edge answers /v1/models while loading).
+READY_PATH = {
+    "legal-edge": "/health/ready",
+    "llama_cpp.server": "/v1/models",
+    "llama-server": "/health",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def commands(
+    name: str, model: str, gguf: Path, threads: int, ctx: int, port: int, llama_server: Path | None
+) -> list[str] | None:
+    py = sys.executable
+    if name == "legal-edge":
+        exe = str(Path(py).parent / "legal-edge")
+        return [
+            exe,
+            "serve",
+            "--model",
+            model,
+            "--port",
+            str(port),
+            "--threads",
+            str(threads),
+            "--parallel",
+            str(SLOTS),
+            "--ctx",
+            str(ctx),
+        ]
+    if name == "llama_cpp.server":
+        return [
+            py,
+            "-m",
+            "llama_cpp.server",
+            "--model",
+            str(gguf),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--n_threads",
+            str(threads),
+            "--n_threads_batch",
+            str(threads),
+            "--n_ctx",
+            str(ctx),
+        ]
+    if name == "llama-server":
+        if llama_server is None:
+            return None
+        return [
+            str(llama_server),
+            "-m",
+            str(gguf),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "-t",
+            str(threads),
+            "-tb",
+            str(threads),
+            "-np",
+            str(SLOTS),
+            "-c",
+            str(ctx * SLOTS),
+        ]
+    raise ValueError(name)
+
+
+def peak_rss_mb(pid: int) -> float | None:
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return None
+
+
+@contextlib.contextmanager
+def running(
+    cmd: list[str], port: int, ready_path: str, log: Path, timeout: float = 300.0
+) -> Iterator[Any]:
+    with open(log, "w") as fh:
+        proc = subprocess.Popen(
+            cmd,
+            stdout=fh,
+            stderr=subprocess.STDOUT,
+            cwd=REPO,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}; see {log}")
+            try:
+                if httpx.get(url + ready_path, timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{cmd[0]} not ready after {timeout:.0f} s; see {log}")
+            time.sleep(0.5)
+        yield proc, url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def ratio(a: float | None, b: float | None) -> str:
+    return "-" if not a or not b else f"{a / b:.2f}x"
+
+
+def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama-server") -> str:
+    names = list(results)
+    head = (
+        f"{'server':<18} {'clients':>7} {'tok/s':>7} {'vs ref':>7} {'ttft p95 ms':>11} "
+        f"{'e2e p95 ms':>10} {'itl p50 ms':>10} {'err':>4} {'incompl':>7} {'tokens':>11} "
+        f"{'peak RSS MB':>11}"
+    )
+    lines = [head, "-" * len(head)]
+    ref = results.get(reference)
+    for name in names:
+        res = results[name]
+        for lv in res["levels"]:
+            ref_lv = (
+                next((x for x in ref["levels"] if x["concurrency"] == lv["concurrency"]), None)
+                if ref
+                else None
+            )
+            ref_tps = ref_lv["aggregate_tokens_per_s"] if ref_lv else None
+            tt, e2e, itl = lv["ttft_s"]["p95"], lv["latency_s"]["p95"], lv["itl_s"]["p50"]
+            lines.append(
+                f"{name:<18} {lv['concurrency']:>7} {lv['aggregate_tokens_per_s']:>7.1f} "
+                f"{ratio(lv['aggregate_tokens_per_s'], ref_tps):>7} "
+                f"{'-' if tt is None else f'{tt * 1000:.0f}':>11} "
+                f"{'-' if e2e is None else f'{e2e * 1000:.0f}':>10} "
+                f"{'-' if itl is None else f'{itl * 1000:.1f}':>10} "
+                f"{lv['errors']:>4} {lv['incomplete']:>7} "
+                f"{lv['completion_tokens']:>5}/{lv['requested_tokens']:<5} "
+                f"{res.get('peak_rss_mb') or 0:>11.0f}"
+            )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", default="gemma3-270m", help="model name, directory or GGUF")
+    ap.add_argument("--llama-server", type=Path, default=None, help="llama-server binary")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--ctx", type=int, default=4096, help="context per sequence")
+    ap.add_argument("--concurrency", default="1,4,8")
+    ap.add_argument("--requests", type=int, default=4, help="requests per client")
+    ap.add_argument("--max-tokens", type=int, default=64)
+    ap.add_argument("--servers", default="llama-server,llama_cpp.server,legal-edge")
+    ap.add_argument("--json-out", type=Path, default=None)
+    ap.add_argument("--log-dir", type=Path, default=Path("/tmp"))
+    args = ap.parse_args()
+
+    manifest = resolve_model(args.model, REPO / "models")
+    gguf = manifest.model_path
+    prompts = load_prompts()
+    conc = [int(c) for c in args.concurrency.split(",")]
+    results: dict[str, dict[str, Any]] = {}
+    for name in args.servers.split(","):
+        port = free_port()
+        cmd = commands(name, args.model, gguf, args.threads, args.ctx, port, args.llama_server)
+        if cmd is None:
+            print(f"skipping {name}: no binary given", file=sys.stderr)
+            continue
+        print(f"== {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        log = args.log_dir / f"compare-{name}.log"
+        with running(cmd, port, READY_PATH[name], log) as (proc, url):
+            res = run_bench(
+                url,
+                concurrency=conc,
+                requests=args.requests,
+                max_tokens=args.max_tokens,
+                prompts=prompts,
+                endpoint="completions",
+                template="gemma",
+            )
+            res["peak_rss_mb"] = peak_rss_mb(proc.pid)
+            res["command"] = cmd
+        results[name] = res
+        print(format_table(res), file=sys.stderr, flush=True)
+    table = comparison_table(results)
+    print(table)
+    if args.json_out:
+        load = os.getloadavg()
+        atomic_write_json(
+            args.json_out,
+            {
+                "servers": results,
+                "table": table,
+                "gguf": str(gguf),
+                "threads": args.threads,
+                "loadavg_after": load,
+            },
+        )
+        print(json.dumps({"wrote": str(args.json_out)}))
+
+
+if __name__ == "__main__":
+    main()
