@@ -231,9 +231,13 @@ def run(cfg: Config) -> Path:
         train = [state.records[i] for i in train_idx]
         val = [state.records[i] for i in val_idx]
         out = write_outputs(cfg, state, train, val, time.perf_counter() - t_start)
-    if cfg.profile:
-        total = time.perf_counter() - t_start
-        print(f"[profile] total {total:.1f} s", file=sys.stderr)
+    total = time.perf_counter() - t_start
+    rules = Counter(r.rule for r in state.rejected).most_common(4)
+    print(
+        f"prepare-data: {len(train)} train, {len(val)} val, {len(state.rejected)} rejected "
+        f"({', '.join(f'{k} {v}' for k, v in rules)}) in {total:.0f} s; see {out / 'report.md'}",
+        file=sys.stderr,
+    )
     return out
 
 

@@ -7,6 +7,7 @@ type fails before any work starts. Paths that are relative resolve against the w
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -176,5 +177,16 @@ def validate(cfg: Config) -> None:
         raise ConfigError("dedup: need 0 < group_threshold <= threshold <= 1")
     if cfg.dedup.ngram < 1 or cfg.decontam.ngram < 1:
         raise ConfigError("dedup.ngram / decontam.ngram: must be >= 1")
+    known = ("which_article", "chapter", "complete")
+    for i, name in enumerate(cfg.synthesis.templates):
+        if name not in known:
+            raise ConfigError(
+                f"synthesis.templates[{i}]: unknown template {name!r}; known: {known}"
+            )
+    if cfg.pii.name_pattern:
+        try:
+            re.compile(cfg.pii.name_pattern)
+        except re.error as exc:
+            raise ConfigError(f"pii.name_pattern: not a valid regular expression: {exc}") from None
     if cfg.dedup.num_perm < 8:
         raise ConfigError("dedup.num_perm: must be >= 8")

@@ -8,6 +8,7 @@ made for harmful requests.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -84,13 +85,11 @@ def from_mcq(row: Mapping[str, Any]) -> dict[str, Any]:
         options = {k: row[k] for k in "ABCDEF" if isinstance(row.get(k), str)}
     if len(options) < 2:
         raise RowError("missing_field", "multiple-choice row without options")
-    answer = "".join(
-        sorted(set(str(_text(row, "answer", "Answer")).upper().replace(",", "").replace(" ", "")))
-    )
-    if not answer or not set(answer) <= set(options):
-        raise RowError(
-            "bad_answer", f"answer {row.get('answer')!r} is not among options {sorted(options)}"
-        )
+    raw = str(_text(row, "answer", "Answer")).upper()
+    letters = re.sub(r"[\s,，、;；/和及]", "", raw)
+    answer = "".join(sorted(set(letters)))
+    if not letters.isalpha() or not set(answer) <= set(options):
+        raise RowError("bad_answer", f"answer {raw!r} is not among options {sorted(options)}")
     multi = bool(row["multi"]) if isinstance(row.get("multi"), bool) else len(answer) > 1
     instruction, inp = mcq_prompt(question, options, multi)
     explanation = _text(row, "explanation", "analysis", required=False)

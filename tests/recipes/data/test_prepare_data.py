@@ -80,6 +80,10 @@ def test_bad_config_fails_before_any_work(tmp_path: Path, legal_data: Path) -> N
     path = small_config(tmp_path, legal_data)
     with pytest.raises(ConfigError, match="unknown config key dedup.nmu_perm"):
         load_config(Config, path, ["dedup.nmu_perm=3"])
+    with pytest.raises(ConfigError, match=r"synthesis.templates\[1\]: unknown template 'quiz'"):
+        run(load_config(Config, path, ["synthesis.templates=[chapter,quiz]"]))
+    with pytest.raises(ConfigError, match="sources\\[0\\].format"):
+        load_config(Config, path, ["sources=[{name: a, path: b, format: xml}]"])
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["sources"][2]["path"] = "qa/missing.jsonl"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
@@ -97,7 +101,7 @@ def test_end_to_end_through_the_cli(tmp_path: Path, legal_data: Path) -> None:
         main, ["prepare-data", "--config", str(path), "--set", f"output_dir={out}"]
     )
     assert result.exit_code == 0, result.output
-    assert result.output.strip().endswith(str(out))
+    assert result.stdout.strip() == str(out)  # stdout: the path only (the summary is on stderr)
     for name in (
         "train.jsonl",
         "val.jsonl",

@@ -228,3 +228,13 @@ def test_older_version_of_a_law_is_superseded(tmp_path: Path) -> None:
     assert [r["_statute"]["version"] for r in recs] == ["2023-03-13", "2015-03-15"]  # newest first
     old = superseded(recs)
     assert list(old) == [1] and "2023-03-13" in old[1]
+
+
+def test_mcq_answer_separators() -> None:
+    from recipes.data.formats import convert_row
+    from recipes.data.records import RowError
+
+    row = {"question": "问", "options": {"A": "甲", "B": "乙", "C": "丙"}, "answer": "C、A"}
+    assert convert_row("mcq", row)[1]["output"] == "答案：AC"
+    with pytest.raises(RowError, match="not among options"):
+        convert_row("mcq", dict(row, answer="Answer: B"))
