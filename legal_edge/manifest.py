@@ -25,7 +25,7 @@ class ManifestError(ValueError):
 
 @dataclass
 class ModelFile:
-    role: str  # "model" (full GGUF) | "adapter" (LoRA GGUF applied over the model)
+    role: str  # "model" (full GGUF) | "adapter" (LoRA GGUF over the model) | "hf" (HF dir, vLLM)
     path: str  # relative to the manifest's directory
     sha256: str | None = None
     size: int | None = None
@@ -81,6 +81,12 @@ class ModelManifest:
         for f in self.files:
             p = self.path_of(f.role)
             assert p is not None
+            if f.role == "hf":  # a Hugging Face model directory (vLLM backend)
+                if not (p / "config.json").is_file():
+                    raise ManifestError(
+                        f"{self._where()}: hf directory {f.path} has no config.json ({p})"
+                    )
+                continue
             if not p.is_file():
                 raise ManifestError(f"{self._where()}: {f.role} file {f.path} not found ({p})")
             if check_hash and f.sha256 and sha256_file(p) != f.sha256:
@@ -173,6 +179,52 @@ def gguf_manifest(
     )
 
 
+def hf_manifest(directory: Path) -> ModelManifest:
+    """An in-memory manifest for a bare Hugging Face model directory (``--backend vllm``).
+
+    The chat template comes from ``tokenizer_config.json`` / ``chat_template.jinja`` when present,
+    else Gemma's turn format for a Gemma model, else ChatML; quantization from the config's
+    ``quantization_config`` (a GPTQ/AWQ export).
+    """
+    from legal_edge.prompts import KNOWN_TEMPLATES
+
+    directory = Path(directory).resolve()
+
+    def load(name: str) -> dict[str, Any]:
+        path = directory / name
+        if not path.is_file():
+            return {}
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise ManifestError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+        return data if isinstance(data, dict) else {}
+
+    config, tok = load("config.json"), load("tokenizer_config.json")
+    text_config = config.get("text_config") or config
+    family = "gemma" if str(config.get("model_type", "")).startswith("gemma") else "chatml"
+    template, stops = KNOWN_TEMPLATES[family]
+    if isinstance(tok.get("chat_template"), str):
+        template = tok["chat_template"]
+    elif (directory / "chat_template.jinja").is_file():
+        template = (directory / "chat_template.jinja").read_text(encoding="utf-8")
+    quant = config.get("quantization_config") or {}
+    quantization = None
+    if quant:  # a GPTQ/AWQ export, e.g. "gptq-4bit"
+        bits = f"-{quant['bits']}bit" if quant.get("bits") else ""
+        quantization = f"{quant.get('quant_method', 'quantized')}{bits}"
+    return ModelManifest(
+        name=directory.name,
+        base_model=str(config.get("_name_or_path") or directory.name),
+        files=[ModelFile(role="hf", path=".")],
+        chat_template=template,
+        stop=list(stops),
+        context_length=int(text_config.get("max_position_embeddings") or 4096),
+        quantization=quantization or str(config.get("torch_dtype") or config.get("dtype") or ""),
+        directory=directory,
+    )
+
+
 def resolve_model(spec: str, models_dir: Path) -> ModelManifest:
     """Find a model by name in ``models_dir``, or by path (a model directory or a GGUF file).
 
@@ -186,6 +238,8 @@ def resolve_model(spec: str, models_dir: Path) -> ModelManifest:
         return gguf_manifest(p)
     if p.is_dir() and (p / MANIFEST_NAME).is_file():
         return ModelManifest.read(p)
+    if p.is_dir() and (p / "config.json").is_file():
+        return hf_manifest(p)
     candidate = Path(models_dir) / spec
     if (candidate / MANIFEST_NAME).is_file():
         return ModelManifest.read(candidate)

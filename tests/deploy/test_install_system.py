@@ -24,8 +24,9 @@ PROGRAM = REPO / ".venv" / "bin" / "legal-edge"  # any legal-edge executable sta
 
 
 def install(*args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
-    out = subprocess.run(["bash", str(INSTALL), "--system", *args], capture_output=True,
-                         text=True, timeout=300)
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--system", *args], capture_output=True, text=True, timeout=300
+    )
     if check:
         assert out.returncode == 0, out.stdout + out.stderr
     return out
@@ -44,7 +45,9 @@ def models_from(tmp_path: Path, tiny_gguf: Path) -> Path:
 
 def test_install_upgrade_uninstall_purge(tmp_path: Path, models_from: Path) -> None:
     root = tmp_path / "root"
-    out = install("--prefix", str(root), "--binary", str(PROGRAM), "--models-from", str(models_from))
+    out = install(
+        "--prefix", str(root), "--binary", str(PROGRAM), "--models-from", str(models_from)
+    )
     app, etc, data = root / "opt/legal-edge", root / "etc/legal-edge", root / "var/lib/legal-edge"
     unit = root / "etc/systemd/system/legal-edge.service"
 
@@ -64,10 +67,14 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path, models_from: Path) -> N
 
     text = unit.read_text()
     assert "@" not in re.sub(r"#.*", "", text)  # every placeholder filled
-    for line in ("User=legal-edge", "Restart=always", "NoNewPrivileges=yes",
-                 "ProtectSystem=strict", "ReadWritePaths=/var/lib/legal-edge",
-                 "ExecStart=/opt/legal-edge/bin/legal-edge serve --config "
-                 "/etc/legal-edge/config.yaml"):
+    for line in (
+        "User=legal-edge",
+        "Restart=always",
+        "NoNewPrivileges=yes",
+        "ProtectSystem=strict",
+        "ReadWritePaths=/var/lib/legal-edge",
+        "ExecStart=/opt/legal-edge/bin/legal-edge serve --config /etc/legal-edge/config.yaml",
+    ):
         assert line in text.splitlines(), line
 
     # upgrade: the office edited its config, has feedback and its own model; all of it stays
@@ -78,7 +85,9 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path, models_from: Path) -> N
     own.mkdir()
     (own / "manifest.json").write_text("{}")
     (app / "stale-file").write_text("from the old version")
-    out = install("--prefix", str(root), "--binary", str(PROGRAM), "--models-from", str(models_from))
+    out = install(
+        "--prefix", str(root), "--binary", str(PROGRAM), "--models-from", str(models_from)
+    )
     assert "upgrading" in out.stdout and "keeping" in out.stdout
     assert config.read_text() == before
     assert (data / "feedback/feedback.sqlite3").read_bytes() == b"office feedback"
@@ -97,8 +106,9 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path, models_from: Path) -> N
 def test_bad_input_is_named(tmp_path: Path) -> None:
     out = install("--prefix", str(tmp_path), "--binary", str(tmp_path / "nope"), check=False)
     assert out.returncode != 0 and "--binary" in out.stderr and "not found" in out.stderr
-    out = subprocess.run(["bash", str(INSTALL), "--prefix", str(tmp_path)], capture_output=True,
-                         text=True)
+    out = subprocess.run(
+        ["bash", str(INSTALL), "--prefix", str(tmp_path)], capture_output=True, text=True
+    )
     assert out.returncode != 0 and "go with --system" in out.stderr
     assert not (tmp_path / "opt").exists()
 
@@ -110,19 +120,30 @@ def test_unit_passes_systemd_analyze_verify(tmp_path: Path, models_from: Path) -
     install("--prefix", str(root), "--binary", str(PROGRAM), "--models-from", str(models_from))
     # verify resolves the unit's dependencies (sysinit.target, ...) inside --root: give the
     # temporary root the system's own units (copied: their absolute symlinks would dangle).
-    shutil.copytree("/usr/lib/systemd/system", root / "usr/lib/systemd/system", symlinks=False,
-                    ignore_dangling_symlinks=True, dirs_exist_ok=True)
-    out = subprocess.run(["systemd-analyze", "verify", f"--root={root}",
-                          "/etc/systemd/system/legal-edge.service"],
-                         capture_output=True, text=True, timeout=60)
+    shutil.copytree(
+        "/usr/lib/systemd/system",
+        root / "usr/lib/systemd/system",
+        symlinks=False,
+        ignore_dangling_symlinks=True,
+        dirs_exist_ok=True,
+    )
+    out = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={root}", "/etc/systemd/system/legal-edge.service"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     problems = [ln for ln in (out.stdout + out.stderr).splitlines() if "legal-edge" in ln]
     assert out.returncode == 0 and not problems, out.stdout + out.stderr
     # and it does catch mistakes: a misspelt directive is reported
     unit = root / "etc/systemd/system/legal-edge.service"
     unit.write_text(unit.read_text().replace("NoNewPrivileges=", "NoNewPrivilege="))
-    out = subprocess.run(["systemd-analyze", "verify", f"--root={root}",
-                          "/etc/systemd/system/legal-edge.service"],
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        ["systemd-analyze", "verify", f"--root={root}", "/etc/systemd/system/legal-edge.service"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert "NoNewPrivilege" in out.stderr
 
 
@@ -132,15 +153,31 @@ def test_installed_program_serves_with_the_generated_key(tmp_path: Path, models_
     config = root / "etc/legal-edge/config.yaml"
     key = yaml.safe_load(config.read_text())["api_keys"][0]
     data = root / "var/lib/legal-edge"
-    env = {"LEGAL_EDGE_MODELS_DIR": str(data / "models"),  # the paths the unit would give it
-           "LEGAL_EDGE_FEEDBACK_DB": str(data / "feedback/feedback.sqlite3")}
-    argv = [str(root / "opt/legal-edge/bin/legal-edge"), "serve", "--config", str(config),
-            "--model", "tiny"]
+    env = {
+        "LEGAL_EDGE_MODELS_DIR": str(data / "models"),  # the paths the unit would give it
+        "LEGAL_EDGE_FEEDBACK_DB": str(data / "feedback/feedback.sqlite3"),
+    }
+    argv = [
+        str(root / "opt/legal-edge/bin/legal-edge"),
+        "serve",
+        "--config",
+        str(config),
+        "--model",
+        "tiny",
+    ]
     with serve_process(argv, tmp_path / "serve.log", env=env, cwd=data) as served:
-        body = {"model": "tiny", "messages": [{"role": "user", "content": "合同"}],
-                "max_tokens": 4, "temperature": 0}
+        body = {
+            "model": "tiny",
+            "messages": [{"role": "user", "content": "合同"}],
+            "max_tokens": 4,
+            "temperature": 0,
+        }
         assert httpx.post(served.url + "/v1/chat/completions", json=body).status_code == 401
-        r = httpx.post(served.url + "/v1/chat/completions", json=body, timeout=60,
-                       headers={"Authorization": f"Bearer {key}"})
+        r = httpx.post(
+            served.url + "/v1/chat/completions",
+            json=body,
+            timeout=60,
+            headers={"Authorization": f"Bearer {key}"},
+        )
         assert r.status_code == 200, r.text
         assert r.json()["usage"]["completion_tokens"] >= 1

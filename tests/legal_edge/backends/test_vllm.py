@@ -1,0 +1,273 @@
+"""The vLLM backend.
+
+Fast tests (any environment): the clear error when vLLM is missing, HF-directory models.
+Slow test (CI too): the real server in its own environment (``.venv-vllm``, made once by
+``./install.sh --vllm`` and reused) on Gemma-3-270M dequantized from the default GGUF, checked
+through the API like a client: answers, streaming, stop strings, limits, admission control,
+cancellation and metrics behave as with llama.cpp.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+from click.testing import CliRunner
+
+from legal_edge.backends import create_backend
+from legal_edge.backends.base import BackendOptions
+from legal_edge.cli import main
+from legal_edge.manifest import ManifestError, ModelFile, ModelManifest, resolve_model
+from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
+from tests.conftest import MODELS_DIR, REPO
+from tests.deploy.serve_process import serve_process
+
+VVENV = REPO / ".venv-vllm"
+HF_MODEL = "gemma3-270m-hf"
+
+
+def _in_vllm_env() -> bool:
+    from legal_edge.backends.vllm import vllm_available
+
+    return vllm_available()
+
+
+def _fake_hf_dir(path: Path, model_type: str = "gemma3_text", **config: object) -> Path:
+    path.mkdir(parents=True)
+    (path / "config.json").write_text(
+        json.dumps({"model_type": model_type, "max_position_embeddings": 2048, **config})
+    )
+    return path
+
+
+# -- fast ------------------------------------------------------------------------------------
+
+
+@pytest.mark.skipif(_in_vllm_env(), reason="vLLM is installed in this environment")
+def test_missing_vllm_is_a_clear_error(tmp_path: Path) -> None:
+    manifest = resolve_model(str(_fake_hf_dir(tmp_path / "m")), tmp_path)
+    with pytest.raises(ImportError, match=r"install\.sh --vllm"):
+        create_backend("vllm", manifest, BackendOptions())
+    # and from the command line, before anything binds a port
+    result = CliRunner().invoke(
+        main, ["serve", "--backend", "vllm", "--model", str(tmp_path / "m"), "--port", "1"]
+    )
+    assert result.exit_code != 0 and "needs vLLM" in result.output
+
+
+def test_hf_directory_is_a_model(tmp_path: Path) -> None:
+    hf = _fake_hf_dir(
+        tmp_path / "qwen-gptq",
+        model_type="qwen2",
+        quantization_config={"quant_method": "gptq", "bits": 4},
+    )
+    m = resolve_model(str(hf), tmp_path)  # a bare HF directory, no manifest
+    assert m.name == "qwen-gptq" and m.path_of("hf") == hf.resolve()
+    assert m.context_length == 2048 and m.quantization == "gptq-4bit"
+    assert "<|im_start|>" in m.chat_template  # ChatML for a non-Gemma model without a template
+    m.verify_files()
+    gemma = resolve_model(str(_fake_hf_dir(tmp_path / "g")), tmp_path)
+    assert gemma.chat_template == GEMMA_CHAT_TEMPLATE and "<end_of_turn>" in gemma.stop
+    (tmp_path / "g" / "tokenizer_config.json").write_text(json.dumps({"chat_template": "X{{1}}"}))
+    assert resolve_model(str(tmp_path / "g"), tmp_path).chat_template == "X{{1}}"
+
+    # a model directory whose manifest points at an HF directory elsewhere (role "hf")
+    named = tmp_path / "models" / "legal-gptq"
+    ModelManifest(
+        name="legal-gptq",
+        base_model="qwen",
+        chat_template="{{1}}",
+        files=[ModelFile(role="hf", path="../../qwen-gptq")],
+    ).write(named)
+    m = resolve_model("legal-gptq", tmp_path / "models")
+    assert m.path_of("hf") == hf.resolve()
+    m.verify_files()
+    (hf / "config.json").unlink()
+    with pytest.raises(ManifestError, match="no config.json"):
+        m.verify_files()
+
+
+def test_gguf_only_model_is_refused_naming_the_fix(tmp_path: Path) -> None:
+    if not _in_vllm_env():
+        pytest.skip("the check runs after the vLLM import check")
+    m = ModelManifest(
+        name="g",
+        base_model="g",
+        chat_template="",
+        files=[ModelFile(role="model", path="g.gguf")],
+        directory=tmp_path,
+    )
+    with pytest.raises(ManifestError, match="gguf_to_hf"):
+        create_backend("vllm", m, BackendOptions())
+
+
+# -- slow: the real engine -------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def vllm_env() -> Path:
+    """``.venv-vllm`` with vLLM and the HF model directory; made once, then reused."""
+    python = VVENV / "bin" / "python"
+    if not (python.is_file() and (MODELS_DIR / HF_MODEL / "manifest.json").is_file()):
+        t0 = time.monotonic()
+        out = subprocess.run(
+            ["bash", str(REPO / "install.sh"), "--vllm"],
+            capture_output=True,
+            text=True,
+            timeout=1500,
+        )
+        assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
+        print(f"install.sh --vllm took {time.monotonic() - t0:.0f} s")
+    return VVENV
+
+
+@pytest.fixture(scope="module")
+def server(vllm_env: Path, tmp_path_factory: pytest.TempPathFactory):
+    tmp = tmp_path_factory.mktemp("vllm")
+    config = tmp / "serve.yaml"
+    config.write_text(
+        yaml.safe_dump(
+            {
+                "models_dir": str(MODELS_DIR),
+                "model": HF_MODEL,
+                "backend": "vllm",
+                "n_parallel": 2,
+                "max_queue": 1,
+                "n_ctx": 1024,
+                "default_max_tokens": 64,
+                "backend_options": {"drain_s": 1},
+            }
+        )
+    )
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": str(os.cpu_count() or 2)}
+    argv = [str(vllm_env / "bin" / "legal-edge"), "serve", "--config", str(config)]
+    with serve_process(argv, tmp / "serve.log", timeout=600, env=env) as served:
+        print(f"vLLM server ready in {served.ready_s:.0f} s")
+        yield served.url
+
+
+def _chat(url: str, content: str, **body: object) -> httpx.Response:
+    return httpx.post(
+        url + "/v1/chat/completions",
+        timeout=300,
+        json={
+            "model": HF_MODEL,
+            "messages": [{"role": "user", "content": content}],
+            "temperature": 0,
+            **body,
+        },
+    )
+
+
+QUESTION = "劳动合同解除需要提前多少天通知？"
+
+
+@pytest.mark.slow
+def test_answers_greedily_and_deterministically(server: str) -> None:
+    r = _chat(server, QUESTION, max_tokens=24)
+    assert r.status_code == 200, r.text
+    body = r.json()
+    text = body["choices"][0]["message"]["content"]
+    assert text.strip() and body["model"] == HF_MODEL
+    usage = body["usage"]
+    assert usage["prompt_tokens"] > 5 and 1 <= usage["completion_tokens"] <= 24
+    assert body["choices"][0]["finish_reason"] in ("stop", "length")
+    assert _chat(server, QUESTION, max_tokens=24).json()["choices"][0]["message"]["content"] == text
+
+
+@pytest.mark.slow
+def test_stream_equals_the_full_answer(server: str) -> None:
+    full = _chat(server, QUESTION, max_tokens=16).json()
+    from openai import OpenAI
+
+    client = OpenAI(base_url=server + "/v1", api_key="unused")
+    pieces, usage = [], None
+    for chunk in client.chat.completions.create(
+        model=HF_MODEL,
+        messages=[{"role": "user", "content": QUESTION}],
+        max_tokens=16,
+        temperature=0,
+        stream=True,
+        stream_options={"include_usage": True},
+    ):
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces.append(chunk.choices[0].delta.content)
+        usage = chunk.usage or usage
+    assert "".join(pieces) == full["choices"][0]["message"]["content"]
+    assert usage is not None and usage.completion_tokens == full["usage"]["completion_tokens"]
+
+
+@pytest.mark.slow
+def test_limits_and_stop_strings(server: str) -> None:
+    r = _chat(server, "What is a contract?", max_tokens=5)
+    assert r.json()["usage"]["completion_tokens"] == 5
+    assert r.json()["choices"][0]["finish_reason"] == "length"
+    text = _chat(server, "What is a contract?", max_tokens=32).json()["choices"][0]["message"][
+        "content"
+    ]
+    cut = text.strip()[3:6]  # a piece of the greedy answer: the answer must end before it
+    r = _chat(server, "What is a contract?", max_tokens=32, stop=[cut]).json()
+    assert cut not in r["choices"][0]["message"]["content"]
+    assert r["choices"][0]["finish_reason"] == "stop"
+    # a prompt over the context is refused, never truncated
+    r = _chat(server, "法 " * 1200, max_tokens=8)
+    assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
+
+
+@pytest.mark.slow
+def test_queue_full_cancellation_and_metrics(server: str) -> None:
+    # n_parallel 2 + max_queue 1: three long streams fill the server, the fourth gets 503.
+    started = threading.Barrier(4)
+    stop = threading.Event()
+
+    def hog() -> None:
+        with httpx.stream(
+            "POST",
+            server + "/v1/completions",
+            timeout=300,
+            json={
+                "model": HF_MODEL,
+                "prompt": "The court held that",
+                "max_tokens": 900,
+                "temperature": 0,
+                "stream": True,
+            },
+        ) as r:
+            assert r.status_code == 200
+            started.wait()
+            for _ in r.iter_lines():
+                if stop.is_set():
+                    break  # closing the stream aborts the request in the engine
+
+    threads = [threading.Thread(target=hog) for _ in range(3)]
+    for t in threads:
+        t.start()
+    started.wait(timeout=120)
+    try:
+        r = _chat(server, QUESTION, max_tokens=4)
+        assert r.status_code == 503 and r.json()["error"]["code"] == "server_overloaded"
+        assert int(r.headers["Retry-After"]) >= 1
+        metrics = httpx.get(server + "/metrics").text
+        assert f'legal_edge_requests_running{{model="{HF_MODEL}"}} 2.0' in metrics
+        assert f'legal_edge_requests_waiting{{model="{HF_MODEL}"}} 1.0' in metrics
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=120)
+    # cancelled streams free their slots at once: a new request runs without waiting
+    deadline = time.monotonic() + 30
+    while True:
+        r = _chat(server, QUESTION, max_tokens=4)
+        if r.status_code == 200 or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert r.status_code == 200, r.text
+    metrics = httpx.get(server + "/metrics").text
+    assert 'status="503"' in metrics and 'status="200"' in metrics
