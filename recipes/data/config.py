@@ -7,6 +7,7 @@ type fails before any work starts. Paths that are relative resolve against the w
 
 from __future__ import annotations
 
+import glob
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -150,6 +151,14 @@ def resolve(root: Path, path: str | Path) -> Path:
     return p if p.is_absolute() else root / p
 
 
+def _exists(root: Path, pattern: str) -> bool:
+    """A path exists, or a glob matches at least one file."""
+    path = resolve(root, pattern)
+    if any(ch in pattern for ch in "*?["):
+        return any(glob.iglob(str(path), recursive=True))
+    return path.exists()
+
+
 def validate(cfg: Config) -> None:
     """Fail before any work: missing inputs, empty source list, impossible numbers."""
     if not cfg.sources:
@@ -161,12 +170,12 @@ def validate(cfg: Config) -> None:
     for i, src in enumerate(cfg.sources):
         if not src.enabled:
             continue
-        path = resolve(cfg.data_root, src.path)
-        if not any(ch in src.path for ch in "*?[") and not path.exists():
+        if not _exists(cfg.data_root, src.path):
+            path = resolve(cfg.data_root, src.path)
             raise ConfigError(f"sources[{i}].path ({src.name}): not found: {path}")
     for i, pattern in enumerate(cfg.decontam.eval_files):
-        path = resolve(cfg.data_root, pattern)
-        if not any(ch in pattern for ch in "*?[") and not path.exists():
+        if not _exists(cfg.data_root, pattern):
+            path = resolve(cfg.data_root, pattern)
             raise ConfigError(f"decontam.eval_files[{i}]: not found: {path}")
     for cat, cap in cfg.max_per_category.items():
         if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:

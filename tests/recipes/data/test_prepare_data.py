@@ -55,6 +55,11 @@ def small_config(tmp_path: Path, legal_data: Path, **extra) -> Path:
             "pii": True,
         }
     )
+    # the law subjects only: indexing all of CMMLU costs seconds per run
+    cfg["decontam"]["eval_files"] = [
+        "safety/xstest_en.jsonl",
+        "../general-eval/cmmlu/test/*law*.csv",
+    ]
     cfg["data_root"] = str(legal_data)
     cfg["output_dir"] = str(tmp_path / "out")
     cfg.update(extra)
@@ -84,6 +89,8 @@ def test_bad_config_fails_before_any_work(tmp_path: Path, legal_data: Path) -> N
         run(load_config(Config, path, ["synthesis.templates=[chapter,quiz]"]))
     with pytest.raises(ConfigError, match="sources\\[0\\].format"):
         load_config(Config, path, ["sources=[{name: a, path: b, format: xml}]"])
+    with pytest.raises(ConfigError, match=r"decontam.eval_files\[0\]: not found"):
+        run(load_config(Config, path, ["decontam.eval_files=[nowhere/*.csv]"]))
     data = yaml.safe_load(path.read_text(encoding="utf-8"))
     data["sources"][2]["path"] = "qa/missing.jsonl"
     path.write_text(yaml.safe_dump(data, allow_unicode=True), encoding="utf-8")
