@@ -22,6 +22,7 @@ from legal_edge.fileio import atomic_write_bytes, atomic_write_json, atomic_writ
 from legal_edge.prompts import record_to_messages
 from recipes.data.formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
 from recipes.data.records import answer_text, public
+from recipes.data.synthesis import SOURCE as SYNTHETIC_SOURCE
 
 if TYPE_CHECKING:
     from recipes.data.config import Config
@@ -126,13 +127,15 @@ def build_report(
     ]
     md.append(
         _table(
-            ["source (config)", "rows read", "train", "val"],
+            ["source (config)", "rows read", "train", "val", "rejected", "synthesized from it"],
             [
                 [
                     s,
                     n,
                     counts["train_per_source_config"].get(s, 0),
                     counts["val_per_source_config"].get(s, 0),
+                    counts["rejected_per_source_config"].get(s, 0),
+                    counts["synthetic_per_source_config"].get(s, 0),
                 ]
                 for s, n in state.read_counts.items()
             ],
@@ -213,6 +216,9 @@ def build_report(
         f"`A. …` lines, output starts with `{ANSWER_PREFIX}<letters>`.",
         "- harmful requests: a templated refusal naming the reason; alignment pairs: `chosen`.",
         "",
+        "## One training example per category",
+        "",
+        *_examples(train),
         "## Timing (records/s per step)",
         "",
         _table(
@@ -223,6 +229,18 @@ def build_report(
     if "lengths" in plots:
         md += ["", "![lengths](plots/lengths.png)"]
     return "\n".join(md) + "\n"
+
+
+def _examples(train: list) -> list[str]:
+    seen: dict[str, dict[str, Any]] = {}
+    for r in train:
+        seen.setdefault(r["category"], r)
+    lines = []
+    for cat in sorted(seen):
+        msgs = record_to_messages(public(seen[cat]))
+        turns = " / ".join(f"{m['role']}: {m['content'][:140]}" for m in msgs[:2])
+        lines += [f"- **{cat}** (`{seen[cat]['id']}`): {turns.replace(chr(10), ' ')}"]
+    return [*lines, ""]
 
 
 def md_to_html(md: str, out: Path) -> str:
@@ -304,8 +322,14 @@ def write_outputs(cfg: Config, state: RunState, train: list, val: list, elapsed:
     def per(rows: list, key: str) -> dict[str, int]:
         return dict(Counter(r[key] for r in rows).most_common())
 
-    def per_config(rows: list) -> dict[str, int]:
-        return dict(Counter(r["id"].split("/", 1)[0] for r in rows).most_common())
+    def per_config(rows: list, synthetic: bool = False) -> dict[str, int]:
+        return dict(
+            Counter(
+                r["id"].split("/", 1)[0]
+                for r in rows
+                if (r["source"] == SYNTHETIC_SOURCE) == synthetic
+            ).most_common()
+        )
 
     counts = {
         "read_per_source_config": dict(state.read_counts),
@@ -316,6 +340,10 @@ def write_outputs(cfg: Config, state: RunState, train: list, val: list, elapsed:
         "val_per_source": per(val, "source"),
         "train_per_source_config": per_config(train),
         "val_per_source_config": per_config(val),
+        "synthetic_per_source_config": per_config(train + val, synthetic=True),
+        "rejected_per_source_config": dict(
+            Counter(r.id.split("/", 1)[0] if r.id else r.source for r in state.rejected)
+        ),
         "train_per_license": per(train, "license"),
         "val_per_license": per(val, "license"),
         "train_per_category": per(train, "category"),
