@@ -18,10 +18,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from legal_edge.config import to_dict
-from legal_edge.fileio import atomic_write_bytes, atomic_write_json, atomic_write_text, sha256_file
+from legal_edge.fileio import atomic_write_json, atomic_write_text, sha256_file
 from legal_edge.prompts import record_to_messages
 from recipes.data.formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
-from recipes.data.records import answer_text, public
+from recipes.data.plots import make_plots
+from recipes.data.records import public
 from recipes.data.synthesis import SOURCE as SYNTHETIC_SOURCE
 
 if TYPE_CHECKING:
@@ -41,58 +42,6 @@ def _versions() -> dict[str, str]:
         except metadata.PackageNotFoundError:
             out[pkg] = "not installed"
     return out
-
-
-def _plots(out: Path, train: list, val: list, rejected: Counter[str]) -> dict[str, Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    plots = out / "plots"
-    plots.mkdir(exist_ok=True)
-    made: dict[str, Path] = {}
-    cats = sorted({r["category"] for r in train + val})
-    tc = Counter(r["category"] for r in train)
-    vc = Counter(r["category"] for r in val)
-    fig, ax = plt.subplots(figsize=(8, 3.5))
-    ax.barh(cats, [tc[c] for c in cats], label="train")
-    ax.barh(cats, [vc[c] for c in cats], left=[tc[c] for c in cats], label="validation")
-    ax.set_xscale("log")
-    ax.set_xlabel("records (log scale)")
-    ax.legend()
-    ax.set_title("Records per category")
-    fig.tight_layout()
-    made["categories"] = _save(fig, plots / "categories.png")
-    if rejected:
-        rules = [r for r, _ in rejected.most_common()]
-        fig, ax = plt.subplots(figsize=(8, 0.35 * len(rules) + 1.2))
-        ax.barh(rules, [rejected[r] for r in rules], color="tab:red")
-        ax.invert_yaxis()
-        ax.set_xscale("log")
-        ax.set_xlabel("rejected records (log scale)")
-        ax.set_title("Rejections per rule")
-        fig.tight_layout()
-        made["rejections"] = _save(fig, plots / "rejections.png")
-    fig, ax = plt.subplots(figsize=(8, 3.2))
-    lengths = [len(answer_text(r)) for r in train]
-    ax.hist([min(n, 3000) for n in lengths], bins=60)
-    ax.set_xlabel("answer length in characters (clipped at 3000)")
-    ax.set_ylabel("train records")
-    ax.set_title("Answer lengths")
-    fig.tight_layout()
-    made["lengths"] = _save(fig, plots / "lengths.png")
-    plt.close("all")
-    return made
-
-
-def _save(fig, path: Path) -> Path:
-    import io
-
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
-    return path
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -357,7 +306,7 @@ def write_outputs(cfg: Config, state: RunState, train: list, val: list, elapsed:
         "dedup": state.dedup,
         "decontaminated": dict(state.decontam),
     }
-    plots = _plots(out, train, val, Counter(counts["rejected_per_rule"])) if cfg.plots else {}
+    plots = make_plots(out, train, val, Counter(counts["rejected_per_rule"])) if cfg.plots else {}
     report = build_report(cfg, state, train, val, counts, elapsed, plots)
     atomic_write_text(out / "report.md", report)
     atomic_write_text(out / "report.html", md_to_html(report, out))

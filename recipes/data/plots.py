@@ -1,0 +1,60 @@
+"""Plots for the data report (matplotlib, Agg backend), saved as PNG beside ``report.md``."""
+
+from __future__ import annotations
+
+import io
+from collections import Counter
+from pathlib import Path
+
+from legal_edge.fileio import atomic_write_bytes
+from recipes.data.records import answer_text
+
+
+def make_plots(out: Path, train: list, val: list, rejected: Counter[str]) -> dict[str, Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    plots = out / "plots"
+    plots.mkdir(exist_ok=True)
+    made: dict[str, Path] = {}
+    cats = sorted({r["category"] for r in train + val})
+    tc = Counter(r["category"] for r in train)
+    vc = Counter(r["category"] for r in val)
+    fig, ax = plt.subplots(figsize=(8, 3.5))
+    ax.barh(cats, [tc[c] for c in cats], label="train")
+    ax.barh(cats, [vc[c] for c in cats], left=[tc[c] for c in cats], label="validation")
+    ax.set_xscale("log")
+    ax.set_xlabel("records (log scale)")
+    ax.legend()
+    ax.set_title("Records per category")
+    fig.tight_layout()
+    made["categories"] = _save(fig, plots / "categories.png")
+    if rejected:
+        rules = [r for r, _ in rejected.most_common()]
+        fig, ax = plt.subplots(figsize=(8, 0.35 * len(rules) + 1.2))
+        ax.barh(rules, [rejected[r] for r in rules], color="tab:red")
+        ax.invert_yaxis()
+        ax.set_xscale("log")
+        ax.set_xlabel("rejected records (log scale)")
+        ax.set_title("Rejections per rule")
+        fig.tight_layout()
+        made["rejections"] = _save(fig, plots / "rejections.png")
+    fig, ax = plt.subplots(figsize=(8, 3.2))
+    lengths = [len(answer_text(r)) for r in train]
+    ax.hist([min(n, 3000) for n in lengths], bins=60)
+    ax.set_xlabel("answer length in characters (clipped at 3000)")
+    ax.set_ylabel("train records")
+    ax.set_title("Answer lengths")
+    fig.tight_layout()
+    made["lengths"] = _save(fig, plots / "lengths.png")
+    plt.close("all")
+    return made
+
+
+def _save(fig, path: Path) -> Path:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    atomic_write_bytes(path, buf.getvalue())
+    return path
