@@ -148,7 +148,17 @@ def run_suite(
 ) -> tuple[list[dict[str, Any]], float | None]:
     records = []
     progress = Progress(f"{model.name}/{suite.spec.name}", len(suite.items))
-    for item in suite.items:
+    # Questions that share few-shot examples run one after another, so the shared prompt prefix
+    # stays in the KV cache (alternating kinds would re-decode the shots every time).
+    order = sorted(
+        suite.items,
+        key=lambda it: (
+            it.groups.get("subject", "")
+            if suite.spec.kind == "general"
+            else it.data.get("kind", "")
+        ),
+    )
+    for item in order:
         rec = store.get(model.name, suite.spec.name, item.id, sig)
         fresh = rec is None
         if rec is None:
