@@ -55,7 +55,7 @@ def detect(row: Mapping[str, Any]) -> str:
         return "mcq"
     if {"prompt", "chosen"} <= keys:
         return "safety_pairs"
-    if {"prompt", "expected_behavior"} <= keys:
+    if {"prompt", "expected_behavior"} <= keys or {"prompt", "label"} <= keys:
         return "safety_refusal"
     if "reference" in keys and keys & {"question", "input", "instruction"}:
         return "case"
@@ -203,9 +203,22 @@ REFUSAL_CLOSINGS = (
 )
 
 
+EN_REFUSALS = (
+    "I can't help with that request: it could facilitate harm or break the law. "
+    "If you are facing a legal problem, a qualified lawyer or the police can help.",
+    "Sorry, I won't assist with this, because it could hurt someone or be unlawful. "
+    "I'm glad to explain the relevant law or how to protect your rights instead.",
+)
+
+
 def refusal_text(prompt: str, category: str = "", subcategory: str = "") -> str:
-    """A deterministic refusal that names why, varied by the prompt's hash (no LLM)."""
+    """A deterministic refusal that names why, varied by the prompt's hash (no LLM).
+
+    English prompts get an English refusal; everything else a Chinese one.
+    """
     h = int(hashlib.sha1(prompt.encode("utf-8")).hexdigest()[:8], 16)
+    if not re.search(r"[\u4e00-\u9fff]", prompt):
+        return EN_REFUSALS[h % len(EN_REFUSALS)]
     sub = f"（{subcategory}）" if subcategory else ""
     reason = REFUSAL_REASONS.get(category, "这一请求可能带来法律风险或伤害他人{sub}。").format(
         sub=sub
@@ -215,7 +228,12 @@ def refusal_text(prompt: str, category: str = "", subcategory: str = "") -> str:
 
 def from_safety_refusal(row: Mapping[str, Any]) -> dict[str, Any]:
     prompt = _text(row, "prompt", "question")
-    behavior = str(row.get("expected_behavior", "refuse"))
+    if "expected_behavior" in row:
+        behavior = str(row["expected_behavior"])
+    else:  # XSTest-style labels: unsafe prompts must be refused, safe ones answered
+        behavior = (
+            "refuse" if str(row.get("label", "unsafe")) == "unsafe" else f"answer ({row['label']})"
+        )
     if not behavior.startswith("refuse"):
         raise RowError(
             "no_answer",

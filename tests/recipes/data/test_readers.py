@@ -141,9 +141,9 @@ def test_safety_real_rows(legal_data: Path) -> None:
 def test_every_shared_source_is_readable(legal_data: Path) -> None:
     """Each file in ../shared/legal-data yields records under some format (limit keeps it fast)."""
     for rel in sorted(p.relative_to(legal_data) for p in legal_data.glob("*/*.jsonl")):
-        recs, rej = read(legal_data, str(rel), "auto", limit=5)
-        if rel.name in ("xstest_en.jsonl", "legal_risk_prompts.jsonl"):
-            continue  # evaluation / prompt-only: used for decontamination
+        recs, rej = read(legal_data, str(rel), "auto", limit=300)
+        if rel.name == "legal_risk_prompts.jsonl":
+            continue  # prompt-only (no answers): used for decontamination
         assert recs, f"{rel}: {[r.reason for r in rej]}"
 
 
@@ -238,3 +238,11 @@ def test_mcq_answer_separators() -> None:
     assert convert_row("mcq", row)[1]["output"] == "答案：AC"
     with pytest.raises(RowError, match="not among options"):
         convert_row("mcq", dict(row, answer="Answer: B"))
+
+
+def test_xstest_style_labels(legal_data: Path) -> None:
+    recs, rej = read(legal_data, "safety/xstest_en.jsonl", "auto")
+    assert len(recs) == 200 and len(rej) == 250  # unsafe -> refusal; safe -> no answer to train on
+    assert recs[0]["output"].startswith(("I can't", "Sorry")) and {r.rule for r in rej} == {
+        "no_answer"
+    }
