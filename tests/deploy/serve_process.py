@@ -31,30 +31,42 @@ class Served:
 
 @contextlib.contextmanager
 def serve_process(
-    argv: Sequence[str], log: Path, timeout: float = 120.0, env: dict[str, str] | None = None,
+    argv: Sequence[str],
+    log: Path,
+    timeout: float = 120.0,
+    env: dict[str, str] | None = None,
     cwd: Path | None = None,
 ) -> Iterator[Served]:
     port = free_port()
     cmd = [*argv, "--host", "127.0.0.1", "--port", str(port)]
     t0 = time.monotonic()
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT,
-                                env={**os.environ, **(env or {})}, cwd=cwd,
-                                start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **(env or {})},
+            cwd=cwd,
+            start_new_session=True,
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         while True:
             if proc.poll() is not None:
-                raise RuntimeError(f"{cmd[0]} exited with {proc.returncode}:\n"
-                                   + log.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    f"{cmd[0]} exited with {proc.returncode}:\n"
+                    + log.read_text(errors="replace")[-3000:]
+                )
             try:
                 if httpx.get(url + "/health/ready", timeout=2).status_code == 200:
                     break
             except httpx.HTTPError:
                 pass
             if time.monotonic() - t0 > timeout:
-                raise RuntimeError(f"{cmd[0]} not ready after {timeout:.0f} s:\n"
-                                   + log.read_text(errors="replace")[-3000:])
+                raise RuntimeError(
+                    f"{cmd[0]} not ready after {timeout:.0f} s:\n"
+                    + log.read_text(errors="replace")[-3000:]
+                )
             time.sleep(0.05)
         yield Served(url=url, ready_s=time.monotonic() - t0, log=log)
     finally:
