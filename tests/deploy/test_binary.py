@@ -117,3 +117,30 @@ def test_serves_the_default_model(binary: Path, default_base_gguf: Path, tmp_pat
         assert httpx.get(s.url + "/metrics").status_code == 200
     # generous for a busy CI machine; the figure to report is printed above (target < 5 s)
     assert s.ready_s < 60
+
+
+def test_system_install_from_the_tarball(binary: Path, tmp_path: Path) -> None:
+    tarball = next((BUILD / "dist").glob("legal-edge-*-linux-*.tar.gz"))
+    root = tmp_path / "root"
+    out = subprocess.run(
+        [
+            "bash",
+            str(REPO / "install.sh"),
+            "--system",
+            "--prefix",
+            str(root),
+            "--binary",
+            str(tarball),
+            "--models-from",
+            str(tmp_path / "no-models"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 0, out.stdout + out.stderr
+    installed = root / "opt/legal-edge/bin/legal-edge"
+    version = subprocess.run([str(installed), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and "legal-edge" in version.stdout
+    assert "binary legal-edge-" in (root / "opt/legal-edge/VERSION").read_text()
+    assert "no model in" in out.stderr  # said plainly, not silently
