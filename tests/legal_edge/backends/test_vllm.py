@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import threading
 import time
@@ -221,53 +222,57 @@ def test_limits_and_stop_strings(server: str) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
 
 
+def _gauges(url: str) -> tuple[float, float]:
+    text = httpx.get(url + "/metrics").text
+    values = {}
+    for name in ("running", "waiting"):
+        m = re.search(rf'legal_edge_requests_{name}{{model="{HF_MODEL}"}} (\S+)', text)
+        values[name] = float(m.group(1)) if m else -1.0
+    return values["running"], values["waiting"]
+
+
 @pytest.mark.slow
 def test_queue_full_cancellation_and_metrics(server: str) -> None:
-    # n_parallel 2 + max_queue 1: three long streams fill the server, the fourth gets 503.
-    started = threading.Barrier(4)
+    # n_parallel 2 + max_queue 1: two long streams run, a third waits, a fourth gets 503.
     stop = threading.Event()
+    statuses: list[int] = []
 
     def hog() -> None:
-        with httpx.stream(
-            "POST",
-            server + "/v1/completions",
-            timeout=300,
-            json={
-                "model": HF_MODEL,
-                "prompt": "The court held that",
-                "max_tokens": 900,
-                "temperature": 0,
-                "stream": True,
-            },
-        ) as r:
-            assert r.status_code == 200
-            started.wait()
+        body = {
+            "model": HF_MODEL,
+            "prompt": "The court held that",
+            "max_tokens": 900,
+            "temperature": 0,
+            "stream": True,
+        }
+        with httpx.stream("POST", server + "/v1/completions", timeout=300, json=body) as r:
+            statuses.append(r.status_code)
             for _ in r.iter_lines():
                 if stop.is_set():
                     break  # closing the stream aborts the request in the engine
 
     threads = [threading.Thread(target=hog) for _ in range(3)]
-    for t in threads:
-        t.start()
-    started.wait(timeout=120)
     try:
+        for t in threads:
+            t.start()
+        deadline = time.monotonic() + 120
+        while _gauges(server) != (2.0, 1.0):
+            assert time.monotonic() < deadline, f"running/waiting: {_gauges(server)}"
+            time.sleep(0.2)
         r = _chat(server, QUESTION, max_tokens=4)
         assert r.status_code == 503 and r.json()["error"]["code"] == "server_overloaded"
         assert int(r.headers["Retry-After"]) >= 1
-        metrics = httpx.get(server + "/metrics").text
-        assert f'legal_edge_requests_running{{model="{HF_MODEL}"}} 2.0' in metrics
-        assert f'legal_edge_requests_waiting{{model="{HF_MODEL}"}} 1.0' in metrics
     finally:
         stop.set()
         for t in threads:
             t.join(timeout=120)
-    # cancelled streams free their slots at once: a new request runs without waiting
+    assert statuses == [200, 200, 200]  # the waiting one ran once a slot was free
+    # the closed streams were aborted: nothing runs any more (not 900 tokens each)
     deadline = time.monotonic() + 30
-    while True:
-        r = _chat(server, QUESTION, max_tokens=4)
-        if r.status_code == 200 or time.monotonic() > deadline:
-            break
-        time.sleep(0.5)
+    while _gauges(server) != (0.0, 0.0):
+        assert time.monotonic() < deadline, f"running/waiting: {_gauges(server)}"
+        time.sleep(0.2)
+    r = _chat(server, QUESTION, max_tokens=4)
     assert r.status_code == 200, r.text
     metrics = httpx.get(server + "/metrics").text
     assert 'status="503"' in metrics and 'status="200"' in metrics
