@@ -4,7 +4,8 @@
 
 Each mode runs the same LoRA training steps (forward, backward, AdamW) on the same batches of
 real prepared records and prints tokens/s side by side, plus the speed-up over the plain loss.
-The first step of each mode is a warm-up and is not timed.
+The modes take turns step by step (fair on a shared machine); the first step of each is a
+warm-up and is not timed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,9 @@ def bench(base: Path, data: Path, steps: int, batch_size: int, max_len: int,
     plan = prepare(cfg)
     batches = [collate([plan.train[i] for i in idx], plan.tokenizer.pad_token_id)
                for idx in plan.micro_batches[: steps + 1]]
-    rows = []
+    # Every mode gets its own model and optimizer, and the modes take turns step by step, so a
+    # change in machine load (a shared box) hits all of them alike.
+    runs = []
     for loss_name, precision in MODES:
         torch.manual_seed(0)
         model = get_peft_model(load_model(plan.base.hf_dir), LoraConfig(
@@ -45,21 +48,22 @@ def bench(base: Path, data: Path, steps: int, batch_size: int, max_len: int,
             task_type="CAUSAL_LM"))
         model.train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-        tokens, elapsed = 0, 0.0
-        for i, batch in enumerate(batches):
+        runs.append({"loss": loss_name, "precision": precision, "model": model, "opt": opt,
+                     "tokens": 0, "elapsed": 0.0})
+    for i, batch in enumerate(batches):
+        for r in runs:
             t0 = time.perf_counter()
-            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16"):
-                loss, _ = LOSSES[loss_name](model, batch)
+            with torch.autocast("cpu", dtype=torch.bfloat16, enabled=r["precision"] == "bf16"):
+                loss, _ = LOSSES[r["loss"]](r["model"], batch)
             loss.backward()
-            opt.step()
-            opt.zero_grad()
+            r["opt"].step()
+            r["opt"].zero_grad()
             if i:  # the first step warms up allocator and kernels
-                elapsed += time.perf_counter() - t0
-                tokens += int(batch["attention_mask"].sum())
-        rows.append({"loss": loss_name, "precision": precision, "steps": steps,
-                     "tokens": tokens, "seconds": round(elapsed, 2),
-                     "tokens_per_s": round(tokens / elapsed, 1)})
-        del model, opt
+                r["elapsed"] += time.perf_counter() - t0
+                r["tokens"] += int(batch["attention_mask"].sum())
+    rows = [{"loss": r["loss"], "precision": r["precision"], "steps": steps,
+             "tokens": r["tokens"], "seconds": round(r["elapsed"], 2),
+             "tokens_per_s": round(r["tokens"] / r["elapsed"], 1)} for r in runs]
     ref = rows[0]["tokens_per_s"]
     for r in rows:
         r["speedup_vs_plain"] = round(r["tokens_per_s"] / ref, 2)
@@ -79,7 +83,8 @@ def main() -> None:
     args = ap.parse_args()
     rows = bench(args.base, args.data, args.steps, args.batch_size, args.max_len,
                  tuple(args.targets.split(",")), args.threads)
-    print(f"{'loss':<12} {'precision':<9} {'tokens':>7} {'seconds':>8} {'tok/s':>7} {'speed-up':>8}")
+    head = ("loss", "precision", "tokens", "seconds", "tok/s", "speed-up")
+    print(f"{head[0]:<12} {head[1]:<9} {head[2]:>7} {head[3]:>8} {head[4]:>7} {head[5]:>8}")
     for r in rows:
         print(f"{r['loss']:<12} {r['precision']:<9} {r['tokens']:>7} {r['seconds']:>8} "
               f"{r['tokens_per_s']:>7} {r['speedup_vs_plain']:>7}x")

@@ -64,7 +64,8 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
             if not isinstance(rec, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+                raise DataError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
             yield lineno, rec
 
 

@@ -38,7 +38,6 @@ from recipes.training.data import (
     make_batches,
 )
 
-
 # What ``finalize`` writes; an output_dir holding only these is an unfinished run of ours.
 OWN_OUTPUTS = {"peft", "loss_curve.png", "adapter.gguf", "manifest.json"}
 
@@ -298,7 +297,7 @@ def train(plan: Plan) -> Result:
                 batch = {k: v.to(accelerator.device) for k, v in collate(chunk, pad).items()}
                 with accelerator.autocast():
                     loss, n = LOSSES["answer_only"](model, batch)
-                total += float(loss) * n
+                total += float(loss.detach()) * n
                 count += n
         model.train()
         return total / max(count, 1)
@@ -331,7 +330,7 @@ def train(plan: Plan) -> Result:
                     accelerator.clip_grad_norm_(params, cfg.max_grad_norm)
                 optimizer.step()
                 optimizer.zero_grad()
-            step_loss += float(loss) / len(mine)
+            step_loss += float(loss.detach()) / len(mine)
             step_tokens += int(batch["attention_mask"].sum())
         scheduler.step()
         step += 1

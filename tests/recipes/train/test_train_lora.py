@@ -1,0 +1,149 @@
+"""End-to-end LoRA training of a tiny random model on real rows: adapter, GGUF, resume, manifest."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from legal_edge.config import load_config
+from legal_edge.manifest import ModelManifest
+from recipes.train_lora import Config, LoraSettings, TrainError, run
+
+pytest.importorskip("peft")
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def tiny_config(tiny, data_dir: Path, tmp_path: Path, **kw) -> Config:
+    base = dict(base_model=tiny.gguf, data_dir=data_dir, output_dir=tmp_path / "model",
+                work_dir=tmp_path / "work", max_seq_len=384, batch_size=2, grad_accum=2,
+                max_steps=6, lr=2e-2, warmup_steps=1, eval_every=3, save_every=2,
+                precision="fp32", seed=3, lora=LoraSettings(r=4, alpha=8, dropout=0.1))
+    base.update(kw)
+    return Config(**base)
+
+
+def adapter_tensors(model_dir: Path) -> dict:
+    from safetensors.torch import load_file
+
+    return load_file(model_dir / "peft" / "adapter_model.safetensors")
+
+
+@pytest.fixture(scope="module")
+def trained(tiny, data_dir, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("run")
+    cfg = tiny_config(tiny, data_dir, tmp)
+    return cfg, run(cfg)
+
+
+def test_training_writes_a_servable_model_directory(trained, tiny):
+    cfg, out = trained
+    m = ModelManifest.read(out)
+    m.verify_files(check_hash=True)
+    assert m.model_path == tiny.gguf.resolve()
+    assert m.file("model").path == "../../tiny0/tiny.gguf" or m.file("model").path.endswith(
+        "tiny.gguf")
+    assert m.adapter_path == (out / "adapter.gguf").resolve()
+    assert m.stage == "train" and m.stop == ["<end_of_turn>"]
+    assert "<start_of_turn>" in m.chat_template
+    t = m.training
+    assert t["base"]["sha256"] and len(t["base"]["sha256"]) == 64
+    assert t["steps"] == t["total_steps"] == 6 and not t["stopped_early"]
+    assert t["config"]["lora"]["r"] == 4
+    report = t["data"]["train_report"]  # a row whose answer does not fit is counted, not lost
+    assert report["read"] == 15 == t["data"]["train_examples"] + sum(report["rejected"].values())
+    assert t["data"]["data_manifest"] == {"stage": "test", "sources": []}
+    for key in ("final_train_loss", "final_val_loss", "initial_val_loss"):
+        assert isinstance(t[key], float)
+    assert {"torch", "transformers", "peft"} <= set(t["versions"])
+    assert (out / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
+    lora = adapter_tensors(out)
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in lora.items())
+
+
+def test_training_lowers_the_loss(trained):
+    _, out = trained
+    hist = json.loads((out / "manifest.json").read_text())["training"]
+    assert hist["final_val_loss"] < hist["initial_val_loss"]
+
+
+def test_gguf_adapter_changes_llama_cpp_output(trained, tiny):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    _, out = trained
+    prompt = "<start_of_turn>user\n合同法规定<end_of_turn>\n<start_of_turn>model\n"
+
+    def logits(**kw):
+        llm = llama_cpp.Llama(model_path=str(tiny.gguf), n_ctx=128, verbose=False,
+                              logits_all=False, **kw)
+        toks = llm.tokenize(prompt.encode(), special=True)
+        llm.eval(toks)
+        return list(llm.scores[len(toks) - 1])
+
+    base = logits()
+    adapted = logits(lora_path=str(out / "adapter.gguf"))
+    assert max(abs(a - b) for a, b in zip(base, adapted, strict=True)) > 1e-3
+
+
+def test_interrupted_run_resumes_to_the_same_adapter(trained, tiny, data_dir, tmp_path):
+    import torch
+
+    cfg, out = trained
+    cut = replace(cfg, output_dir=tmp_path / "model", work_dir=tmp_path / "work",
+                  time_budget_minutes=1e-6, convert_gguf=False)
+    first = run(cut)  # stops after the first step, as if killed, and says so
+    t = ModelManifest.read(first).training
+    assert t["stopped_early"] and t["steps"] == 1
+    again = run(replace(cut, time_budget_minutes=0.0))
+    t = ModelManifest.read(again).training
+    assert t["steps"] == 6 and not t["stopped_early"]
+    a, b = adapter_tensors(out), adapter_tensors(again)
+    assert a.keys() == b.keys()
+    for k in a:
+        torch.testing.assert_close(a[k], b[k], rtol=0, atol=2e-3)
+
+
+def test_llama_architecture_trains_with_only_a_config_change(tmp_path, data_dir):
+    from tests.fixtures.tiny_hf import write_tiny_hf
+
+    llama = write_tiny_hf(tmp_path / "llama", arch="llama")
+    cfg = tiny_config(llama, data_dir, tmp_path, base_model=llama.hf_dir, max_steps=2,
+                      chat_template="gemma", convert_gguf=False)
+    out = run(cfg)
+    m = ModelManifest.read(out)
+    assert m.files == [] and m.training["base"]["hf_dir"] == str(llama.hf_dir.resolve())
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"base_model": Path("/nonexistent/base.gguf")}, "base_model: base model GGUF not found"),
+    ({"chat_template": "chatml"}, "chat_template uses <|im_end|>, <|im_start|>"),
+    ({"train_file": Path("/nonexistent/train.jsonl")}, "data file not found"),
+    ({"max_seq_len": 0}, "max_seq_len: must be >= 1"),
+])
+def test_bad_input_fails_before_training(tiny, data_dir, tmp_path, change, message):
+    with pytest.raises(TrainError, match=message.replace("|", r"\|")):
+        run(tiny_config(tiny, data_dir, tmp_path, **change))
+    assert not (tmp_path / "work").exists()
+
+
+def test_wrong_data_format_names_file_and_line(tiny, tmp_path, legal_data):
+    raw = legal_data / "mcq" / "lawbench_case_analysis.jsonl"  # raw rows, not prepared
+    with pytest.raises(TrainError, match=r"lawbench_case_analysis.jsonl:1: not a prepared record"):
+        run(tiny_config(tiny, None, tmp_path, train_file=raw))
+
+
+def test_output_dir_of_a_different_run_is_refused(trained, tiny, data_dir):
+    cfg, out = trained
+    with pytest.raises(TrainError, match="already holds a different training run"):
+        run(replace(cfg, lr=1e-3))
+
+
+def test_every_train_config_loads():
+    configs = sorted((REPO / "recipes" / "configs" / "train").glob("*.yaml"))
+    assert {"smoke.yaml", "gemma3_270m_legal_cpu.yaml"} <= {p.name for p in configs}
+    for p in configs:
+        first = p.read_text(encoding="utf-8").splitlines()[0]
+        assert first.startswith("#"), f"{p.name} must start with the command that runs it"
+        load_config(Config, p, ())
