@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recipes.data import checkpoint
 from recipes.data.config import Config, SourceConfig, validate
 from recipes.data.decontam import Decontaminator
 from recipes.data.dedup import deduplicate
@@ -136,8 +137,25 @@ def run(cfg: Config) -> Path:
     """Prepare the configured sources into ``output_dir``; returns the output directory."""
     validate(cfg)
     decon = Decontaminator(cfg.decontam, cfg.data_root, TEMPLATE_HEADERS)  # fail early on bad files
-    state = RunState(eval_files=dict(decon.items_per_file))
     t_start = time.perf_counter()
+    key = checkpoint.checkpoint_key(cfg) if cfg.resume else ""
+    state = checkpoint.load(cfg, key) if cfg.resume else None
+    if state is None:
+        state = _clean(cfg)
+        if cfg.resume:
+            checkpoint.save(cfg, key, state)
+    else:
+        print(
+            f"prepare-data: resuming from {cfg.output_dir}/.checkpoint (cleaned records)",
+            file=sys.stderr,
+        )
+    state.eval_files = dict(decon.items_per_file)
+    return _finish(cfg, state, decon, t_start)
+
+
+def _clean(cfg: Config) -> RunState:
+    """Read, select, redact, filter and deduplicate: the slow half, checkpointed for resume."""
+    state = RunState()
     with _Step(state, "read", cfg.profile) as step:
         _read(cfg, state)
         step.records = len(state.records) + len(state.rejected)
@@ -194,6 +212,12 @@ def run(cfg: Config) -> Path:
             "groups": len({r["_group"] for r in kept}),
         }
 
+    return state
+
+
+def _finish(cfg: Config, state: RunState, decon: Decontaminator, t_start: float) -> Path:
+    """Synthesize, decontaminate, cap, split and write."""
+    filters = Filters(cfg.filters)
     if cfg.synthesis.enabled:
         with _Step(state, "synthesis", cfg.profile) as step:
             made, state.synthesis = synthesize(state.records, cfg.synthesis)

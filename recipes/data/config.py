@@ -143,6 +143,7 @@ class Config:
     split: SplitConfig = field(default_factory=SplitConfig)
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
     plots: bool = True
+    resume: bool = True  # checkpoint cleaned records in output_dir/.checkpoint; reuse on rerun
     profile: bool = False  # print records/s per step to stderr
 
 

@@ -193,3 +193,27 @@ def test_smoke_config_runs(tmp_path: Path, legal_data: Path) -> None:
     )
     out = run(cfg)
     assert len(jsonl(out / "train.jsonl")) > 2000
+
+
+def test_rerun_resumes_from_the_checkpoint(tmp_path: Path, legal_data: Path, monkeypatch) -> None:
+    import recipes.prepare_data as prep
+
+    path = small_config(tmp_path, legal_data, plots=False)
+    out = run(load_config(Config, path))
+    first = (out / "train.jsonl").read_bytes()
+    assert list((out / ".checkpoint").glob("clean-*.pkl"))
+
+    def boom(*a, **k):
+        raise AssertionError("dedup ran again")
+
+    monkeypatch.setattr(prep, "deduplicate", boom)
+    # an interrupted write: the output is gone, the checkpoint is not
+    (out / "train.jsonl").unlink()
+    out = run(load_config(Config, path))
+    assert (out / "train.jsonl").read_bytes() == first
+    # a later-step setting may change without invalidating the checkpoint
+    out = run(load_config(Config, path, ["split.seed=99"]))
+    assert (out / "train.jsonl").read_bytes() != first
+    # a setting the cleaned records depend on starts over
+    with pytest.raises(AssertionError, match="dedup ran again"):
+        run(load_config(Config, path, ["filters.max_chars=5000"]))
