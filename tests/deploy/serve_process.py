@@ -27,6 +27,7 @@ class Served:
     url: str
     ready_s: float  # from process start to /health/ready answering 200
     log: Path
+    proc: subprocess.Popen[bytes]
 
 
 @contextlib.contextmanager
@@ -68,7 +69,7 @@ def serve_process(
                     + log.read_text(errors="replace")[-3000:]
                 )
             time.sleep(0.05)
-        yield Served(url=url, ready_s=time.monotonic() - t0, log=log)
+        yield Served(url=url, ready_s=time.monotonic() - t0, log=log, proc=proc)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGTERM)
