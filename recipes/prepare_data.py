@@ -127,9 +127,21 @@ def _read(cfg: Config, state: RunState) -> None:
         state.decoded_as.update(reader.stats.decoded_as)
 
 
-def _reject(state: RunState, rec: dict[str, Any], rule: str, reason: str, dup: str = "") -> None:
+def _reject(
+    state: RunState, rec: dict[str, Any], rule: str, reason: str, dup: str = "", body: bool = True
+) -> None:
+    """Record a dropped record; ``body=False`` keeps only id and origin (sampled-out records)."""
     state.rejected.append(
-        Rejection(rule, reason, rec["_origin"], rec["source"], rec["id"], rec, dup)
+        Rejection(
+            rule,
+            reason,
+            rec["_origin"],
+            rec["source"],
+            rec["id"],
+            rec if body else None,
+            dup,
+            rec["license"],
+        )
     )
 
 
@@ -293,7 +305,8 @@ def _apply_caps(state: RunState, cfg: Config) -> list[dict[str, Any]]:
     for i, rec in enumerate(state.records):
         if i in drop:
             cap = cfg.max_per_category[rec["category"]]
-            _reject(state, rec, "category_cap", f"{rec['category']} capped at {cap} records")
+            why = f"{rec['category']} capped at {cap} records (sampled out; text not repeated)"
+            _reject(state, rec, "category_cap", why, body=False)
         else:
             kept.append(rec)
     return kept

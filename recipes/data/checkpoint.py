@@ -49,7 +49,8 @@ def checkpoint_key(cfg: Config) -> str:
     except metadata.PackageNotFoundError:
         version = "dev"
     code = Path(__file__).parent
-    code_stamp = sorted((p.name, p.stat().st_mtime_ns) for p in code.glob("*.py"))
+    sources = [*code.glob("*.py"), code.parent / "prepare_data.py"]
+    code_stamp = sorted((p.name, p.stat().st_mtime_ns) for p in sources if p.is_file())
     blob = json.dumps([FORMAT, conf, files, version, code_stamp], ensure_ascii=False, default=str)
     return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
 

@@ -35,6 +35,7 @@ class Rejection:
     id: str = ""
     record: dict[str, Any] | None = None
     duplicate_of: str = ""
+    license: str = ""
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"rule": self.rule, "reason": self.reason, "origin": self.origin}
@@ -44,6 +45,8 @@ class Rejection:
             out["id"] = self.id
         if self.duplicate_of:
             out["duplicate_of"] = self.duplicate_of
+        if self.license:
+            out["license"] = self.license
         if self.record is not None:
             out["record"] = public(self.record)
         return out

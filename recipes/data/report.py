@@ -299,7 +299,7 @@ def write_outputs(cfg: Config, state: RunState, train: list, val: list, elapsed:
         "val_per_category": per(val, "category"),
         "rejected_per_rule": dict(Counter(r.rule for r in state.rejected).most_common()),
         "rejected_per_license": dict(
-            Counter(r.record["license"] for r in state.rejected if r.record).most_common()
+            Counter(r.license for r in state.rejected if r.license).most_common()
         ),
         "pii_redacted": dict(state.pii_counts),
         "synthesis": dict(state.synthesis),
