@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +65,10 @@ class Config:
     models_dir: Path = Path("models")  # published variants go to models_dir/<publish_name>-<q>
     publish_name: str = ""  # default: the source manifest's name
     outtype: Literal["f16", "bf16", "f32"] = "f16"
+    # gguf: add the LoRA into the base GGUF's own tensors (keeps its tokenizer byte for byte);
+    # hf: merge in transformers, then llama.cpp's convert_hf_to_gguf.py; auto: gguf when the
+    # base is a GGUF, else hf
+    merge_method: Literal["auto", "gguf", "hf"] = "auto"
     quantizations: tuple[str, ...] = ("Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M")
     publish: tuple[str, ...] = ("Q4_K_M", "Q8_0")  # must be among quantizations
     compare_source_form: bool = True  # also measure the adapter form (or the original base file)
@@ -105,8 +110,11 @@ class StepState:
             _log(f"{step}: unchanged, reusing")
             return done["result"]
         _log(f"{step}: running")
+        t0 = time.perf_counter()
         result = fn()
-        self.data[step] = {"key": key, "result": result}
+        seconds = round(time.perf_counter() - t0, 1)
+        _log(f"{step}: done in {seconds} s")
+        self.data[step] = {"key": key, "result": result, "seconds": seconds}
         atomic_write_json(self.path, self.data)
         return result
 
@@ -115,7 +123,8 @@ class StepState:
 class Source:
     manifest: ModelManifest
     kind: str  # "adapter" (trained) | "base"
-    base_gguf: Path
+    base_gguf: Path | None  # None: the base is an HF checkpoint (hf_dir)
+    hf_dir: Path | None  # the float HF base training used, when known and still there
     peft_dir: Path | None
     base_sha256: str
     peft_sha256: str | None
@@ -126,10 +135,17 @@ def read_source(model: Path) -> Source:
         m = ModelManifest.read(resolve_path(model))
     except ManifestError as exc:
         raise ExportError(f"model: {exc}") from None
-    base = m.model_path
-    if not base.is_file():
-        raise ExportError(f"model: base GGUF {base} named by {m.directory} is missing")
     training = m.training or {}
+    known_hf = (training.get("base") or {}).get("hf_dir")
+    hf_dir = Path(known_hf) if known_hf and (Path(known_hf) / "config.json").is_file() else None
+    base = m.model_path if m.file("model") is not None else None
+    if base is not None and not base.is_file():
+        raise ExportError(f"model: base GGUF {base} named by {m.directory} is missing")
+    if base is None and hf_dir is None:
+        raise ExportError(
+            f"model: {m.directory} names neither a base GGUF nor an existing HF "
+            "base directory (training.base.hf_dir)"
+        )
     peft_dir = None
     if training.get("peft_dir"):
         assert m.directory is not None
@@ -142,7 +158,15 @@ def read_source(model: Path) -> Source:
             "(training.peft_dir) to merge"
         )
     peft_sha = sha256_file(peft_dir / "adapter_model.safetensors") if peft_dir else None
-    return Source(m, "adapter" if peft_dir else "base", base, peft_dir, sha256_file(base), peft_sha)
+    base_sha = sha256_file(base) if base is not None else _dir_sha(hf_dir)  # type: ignore[arg-type]
+    return Source(m, "adapter" if peft_dir else "base", base, hf_dir, peft_dir, base_sha, peft_sha)
+
+
+def _dir_sha(d: Path) -> str:
+    h = hashlib.sha256()
+    for p in sorted(d.glob("*.json")) + sorted(d.glob("*.safetensors")):
+        h.update(p.name.encode() + sha256_file(p).encode())
+    return h.hexdigest()
 
 
 def validation_texts(cfg: Config, src: Source) -> list[str]:

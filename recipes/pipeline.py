@@ -69,6 +69,7 @@ def _files_sig(*paths: Path) -> str | None:
 def load_stages(cfg: Config) -> dict[str, Any]:
     """Each enabled stage's config (its YAML + overrides), wired to the previous stage's output."""
     from recipes import evaluate, export_gguf, prepare_data, train_lora
+    from recipes.evaluate import resolve_path
 
     modules = {
         "data": prepare_data,
@@ -86,7 +87,7 @@ def load_stages(cfg: Config) -> dict[str, Any]:
                 f"{stage}.config: a stage config is needed (or {stage}.enabled: false)"
             )
         try:
-            out[stage] = load_config(modules[stage].Config, spec.config, spec.set)
+            out[stage] = load_config(modules[stage].Config, resolve_path(spec.config), spec.set)
         except ConfigError as exc:
             raise ConfigError(f"{stage}: {exc}") from None
     if "train" in out and "data" in out:

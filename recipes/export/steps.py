@@ -18,13 +18,14 @@ def _hf_dir(src: Source) -> Path:
     is still there, else the base dequantized once (cached)."""
     from recipes.training.base_model import resolve_base
 
-    known = ((src.manifest.training or {}).get("base") or {}).get("hf_dir")
-    if known and (Path(known) / "config.json").is_file():
-        return Path(known)
+    if src.hf_dir is not None:
+        return src.hf_dir
+    assert src.base_gguf is not None
     return resolve_base(src.base_gguf).hf_dir
 
 
 def export(cfg: Config, src: Source, out: Path, state: StepState) -> Path:
+    from legal_edge.config import ConfigError
     from recipes.export.gptq import maybe_export_gptq
     from recipes.export.merge import merge_into_gguf
     from recipes.export.parity import (
@@ -41,13 +42,32 @@ def export(cfg: Config, src: Source, out: Path, state: StepState) -> Path:
     m = src.manifest
     name = cfg.publish_name or m.name
     texts = validation_texts(cfg, src)
-    merge_key = _key(src.base_sha256, src.peft_sha256, cfg.outtype, m.chat_template, m.stop, name)
+    method = cfg.merge_method
+    if method == "auto":
+        method = "gguf" if src.base_gguf is not None else "hf"
+    if method == "gguf" and src.base_gguf is None:
+        raise ConfigError("merge_method: gguf needs a base GGUF; this model's base is HF only")
+    merge_key = _key(
+        src.base_sha256, src.peft_sha256, cfg.outtype, m.chat_template, m.stop, name, method
+    )
     ref_path = out / f"{name}-{cfg.outtype}.gguf"
-    merge_info = state.run(
-        "merge",
-        merge_key,
-        [ref_path],
-        lambda: merge_into_gguf(
+
+    def merge() -> dict[str, Any]:
+        if method == "hf":
+            from recipes.export.hf_route import merge_via_hf
+
+            return merge_via_hf(
+                _hf_dir(src),
+                src.peft_dir,
+                ref_path,
+                out,
+                outtype=cfg.outtype,
+                chat_template=m.chat_template,
+                stop=list(m.stop),
+                name=name,
+            )
+        assert src.base_gguf is not None
+        return merge_into_gguf(
             src.base_gguf,
             src.peft_dir,
             ref_path,
@@ -56,8 +76,9 @@ def export(cfg: Config, src: Source, out: Path, state: StepState) -> Path:
             stop=list(m.stop),
             name=name,
             progress=_log,
-        ),
-    )
+        )
+
+    merge_info = state.run("merge", merge_key, [ref_path], merge)
 
     parity: dict[str, Any] = {}
     if cfg.parity.enabled:
@@ -95,7 +116,7 @@ def export(cfg: Config, src: Source, out: Path, state: StepState) -> Path:
             lambda q=q, qpath=qpath: {"path": str(quantize_gguf(ref_path, qpath, q))},
         )
         variants[q] = {"model": qpath, "lora": None}
-    if cfg.compare_source_form:
+    if cfg.compare_source_form and src.base_gguf is not None:
         label = (
             "adapter form" if src.kind == "adapter" else "original"
         ) + f" ({m.quantization or 'base'})"
@@ -328,19 +349,6 @@ def _accuracy(
 
 def _merged_hf_dir(src: Source, out: Path) -> Path:
     """The merged model as an HF checkpoint (for GPTQ), written once."""
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from recipes.export.hf_route import merged_hf_dir
 
-    target = out / "merged-hf"
-    if (target / "config.json").is_file():
-        return target
-    hf = _hf_dir(src)
-    model = AutoModelForCausalLM.from_pretrained(hf, dtype=torch.float32)
-    if src.peft_dir is not None:
-        model = PeftModel.from_pretrained(model, str(src.peft_dir)).merge_and_unload()
-    model.save_pretrained(target)
-    tok = AutoTokenizer.from_pretrained(hf)
-    tok.chat_template = src.manifest.chat_template
-    tok.save_pretrained(target)
-    return target
+    return merged_hf_dir(_hf_dir(src), src.peft_dir, out / "merged-hf", src.manifest.chat_template)
