@@ -11,6 +11,7 @@ the F16 reference's log-probabilities, the KL divergence and top-1 agreement aga
 from __future__ import annotations
 
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -71,15 +72,20 @@ def serve_stats(req: dict[str, Any]) -> dict[str, Any]:
     prompt = llm.tokenize(req["decode_prompt"].encode("utf-8"), add_bos=True, special=True)
     llm.eval(prompt[: max(2, min(128, req["serve_ctx"] - n - 8))])
     tok = int(np.argmax(_logits_ptr(llm, n_vocab)))
-    t1 = time.perf_counter()
+    t1, c1 = time.perf_counter(), time.process_time()
     for _ in range(n):  # fixed length, end-of-turn or not: this measures speed, not answers
         llm.eval([tok])
         tok = int(np.argmax(_logits_ptr(llm, n_vocab)))
     decode_s = time.perf_counter() - t1
+    cpu_s = time.process_time() - c1
     stats = {
         "load_s": round(load_s, 3),
         "decode_tokens": n,
         "decode_tok_s": round(n / decode_s, 2) if decode_s > 0 else None,
+        # tokens per CPU-second of this process: on a shared, busy machine wall-clock speed
+        # mostly measures the neighbours; this does not (multiply by free cores for a guess)
+        "decode_tok_per_cpu_s": round(n / cpu_s, 2) if cpu_s > 0 else None,
+        "load_average": round(os.getloadavg()[0], 2),
         "peak_rss_mb": _rss_mb(),
     }
     llm.close()

@@ -14,6 +14,7 @@ COLUMNS = [
     ("peak_rss_mb", "peak RSS MB"),
     ("load_s", "load s"),
     ("decode_tok_s", "decode tok/s"),
+    ("decode_tok_per_cpu_s", "tok per CPU-s"),
     ("kl_mean", "KL vs F16"),
     ("top1_agreement", "top-1 agree"),
     ("perplexity", "perplexity"),
@@ -94,7 +95,9 @@ def write_reports(out: Path, summary: dict[str, Any]) -> tuple[Path, Path]:
         "",
         "Measured on this machine: file size, peak RSS of a process serving the model (context "
         f"{summary['measure']['serve_ctx']}), load time, greedy decode speed "
-        f"({summary['measure']['threads']} threads), KL divergence and top-1 agreement against the "
+        f"({summary['measure']['threads']} threads; tok per CPU-s divides by the process's own CPU "
+        f"time, which a busy machine does not distort; 1-min load average during the runs: "
+        f"{summary['measure'].get('load_average')}), KL divergence and top-1 agreement against the "
         f"F16 merge over {summary['measure']['positions']} validation positions, perplexity on the "
         f"same tokens, legal multiple-choice accuracy ({summary['quality']['metric']}) with the "
         "evaluation harness.",

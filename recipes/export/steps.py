@@ -180,12 +180,21 @@ def export(cfg: Config, src: Source, out: Path, state: StepState) -> Path:
         "gptq": gptq,
         "gate": to_dict(cfg.gate),
         "quality": {"metric": cfg.gate.metric},
-        "measure": {**to_dict(cfg.measure), "positions": ref_row.get("positions")},
+        "measure": {
+            **to_dict(cfg.measure),
+            "positions": ref_row.get("positions"),
+            "load_average": _load_range(rows),
+        },
         "eval_report": "eval/report.md" if (out / "eval" / "report.md").is_file() else None,
     }
     atomic_write_json(out / "summary.json", summary)
     write_reports(out, summary)
     return out
+
+
+def _load_range(rows: list[dict[str, Any]]) -> str:
+    loads = [r["load_average"] for r in rows if r.get("load_average") is not None]
+    return f"{min(loads):.1f}-{max(loads):.1f}" if loads else "not recorded"
 
 
 def _plain(texts: list[str]) -> list[str]:
