@@ -73,8 +73,10 @@ def load_runtimes(settings: Settings,
     """A (``model``) alone, or A and B (``ab_model``) labelled as variants."""
     if not settings.ab_model:
         return [load_runtime(settings)]
-    return [load_runtime(settings, variant="A"),
-            load_runtime(settings, settings.ab_model, variant="B")]
+    runtimes = [load_runtime(settings, variant="A"),
+                load_runtime(settings, settings.ab_model, variant="B")]
+    ab_split(settings, runtimes)  # same name twice -> ValueError before the server binds
+    return runtimes
 
 
 def ab_split(settings: Settings, runtimes: Sequence[ModelRuntime]) -> ABSplit | None:
@@ -190,10 +192,10 @@ def variant_stats(store: FeedbackStore, since: float = 0.0,
             s.latencies.append(r["duration_s"])
     for r in store.rows("SELECT variant, rating, COUNT(*) AS n FROM feedback WHERE created >= ? "
                         "GROUP BY variant, rating", (since,)):
-        s = stats.get(r["variant"] or "")
-        if s is not None:
-            s.up += r["n"] if r["rating"] == "up" else 0
-            s.down += r["n"] if r["rating"] == "down" else 0
+        rated = stats.get(r["variant"] or "")
+        if rated is not None:
+            rated.up += r["n"] if r["rating"] == "up" else 0
+            rated.down += r["n"] if r["rating"] == "down" else 0
     return stats
 
 
