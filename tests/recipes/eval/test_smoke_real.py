@@ -22,6 +22,10 @@ def test_smoke_config_on_the_default_model(tmp_path, default_base_gguf, legal_da
             "recipes/configs/eval/smoke.yaml",
             "--set",
             f"output_dir={out}",
+            # One thread: as fast as two on an idle 2-core box minus ~40%, and it does not
+            # collapse when other jobs share the cores (two threads did: 15+ minutes).
+            "--set",
+            "threads=1",
         ],
         cwd=REPO,
         capture_output=True,
