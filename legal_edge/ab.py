@@ -68,13 +68,16 @@ def sticky_key(request: Any, ab: ABSplit | None) -> str:
     return f"addr:{client.host if client else ''}"
 
 
-def load_runtimes(settings: Settings,
-                  load_runtime: Callable[..., ModelRuntime]) -> list[ModelRuntime]:
+def load_runtimes(
+    settings: Settings, load_runtime: Callable[..., ModelRuntime]
+) -> list[ModelRuntime]:
     """A (``model``) alone, or A and B (``ab_model``) labelled as variants."""
     if not settings.ab_model:
         return [load_runtime(settings)]
-    runtimes = [load_runtime(settings, variant="A"),
-                load_runtime(settings, settings.ab_model, variant="B")]
+    runtimes = [
+        load_runtime(settings, variant="A"),
+        load_runtime(settings, settings.ab_model, variant="B"),
+    ]
     ab_split(settings, runtimes)  # same name twice -> ValueError before the server binds
     return runtimes
 
@@ -84,13 +87,21 @@ def ab_split(settings: Settings, runtimes: Sequence[ModelRuntime]) -> ABSplit | 
     if "A" not in by_variant or "B" not in by_variant:
         return None
     if by_variant["A"] == by_variant["B"]:
-        raise ValueError(f"ab_model: A and B are the same model ({by_variant['A']!r}); "
-                         "give the candidate its own name in its manifest")
-    return ABSplit(alias=by_variant["A"], a=by_variant["A"], b=by_variant["B"],
-                   split=settings.ab_split, header=settings.ab_header.lower())
+        raise ValueError(
+            f"ab_model: A and B are the same model ({by_variant['A']!r}); "
+            "give the candidate its own name in its manifest"
+        )
+    return ABSplit(
+        alias=by_variant["A"],
+        a=by_variant["A"],
+        b=by_variant["B"],
+        split=settings.ab_split,
+        header=settings.ab_header.lower(),
+    )
 
 
 # -- statistics ---------------------------------------------------------------------------------
+
 
 def _norm_sf(z: float) -> float:
     return 0.5 * math.erfc(z / math.sqrt(2))
@@ -107,7 +118,7 @@ def _ranks(values: np.ndarray) -> tuple[np.ndarray, float]:
         j = i
         while j + 1 < len(sorted_v) and sorted_v[j + 1] == sorted_v[i]:
             j += 1
-        ranks[order[i:j + 1]] = (i + j) / 2 + 1
+        ranks[order[i : j + 1]] = (i + j) / 2 + 1
         t = j - i + 1
         ties += t**3 - t
         i = j + 1
@@ -142,6 +153,7 @@ def two_proportions(k1: int, n1: int, k2: int, n2: int) -> float:
 
 # -- the report ---------------------------------------------------------------------------------
 
+
 @dataclass
 class VariantStats:
     variant: str
@@ -165,20 +177,33 @@ class VariantStats:
         return float(np.percentile(self.latencies, q)) if self.latencies else None
 
     def to_json(self) -> dict[str, Any]:
-        return {"variant": self.variant, "models": self.models, "requests": self.requests,
-                "errors": self.errors, "error_rate": self.error_rate,
-                "p50_s": self.pct(50), "p95_s": self.pct(95), "p99_s": self.pct(99),
-                "feedback_up": self.up, "feedback_down": self.down, "score": self.score}
+        return {
+            "variant": self.variant,
+            "models": self.models,
+            "requests": self.requests,
+            "errors": self.errors,
+            "error_rate": self.error_rate,
+            "p50_s": self.pct(50),
+            "p95_s": self.pct(95),
+            "p99_s": self.pct(99),
+            "feedback_up": self.up,
+            "feedback_down": self.down,
+            "score": self.score,
+        }
 
 
-def variant_stats(store: FeedbackStore, since: float = 0.0,
-                  warmup: int = 0) -> dict[str, VariantStats]:
+def variant_stats(
+    store: FeedbackStore, since: float = 0.0, warmup: int = 0
+) -> dict[str, VariantStats]:
     """Per-variant counts; the first ``warmup`` requests of each variant are left out (a cold
     engine's first answers measure its start, not the model)."""
     stats: dict[str, VariantStats] = {}
     seen: dict[str, int] = {}
-    for r in store.rows("SELECT variant, model, status, duration_s FROM responses "
-                        "WHERE created >= ? AND status != 499 ORDER BY created", (since,)):
+    for r in store.rows(
+        "SELECT variant, model, status, duration_s FROM responses "
+        "WHERE created >= ? AND status != 499 ORDER BY created",
+        (since,),
+    ):
         seen[r["variant"]] = seen.get(r["variant"], 0) + 1
         if seen[r["variant"]] <= warmup:
             continue
@@ -190,8 +215,11 @@ def variant_stats(store: FeedbackStore, since: float = 0.0,
             s.errors += 1
         elif r["status"] == 200:
             s.latencies.append(r["duration_s"])
-    for r in store.rows("SELECT variant, rating, COUNT(*) AS n FROM feedback WHERE created >= ? "
-                        "GROUP BY variant, rating", (since,)):
+    for r in store.rows(
+        "SELECT variant, rating, COUNT(*) AS n FROM feedback WHERE created >= ? "
+        "GROUP BY variant, rating",
+        (since,),
+    ):
         rated = stats.get(r["variant"] or "")
         if rated is not None:
             rated.up += r["n"] if r["rating"] == "up" else 0
@@ -208,14 +236,24 @@ def compare(a: VariantStats, b: VariantStats) -> list[dict[str, Any]]:
         ("error_rate", lambda: two_proportions(a.errors, a.requests, b.errors, b.requests)),
     ):
         if short:
-            out.append({"metric": metric, "p_value": None, "verdict":
-                        f"not enough data: {', '.join(short)} (need {MIN_REQUESTS} each)"})
+            out.append(
+                {
+                    "metric": metric,
+                    "p_value": None,
+                    "verdict": f"not enough data: {', '.join(short)} (need {MIN_REQUESTS} each)",
+                }
+            )
         else:
             out.append(_verdict(metric, p_fn(), a, b))
     n_a, n_b = a.up + a.down, b.up + b.down
     if min(n_a, n_b) < MIN_FEEDBACK:
-        out.append({"metric": "feedback_score", "p_value": None, "verdict":
-                    f"not enough data: {n_a} / {n_b} ratings (need {MIN_FEEDBACK} each)"})
+        out.append(
+            {
+                "metric": "feedback_score",
+                "p_value": None,
+                "verdict": f"not enough data: {n_a} / {n_b} ratings (need {MIN_FEEDBACK} each)",
+            }
+        )
     else:
         out.append(_verdict("feedback_score", two_proportions(a.up, n_a, b.up, n_b), a, b))
     return out
@@ -223,8 +261,11 @@ def compare(a: VariantStats, b: VariantStats) -> list[dict[str, Any]]:
 
 def _verdict(metric: str, p: float, a: VariantStats, b: VariantStats) -> dict[str, Any]:
     if p >= ALPHA:
-        return {"metric": metric, "p_value": p,
-                "verdict": f"no significant difference (p={p:.3g} >= {ALPHA})"}
+        return {
+            "metric": metric,
+            "p_value": p,
+            "verdict": f"no significant difference (p={p:.3g} >= {ALPHA})",
+        }
     if metric == "latency":
         better = "B" if float(np.median(b.latencies)) < float(np.median(a.latencies)) else "A"
         what = "faster"
@@ -237,13 +278,17 @@ def _verdict(metric: str, p: float, a: VariantStats, b: VariantStats) -> dict[st
 
 def report(store: FeedbackStore, since: float = 0.0, warmup: int = 0) -> dict[str, Any]:
     stats = variant_stats(store, since, warmup)
-    out: dict[str, Any] = {"variants": [s.to_json() for _, s in sorted(stats.items())],
-                           "comparison": []}
+    out: dict[str, Any] = {
+        "variants": [s.to_json() for _, s in sorted(stats.items())],
+        "comparison": [],
+    }
     if "A" in stats and "B" in stats:
         out["comparison"] = compare(stats["A"], stats["B"])
     else:
-        out["note"] = (f"no A/B data: variants seen {sorted(stats) or 'none'}; "
-                       "serve with ab_model set to start a test")
+        out["note"] = (
+            f"no A/B data: variants seen {sorted(stats) or 'none'}; "
+            "serve with ab_model set to start a test"
+        )
     return out
 
 
@@ -251,14 +296,17 @@ def format_report(rep: dict[str, Any]) -> str:
     def ms(v: float | None) -> str:
         return "-" if v is None else f"{v * 1000:.0f}"
 
-    lines = [f"{'variant':8} {'model':28} {'requests':>8} {'errors':>7} {'p50 ms':>7} "
-             f"{'p95 ms':>7} {'p99 ms':>7} {'up':>4} {'down':>4} {'score':>6}"]
+    lines = [
+        f"{'variant':8} {'model':28} {'requests':>8} {'errors':>7} {'p50 ms':>7} "
+        f"{'p95 ms':>7} {'p99 ms':>7} {'up':>4} {'down':>4} {'score':>6}"
+    ]
     for v in rep["variants"]:
         score = "-" if v["score"] is None else f"{v['score']:.2f}"
         lines.append(
             f"{v['variant']:8} {','.join(v['models'])[:28]:28} {v['requests']:>8} "
             f"{v['error_rate']:>6.1%} {ms(v['p50_s']):>7} {ms(v['p95_s']):>7} "
-            f"{ms(v['p99_s']):>7} {v['feedback_up']:>4} {v['feedback_down']:>4} {score:>6}")
+            f"{ms(v['p99_s']):>7} {v['feedback_up']:>4} {v['feedback_down']:>4} {score:>6}"
+        )
     lines.append("")
     for c in rep["comparison"]:
         lines.append(f"{c['metric']:15} {c['verdict']}")
@@ -269,17 +317,32 @@ def format_report(rep: dict[str, Any]) -> str:
 
 # -- CLI ----------------------------------------------------------------------------------------
 
+
 @click.command("ab-report")
-@click.option("--db", type=click.Path(path_type=Path), default=None,
-              help="SQLite feedback store [the config's feedback_db].")
-@click.option("--config", type=click.Path(path_type=Path), default=None,
-              help="Server YAML config (for feedback_db).")
+@click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="SQLite feedback store [the config's feedback_db].",
+)
+@click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Server YAML config (for feedback_db).",
+)
 @click.option("--since-days", type=float, default=0.0, help="Only the last N days.")
-@click.option("--warmup", type=int, default=0, show_default=True,
-              help="Leave out each variant's first N requests (engine warm-up after a start).")
+@click.option(
+    "--warmup",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Leave out each variant's first N requests (engine warm-up after a start).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
-def ab_report_command(db: Path | None, config: Path | None, since_days: float, warmup: int,
-                      as_json: bool) -> None:
+def ab_report_command(
+    db: Path | None, config: Path | None, since_days: float, warmup: int, as_json: bool
+) -> None:
     """Compare A/B variants: latency percentiles, error rate, feedback score, significance."""
     from legal_edge.feedback import _open
 

@@ -28,8 +28,14 @@ DEFAULT_PRICES: dict[str, float] = {
     "t4-16gb": 800.0,
     "cpu-server": 400.0,
 }
-_P95_KEYS = (("p95_s", 1.0), ("latency_p95_s", 1.0), ("p95_latency_s", 1.0), ("p95", 1.0),
-             ("p95_ms", 0.001), ("latency_p95_ms", 0.001))
+_P95_KEYS = (
+    ("p95_s", 1.0),
+    ("latency_p95_s", 1.0),
+    ("p95_latency_s", 1.0),
+    ("p95", 1.0),
+    ("p95_ms", 0.001),
+    ("latency_p95_ms", 0.001),
+)
 _TTFT_KEYS = (("ttft_p95_s", 1.0), ("ttft_p95_ms", 0.001))
 _QPS_KEYS = ("throughput_rps", "requests_per_s", "rps", "qps", "req_per_s")
 
@@ -58,8 +64,10 @@ def _field(row: Mapping[str, Any], where: str, metric: str) -> tuple[float, floa
     p95 = next((float(row[k]) * scale for k, scale in keys if row.get(k) is not None), None)
     qps = next((float(row[k]) for k in _QPS_KEYS if row.get(k) is not None), None)
     if p95 is None or qps is None:
-        raise CostError(f"{where}: needs a P95 latency ({', '.join(k for k, _ in keys)}) "
-                        f"and a throughput ({', '.join(_QPS_KEYS)}); keys: {sorted(row)}")
+        raise CostError(
+            f"{where}: needs a P95 latency ({', '.join(k for k, _ in keys)}) "
+            f"and a throughput ({', '.join(_QPS_KEYS)}); keys: {sorted(row)}"
+        )
     return p95, qps
 
 
@@ -110,8 +118,12 @@ def load_prices(path: Path | None) -> dict[str, float]:
     return prices
 
 
-def analyse(benches: Mapping[str, list[Point]], prices: Mapping[str, float],
-            target_qps: float = 0.0, p95_target_s: float = 1.0) -> dict[str, Any]:
+def analyse(
+    benches: Mapping[str, list[Point]],
+    prices: Mapping[str, float],
+    target_qps: float = 0.0,
+    p95_target_s: float = 1.0,
+) -> dict[str, Any]:
     rows = []
     for hw, points in benches.items():
         if hw not in prices:
@@ -120,12 +132,14 @@ def analyse(benches: Mapping[str, list[Point]], prices: Mapping[str, float],
         best = max(ok, key=lambda p: p.qps) if ok else None
         price = prices[hw]
         row: dict[str, Any] = {
-            "hardware": hw, "yuan_per_month": price,
+            "hardware": hw,
+            "yuan_per_month": price,
             "max_qps_p95_ok": best.qps if best else 0.0,
             "at_concurrency": best.concurrency if best else None,
             "p95_s": best.p95_s if best else None,
-            "yuan_per_1k_requests": (price / (best.qps * SECONDS_PER_MONTH) * 1000
-                                     if best and best.qps > 0 else None),
+            "yuan_per_1k_requests": (
+                price / (best.qps * SECONDS_PER_MONTH) * 1000 if best and best.qps > 0 else None
+            ),
         }
         if target_qps > 0:
             n = math.ceil(target_qps / best.qps) if best and best.qps > 0 else None
@@ -144,41 +158,68 @@ def format_table(rep: dict[str, Any]) -> str:
     target = rep["target_qps"]
     what = "TTFT " if rep.get("metric") == "ttft" else ""
     qps_head = f"max QPS ({what}P95<{rep['p95_target_s']:g}s)"
-    head = (f"{'hardware':14} {'¥/month':>8} {qps_head:>25}"
-            f" {'@conc':>6} {'P95 s':>6} {'¥/1k req':>9}")
+    head = (
+        f"{'hardware':14} {'¥/month':>8} {qps_head:>25} {'@conc':>6} {'P95 s':>6} {'¥/1k req':>9}"
+    )
     if target:
         head += f" {'machines':>9} {'¥/month @' + format(target, 'g') + ' QPS':>16}"
     lines = [head]
     for r in rep["rows"]:
         per_k = "-" if r["yuan_per_1k_requests"] is None else f"{r['yuan_per_1k_requests']:.3f}"
-        line = (f"{r['hardware']:14} {r['yuan_per_month']:>8.0f} {r['max_qps_p95_ok']:>25.2f} "
-                f"{r['at_concurrency'] or '-':>6} "
-                f"{'-' if r['p95_s'] is None else format(r['p95_s'], '.3f'):>6} {per_k:>9}")
+        line = (
+            f"{r['hardware']:14} {r['yuan_per_month']:>8.0f} {r['max_qps_p95_ok']:>25.2f} "
+            f"{r['at_concurrency'] or '-':>6} "
+            f"{'-' if r['p95_s'] is None else format(r['p95_s'], '.3f'):>6} {per_k:>9}"
+        )
         if target:
             n, total = r["machines_for_target"], r["yuan_per_month_for_target"]
             line += f" {n or '-':>9} {'-' if total is None else format(total, '.0f'):>16}"
         lines.append(line)
     if target:
         lines.append("")
-        lines.append(f"cheapest for {target:g} QPS at P95 < {rep['p95_target_s']} s: "
-                     f"{rep['cheapest'] or 'none of the measured configurations'}")
+        lines.append(
+            f"cheapest for {target:g} QPS at P95 < {rep['p95_target_s']} s: "
+            f"{rep['cheapest'] or 'none of the measured configurations'}"
+        )
     return "\n".join(lines)
 
 
 @click.command("cost")
-@click.option("--bench", "benches", multiple=True, required=True, metavar="HARDWARE=FILE",
-              help="Bench results JSON for one hardware (repeat), e.g. cpu-server=bench.json.")
-@click.option("--prices", type=click.Path(path_type=Path), default=None,
-              help="YAML hardware -> ¥/month [A100 8000, RTX 4090 2000, T4 800, CPU server 400].")
+@click.option(
+    "--bench",
+    "benches",
+    multiple=True,
+    required=True,
+    metavar="HARDWARE=FILE",
+    help="Bench results JSON for one hardware (repeat), e.g. cpu-server=bench.json.",
+)
+@click.option(
+    "--prices",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="YAML hardware -> ¥/month [A100 8000, RTX 4090 2000, T4 800, CPU server 400].",
+)
 @click.option("--target-qps", type=float, default=0.0, help="Load to plan for (requests/s).")
-@click.option("--p95-target", type=float, default=1.0, show_default=True,
-              help="Latency objective in seconds.")
-@click.option("--metric", type=click.Choice(["latency", "ttft"]), default="latency",
-              show_default=True, help="Whose P95 must stay under the target: the whole request "
-              "or the time to first token (streaming).")
+@click.option(
+    "--p95-target", type=float, default=1.0, show_default=True, help="Latency objective in seconds."
+)
+@click.option(
+    "--metric",
+    type=click.Choice(["latency", "ttft"]),
+    default="latency",
+    show_default=True,
+    help="Whose P95 must stay under the target: the whole request "
+    "or the time to first token (streaming).",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
-def cost_command(benches: tuple[str, ...], prices: Path | None, target_qps: float,
-                 p95_target: float, metric: str, as_json: bool) -> None:
+def cost_command(
+    benches: tuple[str, ...],
+    prices: Path | None,
+    target_qps: float,
+    p95_target: float,
+    metric: str,
+    as_json: bool,
+) -> None:
     """Capacity at P95 < 1 s, ¥/month and ¥ per 1,000 requests per hardware; cheapest for a load."""
     try:
         table = load_prices(prices)

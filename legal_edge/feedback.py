@@ -90,8 +90,13 @@ class FeedbackStore:
     Thread-safe: one connection behind a lock; WAL lets the CLI read while the server writes.
     """
 
-    def __init__(self, path: Path | str, retention_days: float = 30.0,
-                 request_log_days: float = 90.0, purge_every_s: float = 3600.0) -> None:
+    def __init__(
+        self,
+        path: Path | str,
+        retention_days: float = 30.0,
+        request_log_days: float = 90.0,
+        purge_every_s: float = 3600.0,
+    ) -> None:
         self.path = Path(path)
         if str(path) != ":memory:":
             self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -122,40 +127,79 @@ class FeedbackStore:
         with self._lock:
             self._db.execute(
                 "INSERT OR REPLACE INTO responses VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                (rec.id, now, rec.model, rec.variant, rec.route, rec.status, rec.duration_s,
-                 rec.prompt_tokens, rec.completion_tokens,
-                 json.dumps(rec.request, ensure_ascii=False) if keep and rec.request else None,
-                 rec.answer if keep else None))
+                (
+                    rec.id,
+                    now,
+                    rec.model,
+                    rec.variant,
+                    rec.route,
+                    rec.status,
+                    rec.duration_s,
+                    rec.prompt_tokens,
+                    rec.completion_tokens,
+                    json.dumps(rec.request, ensure_ascii=False) if keep and rec.request else None,
+                    rec.answer if keep else None,
+                ),
+            )
         if now - self._last_purge > self._purge_every_s:
             self.purge(now)
 
-    def add_feedback(self, response_id: str, rating: str, correction: str | None = None,
-                     tags: Sequence[str] = (), comment: str | None = None,
-                     now: float | None = None) -> dict[str, Any]:
+    def add_feedback(
+        self,
+        response_id: str,
+        rating: str,
+        correction: str | None = None,
+        tags: Sequence[str] = (),
+        comment: str | None = None,
+        now: float | None = None,
+    ) -> dict[str, Any]:
         """Store one piece of feedback; returns it with the response's model and variant."""
         if rating not in RATINGS:
-            raise FeedbackError(f"rating: must be one of {', '.join(RATINGS)}, got {rating!r}",
-                                "rating")
+            raise FeedbackError(
+                f"rating: must be one of {', '.join(RATINGS)}, got {rating!r}", "rating"
+            )
         if correction is not None and not correction.strip():
             correction = None
         if any(not isinstance(t, str) or not t.strip() for t in tags):
             raise FeedbackError("tags: must be non-empty strings", "tags")
         with self._lock:
-            row = self._db.execute("SELECT model, variant FROM responses WHERE id = ?",
-                                   (response_id,)).fetchone()
+            row = self._db.execute(
+                "SELECT model, variant FROM responses WHERE id = ?", (response_id,)
+            ).fetchone()
         if row is None:
             raise FeedbackError(
                 f"response_id: no response {response_id!r} in the store (unknown, or older than "
-                f"the retention window)", "response_id", status=404)
-        fb = {"id": f"fb-{uuid.uuid4().hex[:24]}", "object": "feedback",
-              "created": int(time.time() if now is None else now), "response_id": response_id,
-              "model": row[0], "variant": row[1], "rating": rating, "correction": correction,
-              "tags": [t.strip() for t in tags], "comment": comment}
+                f"the retention window)",
+                "response_id",
+                status=404,
+            )
+        fb = {
+            "id": f"fb-{uuid.uuid4().hex[:24]}",
+            "object": "feedback",
+            "created": int(time.time() if now is None else now),
+            "response_id": response_id,
+            "model": row[0],
+            "variant": row[1],
+            "rating": rating,
+            "correction": correction,
+            "tags": [t.strip() for t in tags],
+            "comment": comment,
+        }
         with self._lock:
             self._db.execute(
                 "INSERT INTO feedback VALUES (?,?,?,?,?,?,?,?,?)",
-                (fb["id"], fb["created"], response_id, row[0], row[1], rating, correction,
-                 json.dumps(fb["tags"], ensure_ascii=False), comment))
+                (
+                    fb["id"],
+                    fb["created"],
+                    response_id,
+                    row[0],
+                    row[1],
+                    rating,
+                    correction,
+                    json.dumps(fb["tags"], ensure_ascii=False),
+                    comment,
+                ),
+            )
         return fb
 
     def purge(self, now: float | None = None) -> dict[str, int]:
@@ -167,11 +211,13 @@ class FeedbackStore:
             erased = self._db.execute(
                 "UPDATE responses SET request = NULL, answer = NULL "
                 "WHERE created < ? AND (request IS NOT NULL OR answer IS NOT NULL)",
-                (text_cut,)).rowcount
+                (text_cut,),
+            ).rowcount
             deleted = 0
             if self.request_log_days > 0:
-                deleted = self._db.execute("DELETE FROM responses WHERE created < ?",
-                                           (now - self.request_log_days * DAY,)).rowcount
+                deleted = self._db.execute(
+                    "DELETE FROM responses WHERE created < ?", (now - self.request_log_days * DAY,)
+                ).rowcount
         return {"text_erased": erased, "rows_deleted": deleted}
 
     # -- reads ------------------------------------------------------------------------------
@@ -197,12 +243,14 @@ class FeedbackStore:
         with self._lock:
             n_resp = self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
             n_text = self._db.execute(
-                "SELECT COUNT(*) FROM responses WHERE answer IS NOT NULL").fetchone()[0]
+                "SELECT COUNT(*) FROM responses WHERE answer IS NOT NULL"
+            ).fetchone()[0]
             n_fb = self._db.execute("SELECT COUNT(*) FROM feedback").fetchone()[0]
         return {"responses": n_resp, "responses_with_text": n_text, "feedback": n_fb}
 
 
 # -- request bodies -> what is stored -----------------------------------------------------------
+
 
 def request_payload(body: Any) -> Any:
     """The part of an API request worth keeping: chat messages as plain dicts, or the prompt."""
@@ -223,6 +271,7 @@ def request_payload(body: Any) -> Any:
 
 # -- export -------------------------------------------------------------------------------------
 
+
 @dataclass
 class ExportReport:
     """What ``export`` did with every piece of feedback; written next to the JSONL."""
@@ -233,10 +282,13 @@ class ExportReport:
     negatives_without_correction: list[dict[str, Any]] = field(default_factory=list)
 
     def to_json(self) -> dict[str, Any]:
-        return {"training_rows": self.training_rows, "positive_kept": self.positive_kept,
-                "skipped": dict(self.skipped),
-                "negatives_without_correction": len(self.negatives_without_correction),
-                "negatives": self.negatives_without_correction}
+        return {
+            "training_rows": self.training_rows,
+            "positive_kept": self.positive_kept,
+            "skipped": dict(self.skipped),
+            "negatives_without_correction": len(self.negatives_without_correction),
+            "negatives": self.negatives_without_correction,
+        }
 
 
 def _conversation(request: Any) -> list[dict[str, str]] | None:
@@ -255,11 +307,19 @@ def iter_feedback(store: FeedbackStore, since: float = 0.0) -> Iterator[dict[str
         "LEFT JOIN responses r ON r.id = f.response_id "
         "WHERE f.created >= ? AND f.rowid = (SELECT f2.rowid FROM feedback f2 "
         "  WHERE f2.response_id = f.response_id ORDER BY f2.created DESC, f2.rowid DESC LIMIT 1) "
-        "ORDER BY f.created, f.rowid", (since,))
+        "ORDER BY f.created, f.rowid",
+        (since,),
+    )
 
 
-def export(store: FeedbackStore, out: Path, *, include_positive: bool = False,
-           since: float = 0.0, license: str = "office-internal") -> ExportReport:
+def export(
+    store: FeedbackStore,
+    out: Path,
+    *,
+    include_positive: bool = False,
+    since: float = 0.0,
+    license: str = "office-internal",
+) -> ExportReport:
     """Write training rows (``messages`` format) to ``out`` and a report beside it.
 
     Corrections become the assistant turn. With ``include_positive`` a thumbs-up answer is kept
@@ -272,8 +332,15 @@ def export(store: FeedbackStore, out: Path, *, include_positive: bool = False,
         tags = json.loads(fb["tags"] or "[]")
         if fb["rating"] == "down" and not fb["correction"]:
             report.negatives_without_correction.append(
-                {"feedback_id": fb["id"], "response_id": fb["response_id"], "model": fb["model"],
-                 "variant": fb["variant"], "tags": tags, "comment": fb["comment"]})
+                {
+                    "feedback_id": fb["id"],
+                    "response_id": fb["response_id"],
+                    "model": fb["model"],
+                    "variant": fb["variant"],
+                    "tags": tags,
+                    "comment": fb["comment"],
+                }
+            )
             continue
         if fb["correction"]:
             answer = fb["correction"]
@@ -286,12 +353,20 @@ def export(store: FeedbackStore, out: Path, *, include_positive: bool = False,
         if conversation is None:
             report.skipped["conversation_not_retained"] += 1
             continue
-        row = {"id": fb["id"], "messages": [*conversation, {"role": "assistant",
-                                                           "content": answer.strip()}],
-               "source": EXPORT_SOURCE, "license": license,
-               "feedback": {"response_id": fb["response_id"], "rating": fb["rating"],
-                            "corrected": bool(fb["correction"]), "model": fb["model"],
-                            "variant": fb["variant"], "tags": tags}}
+        row = {
+            "id": fb["id"],
+            "messages": [*conversation, {"role": "assistant", "content": answer.strip()}],
+            "source": EXPORT_SOURCE,
+            "license": license,
+            "feedback": {
+                "response_id": fb["response_id"],
+                "rating": fb["rating"],
+                "corrected": bool(fb["correction"]),
+                "model": fb["model"],
+                "variant": fb["variant"],
+                "tags": tags,
+            },
+        }
         lines.append(json.dumps(row, ensure_ascii=False))
         report.training_rows += 1
         report.positive_kept += int(not fb["correction"])
@@ -305,6 +380,7 @@ def report_path(out: Path) -> Path:
 
 
 # -- CLI ----------------------------------------------------------------------------------------
+
 
 def _open(db: Path | None, config: Path | None) -> FeedbackStore:
     from legal_edge.config import ConfigError
@@ -322,10 +398,18 @@ def _open(db: Path | None, config: Path | None) -> FeedbackStore:
     return FeedbackStore(path, settings.response_retention_days, settings.request_log_days)
 
 
-_db_option = click.option("--db", type=click.Path(path_type=Path), default=None,
-                          help="SQLite feedback store [the config's feedback_db].")
-_config_option = click.option("--config", type=click.Path(path_type=Path), default=None,
-                              help="Server YAML config (for feedback_db and retention).")
+_db_option = click.option(
+    "--db",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="SQLite feedback store [the config's feedback_db].",
+)
+_config_option = click.option(
+    "--config",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Server YAML config (for feedback_db and retention).",
+)
 
 
 @click.group("feedback")
@@ -336,21 +420,36 @@ def feedback_group() -> None:
 @feedback_group.command("export")
 @_db_option
 @_config_option
-@click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="JSONL to write (messages format, read by legal-recipes prepare-data).")
-@click.option("--include-positive", is_flag=True,
-              help="Also keep answers rated 'up' as they were (default: corrections only).")
+@click.option(
+    "--out",
+    type=click.Path(path_type=Path),
+    required=True,
+    help="JSONL to write (messages format, read by legal-recipes prepare-data).",
+)
+@click.option(
+    "--include-positive",
+    is_flag=True,
+    help="Also keep answers rated 'up' as they were (default: corrections only).",
+)
 @click.option("--since-days", type=float, default=0.0, help="Only feedback from the last N days.")
 @click.option("--license", "license_", default="office-internal", show_default=True)
-def export_command(db: Path | None, config: Path | None, out: Path, include_positive: bool,
-                   since_days: float, license_: str) -> None:
+def export_command(
+    db: Path | None,
+    config: Path | None,
+    out: Path,
+    include_positive: bool,
+    since_days: float,
+    license_: str,
+) -> None:
     """Write corrections as training rows; negative ratings without one go to the report."""
     store = _open(db, config)
     since = time.time() - since_days * DAY if since_days > 0 else 0.0
     rep = export(store, out, include_positive=include_positive, since=since, license=license_)
     click.echo(f"{rep.training_rows} training rows -> {out}")
-    click.echo(f"{len(rep.negatives_without_correction)} negative ratings without a correction "
-               f"(not trained on; listed in {report_path(out)})")
+    click.echo(
+        f"{len(rep.negatives_without_correction)} negative ratings without a correction "
+        f"(not trained on; listed in {report_path(out)})"
+    )
     for reason, n in sorted(rep.skipped.items()):
         click.echo(f"{n} skipped: {reason}")
 
@@ -362,11 +461,14 @@ def stats_command(db: Path | None, config: Path | None) -> None:
     """Count stored responses and feedback by rating and variant."""
     store = _open(db, config)
     click.echo(json.dumps(store.counts()))
-    for r in store.rows("SELECT variant, rating, COUNT(*) AS n, SUM(correction IS NOT NULL) "
-                        "AS corrected FROM feedback GROUP BY variant, rating "
-                        "ORDER BY variant, rating"):
-        click.echo(f"variant={r['variant']} rating={r['rating']} n={r['n']} "
-                   f"corrected={r['corrected']}")
+    for r in store.rows(
+        "SELECT variant, rating, COUNT(*) AS n, SUM(correction IS NOT NULL) "
+        "AS corrected FROM feedback GROUP BY variant, rating "
+        "ORDER BY variant, rating"
+    ):
+        click.echo(
+            f"variant={r['variant']} rating={r['rating']} n={r['n']} corrected={r['corrected']}"
+        )
 
 
 @feedback_group.command("purge")

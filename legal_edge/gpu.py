@@ -41,13 +41,17 @@ class GPUCollector(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         nv = self.nvml
-        util = GaugeMetricFamily("legal_edge_gpu_utilization_ratio",
-                                 "GPU busy share over the last sample period (0-1)",
-                                 labels=["gpu", "name"])
-        used = GaugeMetricFamily("legal_edge_gpu_memory_used_bytes", "GPU memory in use",
-                                 labels=["gpu", "name"])
-        total = GaugeMetricFamily("legal_edge_gpu_memory_total_bytes", "GPU memory size",
-                                  labels=["gpu", "name"])
+        util = GaugeMetricFamily(
+            "legal_edge_gpu_utilization_ratio",
+            "GPU busy share over the last sample period (0-1)",
+            labels=["gpu", "name"],
+        )
+        used = GaugeMetricFamily(
+            "legal_edge_gpu_memory_used_bytes", "GPU memory in use", labels=["gpu", "name"]
+        )
+        total = GaugeMetricFamily(
+            "legal_edge_gpu_memory_total_bytes", "GPU memory size", labels=["gpu", "name"]
+        )
         try:
             for i in range(nv.nvmlDeviceGetCount()):
                 h = nv.nvmlDeviceGetHandleByIndex(i)

@@ -122,9 +122,18 @@ async def _run(
         state.metrics.request_duration.labels(**labels, status=str(status)).observe(elapsed)
         state.metrics.requests.labels(**labels, status=str(status)).inc()
         usage = gen.usage.as_dict() if gen else {}
-        store_response(state.feedback, body, request_id=gen.prep.request_id if gen else None,
-                       model=runtime.name, variant=runtime.variant, route=route, status=status,
-                       duration_s=elapsed, usage=usage, answer=text)
+        store_response(
+            state.feedback,
+            body,
+            request_id=gen.prep.request_id if gen else None,
+            model=runtime.name,
+            variant=runtime.variant,
+            route=route,
+            status=status,
+            duration_s=elapsed,
+            usage=usage,
+            answer=text,
+        )
         access_log(
             state,
             request_id=gen.prep.request_id if gen else None,
@@ -413,8 +422,9 @@ def create_app(
             ]
         else:
             runtimes = [load_runtime(settings)]
-    state = ServerState(settings=settings, models={rt.name: rt for rt in runtimes},
-                        ab=ab_split(settings, runtimes))
+    state = ServerState(
+        settings=settings, models={rt.name: rt for rt in runtimes}, ab=ab_split(settings, runtimes)
+    )
     register_gpu_metrics(state.metrics.registry)
     for rt in runtimes:
         state.metrics.queue_capacity.labels(model=rt.name).set(settings.max_queue)
@@ -431,8 +441,9 @@ def create_app(
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if settings.feedback_db is not None:
-            state.feedback = FeedbackStore(settings.feedback_db, settings.response_retention_days,
-                                           settings.request_log_days)
+            state.feedback = FeedbackStore(
+                settings.feedback_db, settings.response_retention_days, settings.request_log_days
+            )
 
         async def load() -> None:
             try:

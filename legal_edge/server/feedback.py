@@ -29,41 +29,76 @@ class FeedbackRequest(Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 @post("/feedback", status_code=200, summary="Rate (and optionally correct) a response")
-async def create_feedback(data: JSONBody[FeedbackRequest],
-                          server: NamedDependency[Any]) -> dict[str, Any]:
+async def create_feedback(
+    data: JSONBody[FeedbackRequest], server: NamedDependency[Any]
+) -> dict[str, Any]:
     store: FeedbackStore | None = server.feedback
     if store is None:
-        raise APIError(503, "feedback is disabled on this server (set feedback_db)",
-                       code="feedback_disabled", type="server_error")
+        raise APIError(
+            503,
+            "feedback is disabled on this server (set feedback_db)",
+            code="feedback_disabled",
+            type="server_error",
+        )
     try:
-        fb = store.add_feedback(data.response_id, data.rating, data.correction, data.tags,
-                                data.comment)
+        fb = store.add_feedback(
+            data.response_id, data.rating, data.correction, data.tags, data.comment
+        )
     except FeedbackError as exc:
-        raise APIError(exc.status, str(exc), param=exc.param,
-                       code="response_not_found" if exc.status == 404 else "invalid_feedback"
-                       ) from None
+        raise APIError(
+            exc.status,
+            str(exc),
+            param=exc.param,
+            code="response_not_found" if exc.status == 404 else "invalid_feedback",
+        ) from None
     server.metrics.feedback.labels(rating=fb["rating"], variant=fb["variant"]).inc()
     # no comment or correction text in the log, only what operations need
-    log.info(json.dumps({"event": "feedback", "feedback_id": fb["id"],
-                         "response_id": fb["response_id"], "rating": fb["rating"],
-                         "variant": fb["variant"], "corrected": bool(fb["correction"])}))
+    log.info(
+        json.dumps(
+            {
+                "event": "feedback",
+                "feedback_id": fb["id"],
+                "response_id": fb["response_id"],
+                "rating": fb["rating"],
+                "variant": fb["variant"],
+                "corrected": bool(fb["correction"]),
+            }
+        )
+    )
     return fb
 
 
-def store_response(store: FeedbackStore | None, body: Any, *, request_id: str | None,
-                   model: str, variant: str, route: str, status: int, duration_s: float,
-                   usage: dict[str, int], answer: str | None) -> None:
+def store_response(
+    store: FeedbackStore | None,
+    body: Any,
+    *,
+    request_id: str | None,
+    model: str,
+    variant: str,
+    route: str,
+    status: int,
+    duration_s: float,
+    usage: dict[str, int],
+    answer: str | None,
+) -> None:
     """Called by the server after every completion; never lets a storage error fail a request."""
     if store is None:
         return
     request_id = request_id or f"err-{uuid.uuid4().hex[:24]}"  # rejected before it had an id
     try:
-        store.record_response(ResponseRecord(
-            id=request_id, model=model, variant=variant, route=route, status=status,
-            duration_s=duration_s, prompt_tokens=usage.get("prompt_tokens", 0),
-            completion_tokens=usage.get("completion_tokens", 0),
-            request=request_payload(body) if status == 200 else None,
-            answer=answer if status == 200 else None))
+        store.record_response(
+            ResponseRecord(
+                id=request_id,
+                model=model,
+                variant=variant,
+                route=route,
+                status=status,
+                duration_s=duration_s,
+                prompt_tokens=usage.get("prompt_tokens", 0),
+                completion_tokens=usage.get("completion_tokens", 0),
+                request=request_payload(body) if status == 200 else None,
+                answer=answer if status == 200 else None,
+            )
+        )
     except Exception:
-        logging.getLogger("legal_edge.server").exception("could not store response %s",
-                                                         request_id)
+        logging.getLogger("legal_edge.server").exception("could not store response %s", request_id)

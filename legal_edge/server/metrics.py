@@ -102,13 +102,19 @@ class Metrics:
             "legal_edge_requests_waiting", "Requests waiting for a slot", ["model"], registry=r
         )
         self.feedback = Counter(
-            "legal_edge_feedback", "Feedback received by rating and A/B variant",
-            ["rating", "variant"], registry=r
+            "legal_edge_feedback",
+            "Feedback received by rating and A/B variant",
+            ["rating", "variant"],
+            registry=r,
         )
         self.model_info = Info("legal_edge_model", "Served model", ["model"], registry=r)
         # max_queue, so alerts can express queue saturation as a share of capacity
-        self.queue_capacity = Gauge("legal_edge_queue_capacity",
-                                    "Waiting requests allowed before 503", ["model"], registry=r)
+        self.queue_capacity = Gauge(
+            "legal_edge_queue_capacity",
+            "Waiting requests allowed before 503",
+            ["model"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -31,8 +31,10 @@ MONITORING = REPO / "deploy" / "monitoring"
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        pytest.fail(f"{name} not found: apt-get install -y --no-install-recommends prometheus "
-                    "(.ci/run installs it)")
+        pytest.fail(
+            f"{name} not found: apt-get install -y --no-install-recommends prometheus "
+            "(.ci/run installs it)"
+        )
     return path
 
 
@@ -44,10 +46,14 @@ def _free_port() -> int:
 
 def test_promtool_checks_rules_and_config():
     promtool = _tool("promtool")
-    for args in (["check", "rules", "alerts.yml"], ["check", "config", "prometheus.yml"],
-                 ["test", "rules", "alerts_test.yml"]):
-        r = subprocess.run([promtool, *args], cwd=MONITORING, capture_output=True, text=True,
-                           timeout=60)
+    for args in (
+        ["check", "rules", "alerts.yml"],
+        ["check", "config", "prometheus.yml"],
+        ["test", "rules", "alerts_test.yml"],
+    ):
+        r = subprocess.run(
+            [promtool, *args], cwd=MONITORING, capture_output=True, text=True, timeout=60
+        )
         assert r.returncode == 0, f"promtool {' '.join(args)}:\n{r.stdout}\n{r.stderr}"
 
 
@@ -65,8 +71,14 @@ def test_real_prometheus_scrapes_live_server(tmp_path: Path):
     app = create_app(settings, backend=EchoBackend(echo_manifest(), BackendOptions(n_ctx=64)))
     with live_server(app) as url:
         for i in range(3):
-            r = httpx.post(f"{url}/v1/chat/completions", timeout=10, json={
-                "model": "echo-model", "messages": [{"role": "user", "content": f"合同 {i}"}]})
+            r = httpx.post(
+                f"{url}/v1/chat/completions",
+                timeout=10,
+                json={
+                    "model": "echo-model",
+                    "messages": [{"role": "user", "content": f"合同 {i}"}],
+                },
+            )
             assert r.status_code == 200
         target = url.removeprefix("http://")
         config = tmp_path / "prometheus.yml"
@@ -81,8 +93,15 @@ def test_real_prometheus_scrapes_live_server(tmp_path: Path):
         prom = f"http://127.0.0.1:{port}"
         log = (tmp_path / "prometheus.log").open("w")
         proc = subprocess.Popen(
-            [prometheus, f"--config.file={config}", f"--storage.tsdb.path={tmp_path / 'tsdb'}",
-             f"--web.listen-address=127.0.0.1:{port}"], stdout=log, stderr=subprocess.STDOUT)
+            [
+                prometheus,
+                f"--config.file={config}",
+                f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+                f"--web.listen-address=127.0.0.1:{port}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         try:
             deadline = time.monotonic() + 60
             result: list[dict] = []
@@ -95,8 +114,10 @@ def test_real_prometheus_scrapes_live_server(tmp_path: Path):
                 if result:
                     break
                 time.sleep(0.5)
-            assert result, "Prometheus never returned legal_edge_requests_total: " + \
-                (tmp_path / "prometheus.log").read_text()[-3000:]
+            assert result, (
+                "Prometheus never returned legal_edge_requests_total: "
+                + (tmp_path / "prometheus.log").read_text()[-3000:]
+            )
             assert float(result[0]["value"][1]) == 3.0
             up = _query(prom, 'up{job="legal-edge"}')
             assert up and up[0]["value"][1] == "1"
@@ -104,8 +125,9 @@ def test_real_prometheus_scrapes_live_server(tmp_path: Path):
             rules = httpx.get(f"{prom}/api/v1/rules", timeout=5).json()["data"]["groups"]
             names = {r["name"] for g in rules for r in g["rules"]}
             assert {"LegalEdgeErrorRateHigh", "LegalEdgeQueueSaturated"} <= names
-            assert all(r.get("health") != "err" for g in rules for r in g["rules"]), \
-                json.dumps(rules)[:2000]
+            assert all(r.get("health") != "err" for g in rules for r in g["rules"]), json.dumps(
+                rules
+            )[:2000]
         finally:
             proc.terminate()
             try:
@@ -115,8 +137,11 @@ def test_real_prometheus_scrapes_live_server(tmp_path: Path):
             log.close()
 
 
-GPU_METRICS = {"legal_edge_gpu_utilization_ratio", "legal_edge_gpu_memory_used_bytes",
-               "legal_edge_gpu_memory_total_bytes"}
+GPU_METRICS = {
+    "legal_edge_gpu_utilization_ratio",
+    "legal_edge_gpu_memory_used_bytes",
+    "legal_edge_gpu_memory_total_bytes",
+}
 _NAME = re.compile(r"\b(legal_edge_[a-z_]+)")
 
 
@@ -124,16 +149,19 @@ def test_dashboard_and_rules_use_served_metric_names(tmp_path):
     """Every legal_edge_* name in the dashboard and the rules is one the server exposes."""
     from litestar.testing import TestClient
 
-    app = create_app(Settings(backend="echo", feedback_db=tmp_path / "fb.db"),
-                     backend=EchoBackend(echo_manifest(), BackendOptions(n_ctx=64)))
+    app = create_app(
+        Settings(backend="echo", feedback_db=tmp_path / "fb.db"),
+        backend=EchoBackend(echo_manifest(), BackendOptions(n_ctx=64)),
+    )
     with TestClient(app) as c:
         for _ in range(100):
             if c.get("/health/ready").status_code == 200:
                 break
             time.sleep(0.01)
         msg = {"role": "user", "content": "合同 违约 责任"}  # several tokens: inter-token too
-        rid = c.post("/v1/chat/completions",
-                     json={"model": "echo-model", "messages": [msg]}).json()["id"]
+        rid = c.post(
+            "/v1/chat/completions", json={"model": "echo-model", "messages": [msg]}
+        ).json()["id"]
         c.post("/v1/feedback", json={"response_id": rid, "rating": "up"})
         exposed = set(_NAME.findall(c.get("/metrics").text)) | GPU_METRICS
     dashboard = json.loads((MONITORING / "grafana-dashboard.json").read_text(encoding="utf-8"))

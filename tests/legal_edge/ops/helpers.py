@@ -17,19 +17,28 @@ from legal_edge.settings import Settings
 
 
 def echo_manifest(name: str = "echo-model", ctx: int = 256) -> ModelManifest:
-    return ModelManifest(name=name, base_model="echo", files=[ModelFile("model", "none.gguf")],
-                         chat_template=GEMMA_CHAT_TEMPLATE, stop=list(GEMMA_STOP),
-                         context_length=ctx, quantization="none", license="test")
+    return ModelManifest(
+        name=name,
+        base_model="echo",
+        files=[ModelFile("model", "none.gguf")],
+        chat_template=GEMMA_CHAT_TEMPLATE,
+        stop=list(GEMMA_STOP),
+        context_length=ctx,
+        quantization="none",
+        license="test",
+    )
 
 
 def echo_runtime(name: str, variant: str = "default") -> ModelRuntime:
     m = echo_manifest(name)
-    return ModelRuntime(name=name, manifest=m, backend=EchoBackend(m, BackendOptions(n_ctx=256)),
-                        variant=variant)
+    return ModelRuntime(
+        name=name, manifest=m, backend=EchoBackend(m, BackendOptions(n_ctx=256)), variant=variant
+    )
 
 
-def client(db: Path | None, runtimes: list[ModelRuntime] | None = None,
-           **settings_kw: object) -> TestClient:
+def client(
+    db: Path | None, runtimes: list[ModelRuntime] | None = None, **settings_kw: object
+) -> TestClient:
     settings = Settings(backend="echo", feedback_db=db, **settings_kw)  # type: ignore[arg-type]
     return TestClient(create_app(settings, runtimes=runtimes or [echo_runtime("echo-model")]))
 
@@ -43,5 +52,8 @@ def wait_ready(c: TestClient) -> None:
 
 
 def chat(c: TestClient, content: str, model: str = "echo-model", **headers: str):
-    return c.post("/v1/chat/completions", headers=headers,
-                  json={"model": model, "messages": [{"role": "user", "content": content}]})
+    return c.post(
+        "/v1/chat/completions",
+        headers=headers,
+        json={"model": model, "messages": [{"role": "user", "content": content}]},
+    )

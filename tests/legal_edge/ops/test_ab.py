@@ -13,8 +13,9 @@ from tests.legal_edge.ops.helpers import chat, client, echo_runtime, wait_ready
 
 
 def ab_client(db, split=0.5):
-    return client(db, [echo_runtime("legal-v1", "A"), echo_runtime("legal-v2", "B")],
-                  ab_split=split)
+    return client(
+        db, [echo_runtime("legal-v1", "A"), echo_runtime("legal-v2", "B")], ab_split=split
+    )
 
 
 def test_split_is_sticky_and_close_to_the_share():
@@ -41,8 +42,10 @@ def test_server_routes_and_labels_variants(tmp_path):
         again = chat(c, "再问", model="legal-v1", **{"X-User-Id": "lawyer7"})
         assert again.headers["x-model-variant"] == seen["lawyer7"]  # sticky
         # the same API key always lands on the same variant
-        keyed = {chat(c, "x", model="legal-v1", Authorization="Bearer k1").headers[
-            "x-model-variant"] for _ in range(5)}
+        keyed = {
+            chat(c, "x", model="legal-v1", Authorization="Bearer k1").headers["x-model-variant"]
+            for _ in range(5)
+        }
         assert len(keyed) == 1
         rid = again.json()["id"]
         fb = c.post("/v1/feedback", json={"response_id": rid, "rating": "up"}).json()
@@ -60,8 +63,9 @@ def test_mann_whitney_matches_scipy():
     rng = random.Random(3)
     x = [round(rng.gauss(0.30, 0.05), 2) for _ in range(60)]  # rounding makes ties
     y = [round(rng.gauss(0.33, 0.05), 2) for _ in range(45)]
-    want = stats.mannwhitneyu(x, y, alternative="two-sided", use_continuity=True,
-                              method="asymptotic").pvalue
+    want = stats.mannwhitneyu(
+        x, y, alternative="two-sided", use_continuity=True, method="asymptotic"
+    ).pvalue
     assert mann_whitney(x, y) == pytest.approx(want, rel=1e-6)
 
 
@@ -79,9 +83,16 @@ def _fill(store, variant, n, latency, errors=0, up=0, down=0, seed=0):
     rng = random.Random(seed)
     for i in range(n):
         rid = f"{variant}-{i}"
-        store.record_response(ResponseRecord(
-            id=rid, model=f"m-{variant}", variant=variant, route="chat",
-            status=503 if i < errors else 200, duration_s=rng.uniform(0.8, 1.2) * latency))
+        store.record_response(
+            ResponseRecord(
+                id=rid,
+                model=f"m-{variant}",
+                variant=variant,
+                route="chat",
+                status=503 if i < errors else 200,
+                duration_s=rng.uniform(0.8, 1.2) * latency,
+            )
+        )
     for i in range(up + down):
         store.add_feedback(f"{variant}-{n - 1 - i}", "up" if i < up else "down")
 
@@ -134,8 +145,11 @@ def test_warmup_requests_are_left_out(tmp_path):
     store = FeedbackStore(tmp_path / "fb.db")
     _fill(store, "A", 40, 0.3, seed=1)
     for i in range(5):  # a cold engine: B's first answers are very slow
-        store.record_response(ResponseRecord(id=f"cold{i}", model="m-B", variant="B",
-                                             route="chat", status=200, duration_s=30.0))
+        store.record_response(
+            ResponseRecord(
+                id=f"cold{i}", model="m-B", variant="B", route="chat", status=200, duration_s=30.0
+            )
+        )
     _fill(store, "B", 40, 0.3, seed=2)
     assert report(store)["variants"][1]["p95_s"] > 10
     rep = report(store, warmup=5)

@@ -15,11 +15,15 @@ def write(path, points, **meta):
     return path
 
 
-CPU = [{"concurrency": 1, "p95_s": 0.6, "throughput_rps": 1.5},
-       {"concurrency": 4, "p95_s": 0.9, "throughput_rps": 4.0},
-       {"concurrency": 8, "p95_s": 1.6, "throughput_rps": 5.0}]
-T4 = [{"concurrency": 8, "p95_ms": 400, "requests_per_s": 20.0},
-      {"concurrency": 32, "p95_ms": 950, "requests_per_s": 60.0}]
+CPU = [
+    {"concurrency": 1, "p95_s": 0.6, "throughput_rps": 1.5},
+    {"concurrency": 4, "p95_s": 0.9, "throughput_rps": 4.0},
+    {"concurrency": 8, "p95_s": 1.6, "throughput_rps": 5.0},
+]
+T4 = [
+    {"concurrency": 8, "p95_ms": 400, "requests_per_s": 20.0},
+    {"concurrency": 32, "p95_ms": 950, "requests_per_s": 60.0},
+]
 
 
 def test_capacity_is_the_best_point_under_the_target(tmp_path):
@@ -57,15 +61,28 @@ def test_bad_inputs_name_the_problem(tmp_path):
 def test_cli_table_and_prices(tmp_path):
     cpu = write(tmp_path / "cpu.json", CPU)
     t4 = write(tmp_path / "t4.json", T4)
-    r = CliRunner().invoke(cost_command, ["--bench", f"cpu-server={cpu}", "--bench",
-                                          f"t4-16gb={t4}", "--target-qps", "50"])
+    r = CliRunner().invoke(
+        cost_command,
+        ["--bench", f"cpu-server={cpu}", "--bench", f"t4-16gb={t4}", "--target-qps", "50"],
+    )
     assert r.exit_code == 0, r.output
     assert "cheapest for 50 QPS at P95 < 1.0 s: t4-16gb" in r.output
     prices = tmp_path / "prices.yaml"
     prices.write_text("cpu-server: 100\nt4-16gb: 5000\n", encoding="utf-8")
-    r = CliRunner().invoke(cost_command, ["--bench", f"cpu-server={cpu}", "--bench",
-                                          f"t4-16gb={t4}", "--target-qps", "50", "--prices",
-                                          str(prices), "--json"])
+    r = CliRunner().invoke(
+        cost_command,
+        [
+            "--bench",
+            f"cpu-server={cpu}",
+            "--bench",
+            f"t4-16gb={t4}",
+            "--target-qps",
+            "50",
+            "--prices",
+            str(prices),
+            "--json",
+        ],
+    )
     assert json.loads(r.output)["cheapest"] == "cpu-server"
     r = CliRunner().invoke(cost_command, ["--bench", str(cpu)])
     assert r.exit_code != 0 and "HARDWARE=FILE" in r.output
@@ -81,11 +98,17 @@ def test_cost_reads_real_bench_results(tmp_path):
     from tests.fixtures.live_server import live_server
     from tests.legal_edge.ops.helpers import echo_manifest
 
-    backend = EchoBackend(echo_manifest(), BackendOptions(n_ctx=256, n_parallel=2,
-                                                          extra={"echo_delay_s": 0.01}))
+    backend = EchoBackend(
+        echo_manifest(), BackendOptions(n_ctx=256, n_parallel=2, extra={"echo_delay_s": 0.01})
+    )
     with live_server(create_app(Settings(backend="echo"), backend=backend)) as url:
-        result = run_bench(url, concurrency=[1, 2, 4], requests=3, max_tokens=8,
-                           prompts=["合同 违约 责任 如何 认定 请 说明 理由 以及 依据"])
+        result = run_bench(
+            url,
+            concurrency=[1, 2, 4],
+            requests=3,
+            max_tokens=8,
+            prompts=["合同 违约 责任 如何 认定 请 说明 理由 以及 依据"],
+        )
     path = tmp_path / "bench.json"
     path.write_text(json.dumps(result), encoding="utf-8")
     points, _ = load_points(path)

@@ -48,9 +48,16 @@ def _chat_and_rate(db) -> str:
         r = chat(c, SECRET)
         assert r.status_code == 200
         rid = r.json()["id"]
-        fb = c.post("/v1/feedback", json={"response_id": rid, "rating": "down",
-                                           "correction": "应当先协商，协商不成可诉讼。",
-                                           "tags": ["incomplete"], "comment": "太短"})
+        fb = c.post(
+            "/v1/feedback",
+            json={
+                "response_id": rid,
+                "rating": "down",
+                "correction": "应当先协商，协商不成可诉讼。",
+                "tags": ["incomplete"],
+                "comment": "太短",
+            },
+        )
         assert fb.status_code == 200, fb.text
         body = fb.json()
         assert body["object"] == "feedback" and body["variant"] == "default"
@@ -63,9 +70,14 @@ def _chat_and_rate(db) -> str:
 def test_streamed_answer_is_stored(tmp_path):
     with client(tmp_path / "fb.db") as c:
         wait_ready(c)
-        r = c.post("/v1/chat/completions", json={
-            "model": "echo-model", "stream": True,
-            "messages": [{"role": "user", "content": "合同 违约金 过高"}]})
+        r = c.post(
+            "/v1/chat/completions",
+            json={
+                "model": "echo-model",
+                "stream": True,
+                "messages": [{"role": "user", "content": "合同 违约金 过高"}],
+            },
+        )
         rid = r.headers["x-request-id"]
     assert FeedbackStore(tmp_path / "fb.db").response(rid)["answer"] == "合同 违约金 过高"
 
@@ -98,8 +110,10 @@ def test_feedback_needs_the_api_key(tmp_path):
 def test_failed_requests_are_counted_without_text(tmp_path):
     with client(tmp_path / "fb.db", max_queue=0) as c:
         wait_ready(c)
-        r = c.post("/v1/chat/completions", json={
-            "model": "echo-model", "messages": [{"role": "user", "content": "词 " * 400}]})
+        r = c.post(
+            "/v1/chat/completions",
+            json={"model": "echo-model", "messages": [{"role": "user", "content": "词 " * 400}]},
+        )
         assert r.status_code == 400
     rows = FeedbackStore(tmp_path / "fb.db").rows("SELECT status, request, answer FROM responses")
     assert rows == [{"status": 400, "request": None, "answer": None}]

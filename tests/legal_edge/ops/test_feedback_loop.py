@@ -24,26 +24,40 @@ from tests.fixtures.live_server import live_server
 from tests.legal_edge.ops.helpers import echo_runtime
 
 QUESTION = "公司在试用期内没有任何理由就辞退了我，这样合法吗？我能要求赔偿吗？"
-CORRECTION = ("不合法。根据《劳动合同法》第三十九条和第二十一条，用人单位在试用期内解除劳动合同，"
-              "须证明劳动者不符合录用条件，并向劳动者说明理由；违法解除的，劳动者可以要求继续履行"
-              "或者依照第八十七条要求支付赔偿金。")
+CORRECTION = (
+    "不合法。根据《劳动合同法》第三十九条和第二十一条，用人单位在试用期内解除劳动合同，"
+    "须证明劳动者不符合录用条件，并向劳动者说明理由；违法解除的，劳动者可以要求继续履行"
+    "或者依照第八十七条要求支付赔偿金。"
+)
 REJECTED = "邻居家的树枝伸到我家院子里，我可以直接砍掉吗？"
 
 
 def test_feedback_becomes_training_data(tmp_path, legal_data):
     db = tmp_path / "feedback.db"
-    app = create_app(Settings(backend="echo", feedback_db=db),
-                     runtimes=[echo_runtime("legal-echo")])
+    app = create_app(
+        Settings(backend="echo", feedback_db=db), runtimes=[echo_runtime("legal-echo")]
+    )
     with live_server(app) as url:
         sdk = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         first = sdk.chat.completions.create(
-            model="legal-echo", messages=[{"role": "system", "content": "你是律师助理。"},
-                                          {"role": "user", "content": QUESTION}])
+            model="legal-echo",
+            messages=[
+                {"role": "system", "content": "你是律师助理。"},
+                {"role": "user", "content": QUESTION},
+            ],
+        )
         second = sdk.chat.completions.create(
-            model="legal-echo", messages=[{"role": "user", "content": REJECTED}])
-        for body in ({"response_id": first.id, "rating": "down", "correction": CORRECTION,
-                      "tags": ["wrong_law"]},
-                     {"response_id": second.id, "rating": "down", "tags": ["unhelpful"]}):
+            model="legal-echo", messages=[{"role": "user", "content": REJECTED}]
+        )
+        for body in (
+            {
+                "response_id": first.id,
+                "rating": "down",
+                "correction": CORRECTION,
+                "tags": ["wrong_law"],
+            },
+            {"response_id": second.id, "rating": "down", "tags": ["unhelpful"]},
+        ):
             r = httpx.post(f"{url}/v1/feedback", json=body, timeout=10)
             assert r.status_code == 200, r.text
 
@@ -54,26 +68,38 @@ def test_feedback_becomes_training_data(tmp_path, legal_data):
     assert "1 negative ratings without a correction" in res.output
 
     cfg = Config(
-        output_dir=tmp_path / "data", data_root=LEGAL_DATA, plots=False,
+        output_dir=tmp_path / "data",
+        data_root=LEGAL_DATA,
+        plots=False,
         sources=(
-            SourceConfig(name="feedback", path=str(out), format="messages",
-                         license="office-internal"),
-            SourceConfig(name="consult_single", path="qa/lawyer_llama_single_turn.jsonl",
-                         format="alpaca", license="research-only", limit=10),
+            SourceConfig(
+                name="feedback", path=str(out), format="messages", license="office-internal"
+            ),
+            SourceConfig(
+                name="consult_single",
+                path="qa/lawyer_llama_single_turn.jsonl",
+                format="alpaca",
+                license="research-only",
+                limit=10,
+            ),
         ),
         dedup=DedupConfig(near=False),
     )
     data_dir = prepare_data(cfg)
-    records = [json.loads(line) for name in ("train.jsonl", "val.jsonl")
-               for line in (data_dir / name).read_text(encoding="utf-8").splitlines()]
+    records = [
+        json.loads(line)
+        for name in ("train.jsonl", "val.jsonl")
+        for line in (data_dir / name).read_text(encoding="utf-8").splitlines()
+    ]
     fb = [r for r in records if r["source"] == "feedback"]
     assert len(fb) == 1
     assert fb[0]["output"] == CORRECTION
     assert fb[0]["instruction"] == QUESTION or fb[0]["messages"][-2]["content"] == QUESTION
     assert fb[0]["license"] == "office-internal"
     assert sum(r["source"] != "feedback" for r in records) >= 5  # the real rows are there too
-    everything = (data_dir / "train.jsonl").read_text(encoding="utf-8") + \
-        (data_dir / "val.jsonl").read_text(encoding="utf-8")
+    everything = (data_dir / "train.jsonl").read_text(encoding="utf-8") + (
+        data_dir / "val.jsonl"
+    ).read_text(encoding="utf-8")
     assert REJECTED not in everything  # rated down without a correction: not trained on
     report = json.loads((tmp_path / "feedback.report.json").read_text(encoding="utf-8"))
     assert report["negatives"][0]["response_id"] == second.id

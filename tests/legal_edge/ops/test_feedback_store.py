@@ -16,14 +16,25 @@ from legal_edge.feedback import (
     report_path,
 )
 
-CONV = [{"role": "system", "content": "你是律师助理。"},
-        {"role": "user", "content": "试用期可以随时解除劳动合同吗？"}]
+CONV = [
+    {"role": "system", "content": "你是律师助理。"},
+    {"role": "user", "content": "试用期可以随时解除劳动合同吗？"},
+]
 
 
 def rec(rid: str, variant: str = "A", status: int = 200, answer: str = "可以。") -> ResponseRecord:
-    return ResponseRecord(id=rid, model="m", variant=variant, route="chat", status=status,
-                          duration_s=0.2, prompt_tokens=10, completion_tokens=3, request=CONV,
-                          answer=answer)
+    return ResponseRecord(
+        id=rid,
+        model="m",
+        variant=variant,
+        route="chat",
+        status=status,
+        duration_s=0.2,
+        prompt_tokens=10,
+        completion_tokens=3,
+        request=CONV,
+        answer=answer,
+    )
 
 
 def test_wal_and_roundtrip(tmp_path):
@@ -64,8 +75,9 @@ def test_retention_off_keeps_no_text(tmp_path):
 
 
 def test_purge_erases_text_then_rows(tmp_path):
-    store = FeedbackStore(tmp_path / "fb.db", retention_days=7, request_log_days=30,
-                          purge_every_s=1e12)
+    store = FeedbackStore(
+        tmp_path / "fb.db", retention_days=7, request_log_days=30, purge_every_s=1e12
+    )
     now = 1_000_000_000.0
     store.record_response(rec("old"), now=now - 40 * DAY)
     store.record_response(rec("mid"), now=now - 10 * DAY)
@@ -92,8 +104,10 @@ def test_export_rules(tmp_path):
     corr = next(r for r in rows if r["feedback"]["response_id"] == "corr")
     assert corr["source"] == "feedback"
     assert corr["messages"][:2] == CONV
-    assert corr["messages"][-1] == {"role": "assistant",
-                                    "content": "不可以，用人单位须证明不符合录用条件。"}
+    assert corr["messages"][-1] == {
+        "role": "assistant",
+        "content": "不可以，用人单位须证明不符合录用条件。",
+    }
     assert {r["feedback"]["response_id"] for r in rows} == {"corr", "revised"}
     report = json.loads(report_path(out).read_text(encoding="utf-8"))
     assert report["negatives_without_correction"] == 1
