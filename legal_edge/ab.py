@@ -344,9 +344,9 @@ def ab_report_command(
     db: Path | None, config: Path | None, since_days: float, warmup: int, as_json: bool
 ) -> None:
     """Compare A/B variants: latency percentiles, error rate, feedback score, significance."""
-    from legal_edge.feedback import _open
+    from legal_edge.feedback import open_store
 
-    store = _open(db, config)
+    store = open_store(db, config)
     since = time.time() - since_days * 86400 if since_days > 0 else 0.0
     rep = report(store, since, warmup)
     click.echo(json.dumps(rep, ensure_ascii=False, indent=1) if as_json else format_report(rep))

@@ -382,7 +382,7 @@ def report_path(out: Path) -> Path:
 # -- CLI ----------------------------------------------------------------------------------------
 
 
-def _open(db: Path | None, config: Path | None) -> FeedbackStore:
+def open_store(db: Path | None, config: Path | None) -> FeedbackStore:
     from legal_edge.config import ConfigError
     from legal_edge.settings import load_settings
 
@@ -442,7 +442,7 @@ def export_command(
     license_: str,
 ) -> None:
     """Write corrections as training rows; negative ratings without one go to the report."""
-    store = _open(db, config)
+    store = open_store(db, config)
     since = time.time() - since_days * DAY if since_days > 0 else 0.0
     rep = export(store, out, include_positive=include_positive, since=since, license=license_)
     click.echo(f"{rep.training_rows} training rows -> {out}")
@@ -459,7 +459,7 @@ def export_command(
 @_config_option
 def stats_command(db: Path | None, config: Path | None) -> None:
     """Count stored responses and feedback by rating and variant."""
-    store = _open(db, config)
+    store = open_store(db, config)
     click.echo(json.dumps(store.counts()))
     for r in store.rows(
         "SELECT variant, rating, COUNT(*) AS n, SUM(correction IS NOT NULL) "
@@ -476,4 +476,4 @@ def stats_command(db: Path | None, config: Path | None) -> None:
 @_config_option
 def purge_command(db: Path | None, config: Path | None) -> None:
     """Apply the retention windows now (the server also does this hourly)."""
-    click.echo(json.dumps(_open(db, config).purge()))
+    click.echo(json.dumps(open_store(db, config).purge()))
