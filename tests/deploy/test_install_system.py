@@ -181,3 +181,18 @@ def test_installed_program_serves_with_the_generated_key(tmp_path: Path, models_
         )
         assert r.status_code == 200, r.text
         assert r.json()["usage"]["completion_tokens"] >= 1
+
+
+@pytest.mark.slow
+def test_venv_mode_installs_and_upgrades_the_runtime(tmp_path: Path, models_from: Path) -> None:
+    """Without a build: a virtual environment under /opt/legal-edge (pip, ~1 min)."""
+    root = tmp_path / "root"
+    args = ("--venv", "--prefix", str(root), "--models-from", str(models_from))
+    install(*args)
+    program = root / "opt/legal-edge/bin/legal-edge"
+    assert (root / "opt/legal-edge/venv/bin/python").is_file()
+    assert "venv" in (root / "opt/legal-edge/VERSION").read_text()
+    out = install(*args)
+    assert "upgrading" in out.stdout
+    version = subprocess.run([str(program), "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and "legal-edge" in version.stdout
