@@ -208,32 +208,40 @@ class VLLMBackend:
         finished = False
         stream = engine.generate(TokensPrompt(prompt_token_ids=tokens), sampling, rid)
         try:
-            remaining = None if request.deadline is None else request.deadline - time.monotonic()
-            try:
-                async with asyncio.timeout(remaining):
-                    async for out in stream:
-                        c = out.outputs[0]
-                        n_out += len(c.token_ids)
-                        reason = _finish_reason(c.finish_reason) if out.finished else None
-                        finished = out.finished
-                        yield TokenChunk(
-                            text=c.text,
-                            prompt_tokens=len(tokens),
-                            completion_tokens=n_out,
-                            finish_reason=reason,
-                        )
-                        if finished:
-                            return
-            except TimeoutError:
-                raise DeadlineExceeded("the request did not finish before its deadline") from None
-            if not finished:  # the engine ended the stream without a final output
-                raise BackendNotReady("the vLLM engine stopped")
+            while not finished:
+                out = await _next_before(stream, request.deadline)
+                if out is None:  # the engine ended the stream without a final output
+                    raise BackendNotReady("the vLLM engine stopped")
+                c = out.outputs[0]
+                n_out += len(c.token_ids)
+                finished = bool(out.finished)
+                yield TokenChunk(
+                    text=c.text,
+                    prompt_tokens=len(tokens),
+                    completion_tokens=n_out,
+                    finish_reason=_finish_reason(c.finish_reason) if finished else None,
+                )
         finally:
             if not finished:
                 await stream.aclose()  # vLLM aborts the request when its generator closes
             self._open -= 1
             if self._open == 0:
                 self._idle.set()
+
+
+async def _next_before(stream: AsyncIterator[Any], deadline: float | None) -> Any:
+    """The stream's next output, or ``None`` at its end; ``DeadlineExceeded`` once ``deadline``
+    (``time.monotonic()``) passes. The wait, not the consumer, is timed: cancelling it aborts
+    the request inside vLLM's generator."""
+    timeout = None if deadline is None else deadline - time.monotonic()
+    if timeout is not None and timeout <= 0:
+        raise DeadlineExceeded("the request did not finish before its deadline")
+    try:
+        return await asyncio.wait_for(anext(stream), timeout)
+    except StopAsyncIteration:
+        return None
+    except TimeoutError:
+        raise DeadlineExceeded("the request did not finish before its deadline") from None
 
 
 def _finish_reason(reason: str | None) -> str:
