@@ -162,6 +162,7 @@ def run_suite(
         rec = store.get(model.name, suite.spec.name, item.id, sig)
         fresh = rec is None
         if rec is None:
+            started = time.monotonic()
             try:
                 body = _predict(backend, suite, item)
             except ContextOverflow as exc:
@@ -174,11 +175,15 @@ def run_suite(
                 "where": item.where,
                 "groups": item.groups,
                 **body,
+                "seconds": round(time.monotonic() - started, 3),
             }
             store.add(rec)
         records.append(rec)
         progress.step(fresh)
-    return records, progress.rate
+    # Speed from the items' own timings, so a resumed run still reports it.
+    timed = [r["seconds"] for r in records if r.get("seconds")]
+    rate = round(len(timed) / sum(timed), 3) if timed else progress.rate
+    return records, rate
 
 
 # Settings that change speed, not answers: a resumed run may change them and keep its items.
