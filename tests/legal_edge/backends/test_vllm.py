@@ -273,3 +273,28 @@ def test_queue_full_cancellation_and_metrics(server: str) -> None:
     assert r.status_code == 200, r.text
     metrics = httpx.get(server + "/metrics").text
     assert 'status="503"' in metrics and 'status="200"' in metrics
+
+
+@pytest.mark.slow
+def test_unknown_engine_option_is_named(vllm_env: Path) -> None:
+    script = (
+        "import asyncio, sys\n"
+        "from legal_edge.backends import create_backend\n"
+        "from legal_edge.backends.base import BackendOptions\n"
+        "from legal_edge.manifest import resolve_model\n"
+        f"m = resolve_model({HF_MODEL!r}, {str(MODELS_DIR)!r})\n"
+        "b = create_backend('vllm', m, BackendOptions(extra={'tensor_paralel_size': 2}))\n"
+        "try:\n"
+        "    asyncio.run(b.start())\n"
+        "except ValueError as exc:\n"
+        "    print(exc)\n"
+        "    sys.exit(3)\n"
+    )
+    out = subprocess.run(
+        [str(vllm_env / "bin" / "python"), "-c", script],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert out.returncode == 3, out.stdout + out.stderr[-2000:]
+    assert "'tensor_paralel_size' is not a vLLM engine argument" in out.stdout
