@@ -124,23 +124,30 @@ class HFBackend:
         torch = self.torch
         context = self._ids(self.render(messages) + prefill, special=True)
         conts = [self._ids(c, special=False) for c in continuations]
+        # Left-padded so every continuation ends at the last position: only the last k+1
+        # positions need logits (a 262k vocabulary makes full-sequence logits gigabytes).
         width = len(context) + max(len(c) for c in conts)
+        k = max(len(c) for c in conts)
         pad = self.tokenizer.pad_token_id or 0
         ids = torch.full((len(conts), width), pad, dtype=torch.long)
         mask = torch.zeros_like(ids)
         for i, c in enumerate(conts):
             seq = context + c
-            ids[i, : len(seq)] = torch.tensor(seq)
-            mask[i, : len(seq)] = 1
+            ids[i, width - len(seq) :] = torch.tensor(seq)
+            mask[i, width - len(seq) :] = 1
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)
         with torch.no_grad():
             logits = self.model(
-                input_ids=ids.to(self.device), attention_mask=mask.to(self.device)
+                input_ids=ids.to(self.device),
+                attention_mask=mask.to(self.device),
+                position_ids=positions.to(self.device),
+                logits_to_keep=k + 1,
             ).logits.float()
-        logprobs = torch.log_softmax(logits, dim=-1).cpu()
+        logprobs = torch.log_softmax(logits, dim=-1).cpu()  # row j = position width-k-1+j
         out = []
         for i, c in enumerate(conts):
-            pos = torch.arange(len(context) - 1, len(context) - 1 + len(c))
-            out.append(float(logprobs[i, pos, torch.tensor(c)].sum()))
+            rows = torch.arange(k - len(c), k)
+            out.append(float(logprobs[i, rows, torch.tensor(c)].sum()))
         return out
 
     def generate(self, messages: Messages, max_tokens: int) -> str:
