@@ -119,8 +119,13 @@ def test_every_recipe_config_loads():
         if stage not in stage_dirs:
             continue
         module = importlib.import_module(STAGES[stage_dirs[stage]][0])
-        first = path.read_text(encoding="utf-8").splitlines()[0]
-        assert first.startswith("#") and "legal-recipes" in first, (
-            f"{path}: first line must give the command"
+        header = []
+        for line in path.read_text(encoding="utf-8").splitlines():
+            if not line.startswith("#"):
+                break
+            header.append(line)
+        command = f"legal-recipes {stage_dirs[stage]} --config {path.relative_to(REPO)}"
+        assert any(command in line for line in header), (
+            f"{path}: the leading comment must give the command to run it ({command})"
         )
         load_config(module.Config, path)
