@@ -21,7 +21,8 @@ import yaml
 
 SECONDS_PER_MONTH = 30 * 24 * 3600
 # ¥ per month. The GPU prices are the project's seed figures; the CPU server price is our
-# assumption for a 4-core / 16 GB rented server (override with --prices).
+# assumption for a small rented x86 server like the 2-core / 24 GB one measured here (override
+# with --prices).
 DEFAULT_PRICES: dict[str, float] = {
     "a100-40gb": 8000.0,
     "rtx-4090": 2000.0,
