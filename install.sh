@@ -129,6 +129,25 @@ else
   echo "$want" > "$stamp"
 fi
 
+# -- system tools the tests use for real (Prometheus + promtool, nginx, systemd-analyze) --------
+if [ "$MODE" = dev ]; then
+  missing=()
+  command -v prometheus >/dev/null 2>&1 && command -v promtool >/dev/null 2>&1 || missing+=(prometheus)
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx-light)
+  command -v systemd-analyze >/dev/null 2>&1 || missing+=(systemd)
+  if [ ${#missing[@]} -gt 0 ]; then
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      step "installing test tools from Debian: ${missing[*]}"
+      { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+          --no-install-recommends "${missing[@]}" >/dev/null; } \
+        || die "apt-get install ${missing[*]} failed"
+    else
+      echo "install.sh: warning: the monitoring/deployment tests need: ${missing[*]}" \
+           "(apt-get install ${missing[*]})" >&2
+    fi
+  fi
+fi
+
 # -- default model -----------------------------------------------------------------------------
 step "default model in $MODELS_DIR"
 "$VENV/bin/legal-edge" models install-default --models-dir "$MODELS_DIR" \
@@ -149,6 +168,8 @@ backend: llamacpp
 api_keys: []             # e.g. [a-long-random-key]; clients send Authorization: Bearer <key>
 n_parallel: 8            # sequences decoded together
 n_ctx: 4096              # context tokens per sequence
+feedback_db: $ROOT/feedback.db   # responses + lawyers' feedback (POST /v1/feedback); remove to switch off
+response_retention_days: 30      # answer text kept this long so feedback can refer to it (0 = never stored)
 EOF
 fi
 step "done. Start the server: $VENV/bin/legal-edge serve   (API on http://127.0.0.1:8000/v1)"
