@@ -18,6 +18,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -204,6 +205,8 @@ def main() -> None:
     ap.add_argument("--json-out", type=Path, default=None)
     ap.add_argument("--log-dir", type=Path, default=Path("/tmp"))
     args = ap.parse_args()
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the server being measured is stopped too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
     manifest = resolve_model(args.model, REPO / "models")
     gguf = manifest.model_path

@@ -252,6 +252,7 @@ async def _run_level(
     max_tokens: int,
     headers: dict[str, str],
     timeout_s: float,
+    offset: int = 0,
 ) -> dict[str, Any]:
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
     timeout = httpx.Timeout(timeout_s, connect=10.0)
@@ -260,7 +261,7 @@ async def _run_level(
         async def client_loop(c: int) -> list[RequestResult]:
             out = []
             for r in range(requests):
-                body = bodies[(c * requests + r) % len(bodies)]
+                body = bodies[(offset + c * requests + r) % len(bodies)]
                 out.append(await one_request(client, url, body, max_tokens))
             return out
 
@@ -321,10 +322,17 @@ def run_bench(
     async def main() -> list[dict[str, Any]]:
         if warmup:  # first request pays for lazy loading and caches; not measured
             await _run_level(full_url, bodies[-1:], 1, 1, 8, headers, timeout_s)
-        return [
-            await _run_level(full_url, bodies, c, requests, max_tokens, headers, timeout_s)
-            for c in concurrency
-        ]
+        levels, offset = [], 0
+        for c in concurrency:
+            # every level gets prompts of its own: a server that caches prompts (llama-server
+            # reuses a slot's KV for an identical prompt) must not see a repeat
+            levels.append(
+                await _run_level(
+                    full_url, bodies, c, requests, max_tokens, headers, timeout_s, offset
+                )
+            )
+            offset += c * requests
+        return levels
 
     levels = asyncio.run(main())
     return {
