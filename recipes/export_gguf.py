@@ -213,7 +213,9 @@ def run(cfg: Config) -> Path:
     if bad:
         raise ConfigError(f"publish: {bad[0]} is not in quantizations {list(cfg.quantizations)}")
     src = read_source(cfg.model)
-    out = resolve_path(cfg.output_dir)
+    # absolute from the first run on: step keys hold variant paths, which must not change
+    # between the first run (directory not there yet) and a rerun
+    out = resolve_path(cfg.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
     state = StepState(out / "state.json")
     return export(cfg, src, out, state)

@@ -47,8 +47,10 @@ def export(cfg: Config, src: Source, out: Path, state: StepState) -> Path:
         method = "gguf" if src.base_gguf is not None else "hf"
     if method == "gguf" and src.base_gguf is None:
         raise ConfigError("merge_method: gguf needs a base GGUF; this model's base is HF only")
+    # the hf route joins the key only when used, so exports made before it existed stay valid
+    route = [] if method == "gguf" else [method]
     merge_key = _key(
-        src.base_sha256, src.peft_sha256, cfg.outtype, m.chat_template, m.stop, name, method
+        src.base_sha256, src.peft_sha256, cfg.outtype, m.chat_template, m.stop, name, *route
     )
     ref_path = out / f"{name}-{cfg.outtype}.gguf"
 
