@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import os
 import platform
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -181,8 +182,8 @@ def finalize(plan, result) -> Path:
         context_length=bm.context_length if bm else plan.context_length,
         quantization=bm.quantization if bm else None,
         license=(bm.license if bm else None),
-        license_file=(f"../{plan.base.gguf.parent.name}/{bm.license_file}"
-                      if bm and bm.license_file and plan.base.gguf else None),
+        license_file=(os.path.relpath(bm.directory / bm.license_file, out.resolve())
+                      if bm and bm.license_file and bm.directory else None),
         description=cfg.description or f"LoRA adapter trained by legal-recipes train on "
                                         f"{plan.data_info.get('train_file')}",
         stage="train",

@@ -53,6 +53,10 @@ def resolve_base(spec: Path) -> BaseModel:
             if m.path_of("model") == spec.resolve():
                 manifest = m
         digest = sha256_file(spec)
+        expected = manifest.file("model").sha256 if manifest and manifest.file("model") else None
+        if expected and expected != digest:
+            raise BaseModelError(f"{spec}: sha256 {digest[:12]}… does not match the "
+                                 f"{expected[:12]}… recorded in {manifest.directory}/manifest.json")
         return BaseModel(dequantized_dir(spec, digest), spec.resolve(), digest, manifest)
     if spec.is_dir():
         if not (spec / "config.json").is_file():

@@ -128,6 +128,20 @@ def test_bad_input_fails_before_training(tiny, data_dir, tmp_path, change, messa
     assert not (tmp_path / "work").exists()
 
 
+def test_base_that_does_not_match_its_manifest_is_refused(tiny, data_dir, tmp_path):
+    import shutil
+
+    from legal_edge.manifest import ModelFile
+
+    base = tmp_path / "base"
+    base.mkdir()
+    shutil.copy(tiny.gguf, base / "tiny.gguf")
+    ModelManifest(name="base", base_model="tiny", chat_template="x", files=[
+        ModelFile(role="model", path="tiny.gguf", sha256="0" * 64)]).write(base)
+    with pytest.raises(TrainError, match="does not match the 000000000000"):
+        run(tiny_config(tiny, data_dir, tmp_path, base_model=base))
+
+
 def test_wrong_data_format_names_file_and_line(tiny, tmp_path, legal_data):
     raw = legal_data / "mcq" / "lawbench_case_analysis.jsonl"  # raw rows, not prepared
     with pytest.raises(TrainError, match=r"lawbench_case_analysis.jsonl:1: not a prepared record"):
@@ -147,3 +161,18 @@ def test_every_train_config_loads():
         first = p.read_text(encoding="utf-8").splitlines()[0]
         assert first.startswith("#"), f"{p.name} must start with the command that runs it"
         load_config(Config, p, ())
+
+
+@pytest.mark.slow
+def test_smoke_config_trains_the_real_base(default_base_gguf, data_dir, tmp_path):
+    llama_cpp = pytest.importorskip("llama_cpp")
+    cfg = load_config(Config, REPO / "recipes" / "configs" / "train" / "smoke.yaml", (
+        f"data_dir={data_dir}", f"output_dir={tmp_path / 'model'}",
+        f"work_dir={tmp_path / 'work'}", f"base_model={default_base_gguf.parent}"))
+    m = ModelManifest.read(run(cfg))
+    m.verify_files(check_hash=True)
+    assert m.training["steps"] == 3
+    llm = llama_cpp.Llama(model_path=str(m.model_path), lora_path=str(m.adapter_path),
+                          n_ctx=256, verbose=False)
+    assert llm("<start_of_turn>user\n什么是合同？<end_of_turn>\n<start_of_turn>model\n",
+               max_tokens=4, temperature=0.0)["choices"][0]["text"] is not None
