@@ -13,7 +13,9 @@ from legal_edge.backends.base import BackendOptions
 from legal_edge.config import ConfigError, load_config
 
 ENV_PREFIX = "LEGAL_EDGE_"
-DEFAULT_MODEL = "gemma3-270m"
+# The shipped legal model: the base GGUF (models/gemma3-270m) + the committed LoRA adapter.
+# The base stays selectable: --model gemma3-270m.
+DEFAULT_MODEL = "legal-gemma3-270m"
 
 
 @dataclass(frozen=True)
