@@ -151,6 +151,8 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
     if comp:
         rows = []
         for r in comp:
+            if r["change"] is None:  # not measurable on these items (e.g. nothing cited)
+                continue
             noise = (
                 "within noise"
                 if r["within_noise"]
