@@ -51,7 +51,8 @@ def bootstrap(
     stats = stats[~np.isnan(stats)]
     alpha = (1 - confidence) / 2
     low, high = np.quantile(stats, [alpha, 1 - alpha]) if len(stats) else (value, value)
-    return Estimate(value, float(low), float(high), n)
+    # n: the items the metric is about (a refusal rate counts only must-refuse prompts).
+    return Estimate(value, float(low), float(high), int((d > 0).sum()))
 
 
 @dataclass(frozen=True)
@@ -105,4 +106,4 @@ def paired_change(
     diff = diff[~np.isnan(diff)]
     alpha = (1 - confidence) / 2
     low, high = np.quantile(diff, [alpha, 1 - alpha]) if len(diff) else (vb - va, vb - va)
-    return Change(va, vb, vb - va, float(low), float(high), n)
+    return Change(va, vb, vb - va, float(low), float(high), int(((ad > 0) | (bd > 0)).sum()))
