@@ -102,7 +102,11 @@ class Engine:
         verbose: bool = False,
     ):
         self.n_parallel = n_parallel
-        self.n_batch = max(n_batch, n_parallel)
+        # Prompts are cut into chunks of ``chunk`` tokens at fixed offsets, whatever else runs:
+        # the same prompt is then computed the same way alone or in company (at temperature 0
+        # the answer does not depend on the load). A step holds the decode tokens + chunks.
+        self.chunk = max(1, n_batch)
+        self.n_batch = self.chunk + n_parallel
         self._deliver = deliver
         _init_llama_backend(verbose)
 
@@ -145,6 +149,13 @@ class Engine:
                 self.close()
                 raise BackendError(f"llama.cpp could not apply the LoRA adapter {adapter_path}")
 
+        self.n_swa = max(0, llama_cpp.llama_model_n_swa(self.model))
+        # Tokens whose KV a free slot still holds from its last request: a new request whose
+        # prompt starts the same (the next turn of a chat resends the whole history) picks
+        # that slot and skips the shared prefix.
+        self._kv_tokens: list[list[int]] = [[] for _ in range(n_parallel)]
+        self.prefill_tokens = 0  # prompt tokens decoded
+        self.reused_tokens = 0  # prompt tokens found in a slot's cache instead
         self.stop_ids = self._special_stop_ids(stop_texts)
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
 
@@ -240,7 +251,7 @@ class Engine:
                 for i, job in enumerate(self._slots):
                     if job is not None:
                         out.append((job, exc))
-                        self._free(i)
+                        self._free(i, keep=False)
             if out:
                 self._deliver(out)
         out = [(j, self._close_error) for j in self._slots if j is not None]
@@ -248,14 +259,19 @@ class Engine:
         self._waiting.clear()
         for i, job in enumerate(self._slots):
             if job is not None:
-                self._free(i)
+                self._free(i, keep=False)
         if out:
             self._deliver(out)
 
-    def _free(self, slot: int) -> None:
+    def _free(self, slot: int, keep: bool) -> None:
+        """End the slot's request; ``keep`` its KV cells for prefix reuse, else clear them."""
         job = self._slots[slot]
         self._slots[slot] = None
-        llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
+        if keep and job is not None:
+            self._kv_tokens[slot] = (job.tokens + job.generated)[: job.n_past]
+        else:
+            self._kv_tokens[slot] = []
+            llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
         if job is not None and job.sampler is not None:
             llama_cpp.llama_sampler_free(job.sampler)
             job.sampler = None
@@ -266,10 +282,10 @@ class Engine:
             if job is None:
                 continue
             if job.cancelled:
-                self._free(i)
+                self._free(i, keep=False)
             elif job.deadline is not None and now > job.deadline:
                 out.append((job, DeadlineExceeded("the request ran past its deadline")))
-                self._free(i)
+                self._free(i, keep=False)
         with self._wake:
             keep: deque[Job] = deque()
             for job in self._waiting:
@@ -278,14 +294,31 @@ class Engine:
                 if job.deadline is not None and now > job.deadline:
                     out.append((job, DeadlineExceeded("the request waited past its deadline")))
                     continue
-                free = next((i for i, j in enumerate(self._slots) if j is None), None)
-                if free is None:
+                free = [i for i, j in enumerate(self._slots) if j is None]
+                if not free:
                     keep.append(job)
                     continue
-                job.slot = free
+                self._place(job, free)
                 job.sampler = self._make_sampler(job.params, job.seed)
-                self._slots[free] = job
+                self._slots[job.slot] = job
             self._waiting = keep
+
+    def _place(self, job: Job, free: list[int]) -> None:
+        """Put ``job`` in the free slot whose cached tokens share the longest prefix with its
+        prompt, drop the rest of that slot's cache and start after the shared prefix."""
+        shared = [_common_prefix(self._kv_tokens[i], job.tokens) for i in free]
+        best = max(range(len(free)), key=lambda k: (shared[k], not self._kv_tokens[free[k]]))
+        slot, n = free[best], min(shared[best], len(job.tokens) - 1)  # last token: logits
+        if n > 0 and self.n_swa:
+            # sliding-window layers keep only recent cells: reuse needs the window before n
+            if llama_cpp.llama_memory_seq_pos_min(self.mem, slot) > max(0, n - self.n_swa):
+                n = 0
+        if n == 0 or not llama_cpp.llama_memory_seq_rm(self.mem, slot, n, -1):
+            llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
+            n = 0
+        self._kv_tokens[slot] = []
+        job.slot, job.n_past = slot, n
+        self.reused_tokens += n
 
     def _make_sampler(self, params: SamplingParams, seed: int) -> object | None:
         if params.temperature <= 0:
@@ -325,14 +358,16 @@ class Engine:
         for job in running:  # one decode token per generating sequence first
             if job.pending >= 0:
                 add(job, job.pending, True)
-        for job in running:  # then prompt chunks, oldest request first, within n_batch
+        for job in running:  # then whole prompt chunks, oldest request first, while they fit
             if job.pending >= 0:
                 continue
-            todo = job.tokens[job.n_past : job.n_past + self.n_batch - n]
+            end = min(len(job.tokens), (job.n_past // self.chunk + 1) * self.chunk)
+            todo = job.tokens[job.n_past : end]
+            if n + len(todo) > self.n_batch:
+                break  # the next step takes it
+            self.prefill_tokens += len(todo)
             for tok in todo:  # logits only for the prompt's last token
                 add(job, tok, job.n_past + 1 == len(job.tokens))
-            if n >= self.n_batch:
-                break
         if n == 0:
             return
         batch.n_tokens = n
@@ -353,7 +388,7 @@ class Engine:
         if llama_cpp.llama_vocab_is_eog(self.vocab, token) or token in self.stop_ids:
             text = job.decoder.decode(b"", final=True)
             out.append((job, TokenChunk(text, n_prompt, job.n_out, finish_reason="stop")))
-            self._free(job.slot)
+            self._free(job.slot, keep=True)
             return
         job.n_out += 1
         # Bytes, not text: a character may span tokens. The incremental decoder holds an
@@ -362,7 +397,16 @@ class Engine:
         if job.n_out >= job.max_new:
             text += job.decoder.decode(b"", final=True)
             out.append((job, TokenChunk(text, n_prompt, job.n_out, finish_reason="length")))
-            self._free(job.slot)
+            self._free(job.slot, keep=True)
             return
         job.pending = token
         out.append((job, TokenChunk(text, n_prompt, job.n_out)))
+
+
+def _common_prefix(a: list[int], b: list[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n

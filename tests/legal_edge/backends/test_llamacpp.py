@@ -370,3 +370,31 @@ def test_a_file_that_is_not_a_model_fails_to_start(tmp_path: Path, tiny_gguf: Pa
     )
     with pytest.raises(BackendError, match="could not load the model"):
         asyncio.run(backend.start())
+
+
+def test_a_finished_prompt_prefix_is_reused_with_identical_output(tiny_gguf: Path) -> None:
+    turn1 = render_chat(GEMMA_CHAT_TEMPLATE, [{"role": "user", "content": "合同无效的情形？"}])
+    turn2 = render_chat(
+        GEMMA_CHAT_TEMPLATE,
+        [
+            {"role": "user", "content": "合同无效的情形？"},
+            {"role": "assistant", "content": "W"},
+            {"role": "user", "content": "劳动合同呢？"},
+        ],
+    )
+
+    async def scenario(backend: LlamaCppBackend) -> tuple[str, int, int]:
+        engine = backend._engine
+        assert engine is not None
+        await collect(backend, request(turn1, 8))
+        before = engine.reused_tokens
+        second = text_of(await collect(backend, request(turn2, 16)))
+        return second, engine.reused_tokens - before, len(engine.tokenize(turn1))
+
+    reused_run, reused, n_turn1 = run_with(tiny_gguf, scenario, n_parallel=2, n_ctx=512)
+
+    async def fresh(backend: LlamaCppBackend) -> str:
+        return text_of(await collect(backend, request(turn2, 16)))
+
+    assert reused >= n_turn1 - 1  # the first turn's prompt was not decoded again
+    assert reused_run == run_with(tiny_gguf, fresh, n_parallel=2, n_ctx=512)
