@@ -221,67 +221,49 @@ async def _run(
 # -- response shapes --------------------------------------------------------------------------
 
 
-def _chat_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation) -> dict[str, Any]:
-    if delta is None:
-        choice = {"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}
-    elif delta.finish_reason:
-        choice = {"index": 0, "delta": {}, "finish_reason": delta.finish_reason}
-    else:
-        choice = {"index": 0, "delta": {"content": delta.text}, "finish_reason": None}
-    return {
+def _envelope(
+    rid: str, rt: ModelRuntime, obj: str, choice: dict[str, Any], gen: Generation | None = None
+) -> dict[str, Any]:
+    """The fields every completion object and chunk share; ``gen`` adds the final usage."""
+    body: dict[str, Any] = {
         "id": rid,
-        "object": "chat.completion.chunk",
+        "object": obj,
         "created": int(time.time()),
         "model": rt.name,
         "system_fingerprint": _fingerprint(rt),
-        "choices": [choice],
+        "choices": [{"index": 0, **choice}],
     }
+    if gen is not None:
+        body["usage"] = gen.usage.as_dict()
+    return body
+
+
+def _chat_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation) -> dict[str, Any]:
+    if delta is None:
+        choice = {"delta": {"role": "assistant", "content": ""}, "finish_reason": None}
+    elif delta.finish_reason:
+        choice = {"delta": {}, "finish_reason": delta.finish_reason}
+    else:
+        choice = {"delta": {"content": delta.text}, "finish_reason": None}
+    return _envelope(rid, rt, "chat.completion.chunk", choice)
 
 
 def _chat_full(rid: str, rt: ModelRuntime, text: str, gen: Generation) -> dict[str, Any]:
-    return {
-        "id": rid,
-        "object": "chat.completion",
-        "created": int(time.time()),
-        "model": rt.name,
-        "system_fingerprint": _fingerprint(rt),
-        "choices": [
-            {
-                "index": 0,
-                "message": {"role": "assistant", "content": text},
-                "logprobs": None,
-                "finish_reason": gen.finish_reason,
-            }
-        ],
-        "usage": gen.usage.as_dict(),
-    }
+    message = {"role": "assistant", "content": text}
+    choice = {"message": message, "logprobs": None, "finish_reason": gen.finish_reason}
+    return _envelope(rid, rt, "chat.completion", choice, gen)
 
 
 def _text_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation) -> dict[str, Any]:
     text = "" if delta is None else delta.text
     reason = None if delta is None else delta.finish_reason
-    return {
-        "id": rid,
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": rt.name,
-        "system_fingerprint": _fingerprint(rt),
-        "choices": [{"index": 0, "text": text, "logprobs": None, "finish_reason": reason}],
-    }
+    choice = {"text": text, "logprobs": None, "finish_reason": reason}
+    return _envelope(rid, rt, "text_completion", choice)
 
 
 def _text_full(rid: str, rt: ModelRuntime, text: str, gen: Generation) -> dict[str, Any]:
-    return {
-        "id": rid,
-        "object": "text_completion",
-        "created": int(time.time()),
-        "model": rt.name,
-        "system_fingerprint": _fingerprint(rt),
-        "choices": [
-            {"index": 0, "text": text, "logprobs": None, "finish_reason": gen.finish_reason}
-        ],
-        "usage": gen.usage.as_dict(),
-    }
+    choice = {"text": text, "logprobs": None, "finish_reason": gen.finish_reason}
+    return _envelope(rid, rt, "text_completion", choice, gen)
 
 
 def _fingerprint(rt: ModelRuntime) -> str:
