@@ -9,6 +9,7 @@ resources at once.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
@@ -115,3 +116,35 @@ class Backend(Protocol):
     def stats(self) -> dict[str, int]:
         """``{"running": n, "waiting": n}`` for metrics and admission control."""
         ...
+
+
+class Admission:
+    """Open requests (running + waiting) against ``n_parallel + max_queue``, shared by the
+    engine backends: ``admit`` before a request runs (``QueueFull`` beyond the bound),
+    ``release`` when it ends, ``drain`` on shutdown waits for the open ones to finish."""
+
+    def __init__(self, options: BackendOptions):
+        self.limit = options.n_parallel + options.max_queue
+        self.retry_after = options.queue_timeout_s
+        self.open = 0
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    def admit(self) -> None:
+        if self.open >= self.limit:
+            raise QueueFull(self.retry_after)
+        self.open += 1
+        self._idle.clear()
+
+    def release(self) -> None:
+        self.open -= 1
+        if self.open == 0:
+            self._idle.set()
+
+    async def drain(self, seconds: float) -> None:
+        """Wait up to ``seconds`` for every admitted request to finish."""
+        if seconds > 0:
+            try:
+                await asyncio.wait_for(self._idle.wait(), seconds)
+            except TimeoutError:
+                pass

@@ -19,11 +19,11 @@ from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from legal_edge.backends.base import (
+    Admission,
     BackendNotReady,
     BackendOptions,
     ContextLengthExceeded,
     GenerationRequest,
-    QueueFull,
     TokenChunk,
 )
 from legal_edge.manifest import ModelManifest
@@ -37,10 +37,9 @@ class LlamaCppBackend:
         self.manifest = manifest
         self.options = options
         self._engine: Engine | None = None
-        self._open = 0  # requests admitted and not finished (running + waiting)
+        self._admission = Admission(options)
         self._accepting = False
         self._seeds = itertools.count(options.seed)
-        self._idle: asyncio.Event | None = None
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -70,8 +69,6 @@ class LlamaCppBackend:
             swa_full=bool(extra.get("swa_full", False)),
             verbose=bool(extra.get("verbose", False)),
         )
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._accepting = True
 
     async def stop(self) -> None:
@@ -80,12 +77,7 @@ class LlamaCppBackend:
         engine, self._engine = self._engine, None
         if engine is None:
             return
-        drain = float(self.options.extra.get("drain_s", 5.0))  # type: ignore[arg-type]
-        if self._idle is not None and drain > 0:
-            try:
-                await asyncio.wait_for(self._idle.wait(), drain)
-            except TimeoutError:
-                pass
+        await self._admission.drain(float(self.options.extra.get("drain_s", 5.0)))  # type: ignore[arg-type]
         await asyncio.to_thread(engine.close, BackendNotReady("the server is shutting down"))
 
     @property
@@ -104,7 +96,7 @@ class LlamaCppBackend:
     def stats(self) -> dict[str, int]:
         engine = self._engine
         running = engine.running if engine is not None else 0
-        return {"running": running, "waiting": max(0, self._open - running)}
+        return {"running": running, "waiting": max(0, self._admission.open - running)}
 
     def _require_engine(self) -> Engine:
         if self._engine is None or not self._accepting:
@@ -120,8 +112,6 @@ class LlamaCppBackend:
         limit = engine.n_ctx_seq
         if len(tokens) >= limit:
             raise ContextLengthExceeded(len(tokens), request.params.max_tokens, limit)
-        if self._open >= self.options.n_parallel + self.options.max_queue:
-            raise QueueFull(self.options.queue_timeout_s)
         params = request.params
         queue: asyncio.Queue[TokenChunk | BaseException] = asyncio.Queue()
         job = Job(
@@ -132,9 +122,7 @@ class LlamaCppBackend:
             deadline=request.deadline,
             sink=queue,
         )
-        self._open += 1
-        assert self._idle is not None
-        self._idle.clear()
+        self._admission.admit()
         finished = False
         try:
             engine.submit(job)
@@ -151,9 +139,7 @@ class LlamaCppBackend:
         finally:
             if not finished:  # closed early, cancelled, or the submit failed
                 engine.cancel(job)
-            self._open -= 1
-            if self._open == 0:
-                self._idle.set()
+            self._admission.release()
 
 
 def _dispatch(outputs: list[Output]) -> None:

@@ -32,12 +32,12 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.backends.base import (
+    Admission,
     BackendNotReady,
     BackendOptions,
     ContextLengthExceeded,
     DeadlineExceeded,
     GenerationRequest,
-    QueueFull,
     TokenChunk,
 )
 from legal_edge.manifest import ManifestError, ModelManifest
@@ -78,11 +78,10 @@ class VLLMBackend:
         self._stop_ids: list[int] = []
         self._stop_texts: list[str] = []
         self._max_model_len = min(options.n_ctx, manifest.context_length)
-        self._open = 0  # admitted and not finished (running + waiting)
+        self._admission = Admission(options)
         self._accepting = False
         self._ids = itertools.count()
         self._seeds = itertools.count(options.seed)
-        self._idle: asyncio.Event | None = None
 
     def _engine_kwargs(self, options: BackendOptions) -> dict[str, Any]:
         extra = {k: v for k, v in options.extra.items() if k not in OWN_OPTIONS}
@@ -118,8 +117,6 @@ class VLLMBackend:
         self._tokenizer = self._engine.get_tokenizer()
         self._max_model_len = int(self._engine.model_config.max_model_len)
         self._stop_ids, self._stop_texts = self._split_stops(self.manifest.stop)
-        self._idle = asyncio.Event()
-        self._idle.set()
         self._accepting = True
         log.info(
             "vLLM engine ready in %.1f s (%s, max_model_len %d)",
@@ -148,12 +145,7 @@ class VLLMBackend:
         engine, self._engine = self._engine, None
         if engine is None:
             return
-        drain = float(self.options.extra.get("drain_s", 5.0))  # type: ignore[arg-type]
-        if self._idle is not None and drain > 0:
-            try:
-                await asyncio.wait_for(self._idle.wait(), drain)
-            except TimeoutError:
-                pass
+        await self._admission.drain(float(self.options.extra.get("drain_s", 5.0)))  # type: ignore[arg-type]
         await asyncio.to_thread(engine.shutdown)
 
     @property
@@ -174,8 +166,8 @@ class VLLMBackend:
         return list(self._tokenizer.encode(prompt, add_special_tokens=True))
 
     def stats(self) -> dict[str, int]:
-        running = min(self._open, self.options.n_parallel)
-        return {"running": running, "waiting": self._open - running}
+        running = min(self._admission.open, self.options.n_parallel)
+        return {"running": running, "waiting": self._admission.open - running}
 
     # -- generation ---------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> AsyncIterator[TokenChunk]:
@@ -188,8 +180,6 @@ class VLLMBackend:
         limit = self._max_model_len
         if len(tokens) >= limit:
             raise ContextLengthExceeded(len(tokens), request.params.max_tokens, limit)
-        if self._open >= self.options.n_parallel + self.options.max_queue:
-            raise QueueFull(self.options.queue_timeout_s)
         p = request.params
         sampling = VSamplingParams(
             max_tokens=max(1, min(p.max_tokens, limit - len(tokens))),
@@ -201,9 +191,7 @@ class VLLMBackend:
             output_kind=RequestOutputKind.DELTA,
         )
         rid = f"{request.request_id}-{next(self._ids)}"
-        self._open += 1
-        assert self._idle is not None
-        self._idle.clear()
+        self._admission.admit()
         n_out = 0
         finished = False
         stream = engine.generate(TokensPrompt(prompt_token_ids=tokens), sampling, rid)
@@ -224,9 +212,7 @@ class VLLMBackend:
         finally:
             if not finished:
                 await stream.aclose()  # vLLM aborts the request when its generator closes
-            self._open -= 1
-            if self._open == 0:
-                self._idle.set()
+            self._admission.release()
 
 
 async def _next_before(stream: AsyncIterator[Any], deadline: float | None) -> Any:
