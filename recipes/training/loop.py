@@ -263,9 +263,10 @@ def train(plan: Plan) -> Result:
     if int(os.environ.get("WORLD_SIZE", "1")) == 1:
         # A single process may train several times (the pipeline, tests) with different
         # precisions; accelerate keeps its state per process, so start each run afresh.
-        from accelerate.state import AcceleratorState
+        from accelerate.state import AcceleratorState, GradientState
 
         AcceleratorState._reset_state(reset_partial_state=True)
+        GradientState._reset_state()
     accelerator = Accelerator(mixed_precision="no" if plan.precision == "fp32" else plan.precision,
                               gradient_accumulation_steps=cfg.grad_accum)
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
