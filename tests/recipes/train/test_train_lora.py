@@ -76,8 +76,10 @@ def test_gguf_adapter_changes_llama_cpp_output(trained, tiny):
     prompt = "<start_of_turn>user\n合同法规定<end_of_turn>\n<start_of_turn>model\n"
 
     def logits(**kw):
+        # logits_all: with it off, llm.scores holds no row for the prompt's last token (the
+        # row read stayed zero in a fresh process, so base and adapter "agreed" at 0.0)
         llm = llama_cpp.Llama(model_path=str(tiny.gguf), n_ctx=128, verbose=False,
-                              logits_all=False, **kw)
+                              logits_all=True, **kw)
         toks = llm.tokenize(prompt.encode(), special=True)
         llm.eval(toks)
         return list(llm.scores[len(toks) - 1])
