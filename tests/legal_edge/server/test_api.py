@@ -11,25 +11,16 @@ from litestar.testing import TestClient
 
 from legal_edge.backends.base import BackendOptions
 from legal_edge.backends.echo import EchoBackend
-from legal_edge.manifest import ModelFile, ModelManifest
-from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, GEMMA_STOP
+from legal_edge.manifest import ModelManifest
 from legal_edge.server.app import create_app
 from legal_edge.settings import Settings
+from tests.legal_edge.ops.helpers import echo_manifest, wait_ready
 
 MODEL = "echo-model"
 
 
 def manifest(ctx: int = 64) -> ModelManifest:
-    return ModelManifest(
-        name=MODEL,
-        base_model="echo",
-        files=[ModelFile("model", "none.gguf")],
-        chat_template=GEMMA_CHAT_TEMPLATE,
-        stop=list(GEMMA_STOP),
-        context_length=ctx,
-        quantization="none",
-        license="test",
-    )
+    return echo_manifest(MODEL, ctx)
 
 
 def make_client(ctx: int = 64, **settings_kw) -> TestClient:
@@ -45,16 +36,8 @@ def make_client(ctx: int = 64, **settings_kw) -> TestClient:
 @pytest.fixture
 def client():
     with make_client() as c:
-        _wait_ready(c)
+        wait_ready(c)
         yield c
-
-
-def _wait_ready(c: TestClient) -> None:
-    for _ in range(100):
-        if c.get("/health/ready").status_code == 200:
-            return
-        asyncio.run(asyncio.sleep(0.01))
-    raise AssertionError("not ready")
 
 
 def chat(c: TestClient, content: str = "劳动 合同 解除", **kw):
@@ -210,13 +193,13 @@ def test_ready_is_503_until_model_loaded():
         assert r.status_code == 503 and r.json()["error"]["code"] == "model_not_ready"
         with c.portal() as portal:
             portal.call(backend.release.set)
-        _wait_ready(c)
+        wait_ready(c)
         assert chat(c).status_code == 200
 
 
 def test_api_keys_required_and_checked():
     with make_client(api_keys=("secret-key-1", "secret-key-2")) as c:
-        _wait_ready(c)
+        wait_ready(c)
         r = chat(c)
         assert r.status_code == 401 and r.json()["error"]["code"] == "invalid_api_key"
         r = c.post(
