@@ -25,6 +25,7 @@ import httpx
 
 from legal_edge.fileio import atomic_write_json
 from legal_edge.prompts import KNOWN_TEMPLATES, render_chat
+from legal_edge.sse import parse_line
 
 DEFAULT_PROMPTS = Path("qa") / "lawyer_llama_single_turn.jsonl"
 PROMPT_FIELDS = ("prompt", "instruction", "question", "text")
@@ -161,13 +162,12 @@ async def one_request(
                     return res
                 done = False
                 async for line in resp.aiter_lines():
-                    if not line.startswith("data:"):
+                    data = parse_line(line)
+                    if data is None:
                         continue
-                    payload = line[5:].strip()
-                    if payload == "[DONE]":
+                    if isinstance(data, str):  # DONE
                         done = True
                         break
-                    data = json.loads(payload)
                     if "error" in data:
                         res.error = f"stream error: {str(data['error'])[:200]}"
                         break

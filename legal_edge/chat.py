@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Iterator
 from typing import Any
 
 import click
 import httpx
+
+from legal_edge.sse import parse_line
 
 
 class ChatError(RuntimeError):
@@ -38,12 +39,11 @@ def stream_chat(
                 message = resp.text
             raise ChatError(f"HTTP {resp.status_code}: {message}")
         for line in resp.iter_lines():
-            if not line.startswith("data: "):
+            event = parse_line(line)
+            if event is None:
                 continue
-            payload = line[6:]
-            if payload == "[DONE]":
+            if isinstance(event, str):  # DONE
                 return
-            event = json.loads(payload)
             if "error" in event:
                 raise ChatError(event["error"].get("message", "stream error"))
             for choice in event.get("choices", []):

@@ -130,3 +130,20 @@ def test_langchain_chat_openai(server_url):
     parts = list(llm.stream("租赁 合同"))
     assert "".join(p.content for p in parts) == "租赁 合同"
     assert any(p.usage_metadata for p in parts)
+
+
+def test_legal_edge_chat_streams_answers_and_keeps_the_history(server_url):
+    from click.testing import CliRunner
+
+    from legal_edge.chat import chat_command
+
+    args = ["--url", server_url + "/v1", "--api-key", KEY, "--system", ""]
+    result = CliRunner().invoke(chat_command, args, input="合同 无效\n第二 问\n/exit\n")
+    assert result.exit_code == 0, result.output
+    lines = result.output.splitlines()
+    assert f"legal-edge chat · {MODEL} · /exit to quit" in lines[0]
+    assert any(line.endswith("合同 无效") for line in lines)
+    assert any(line.endswith("第二 问") for line in lines)
+
+    bad = CliRunner().invoke(chat_command, [*args[:2], "--api-key", "wrong-key"], input="/exit\n")
+    assert bad.exit_code != 0 and "HTTP 401" in bad.output
