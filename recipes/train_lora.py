@@ -169,7 +169,7 @@ def finalize(plan, result) -> Path:
         "initial_val_loss": result.initial_val_loss,
         "train_tokens": result.tokens, "train_seconds": round(result.seconds, 1),
         "tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
-        "precision": plan.precision, "loss": cfg.loss,
+        "precision": plan.precision, "device": result.device, "loss": cfg.loss,
         "peft_dir": "peft", "loss_curve": "loss_curve.png",
         "versions": versions(),
     }

@@ -1,5 +1,8 @@
 """Checkpoints small enough to write often: the LoRA weights, optimizer, scheduler and RNG.
 
+The RNG state includes the GPU's generator when training on CUDA: LoRA dropout draws from it
+there, so a run resumed without it would drop other units than the uninterrupted run.
+
 A checkpoint is ``<work_dir>/checkpoints/step-<N>/``; ``state.json`` is written last, so a
 directory without it (the run was killed while saving) is ignored on resume. Under DeepSpeed the
 optimizer is sharded across processes and accelerate's own ``save_state`` is used instead.
@@ -46,7 +49,10 @@ def save_checkpoint(work: Path, step: int, accelerator, model, optimizer, schedu
         lora = get_peft_model_state_dict(accelerator.unwrap_model(model))
         torch.save({"lora": lora, "optimizer": optimizer.state_dict(),
                     "scheduler": scheduler.state_dict(),
-                    "rng": torch.get_rng_state()}, target / "train_state.pt")
+                    "rng": torch.get_rng_state(),
+                    "cuda_rng": (torch.cuda.get_rng_state(accelerator.device)
+                                 if accelerator.device.type == "cuda" else None)},
+                   target / "train_state.pt")
     if accelerator.is_main_process:
         atomic_write_json(target / STATE, {**state, "scheduler": scheduler.state_dict()})
         done = sorted((p for p in _dir(work).glob("step-*") if (p / STATE).is_file()),
@@ -71,5 +77,7 @@ def load_checkpoint(path: Path, accelerator, model, optimizer, scheduler) -> dic
         optimizer.load_state_dict(blob["optimizer"])
         scheduler.load_state_dict(blob["scheduler"])
         torch.set_rng_state(blob["rng"])
+        if blob.get("cuda_rng") is not None and accelerator.device.type == "cuda":
+            torch.cuda.set_rng_state(blob["cuda_rng"], accelerator.device)
     state.pop("scheduler", None)
     return state

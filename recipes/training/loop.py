@@ -74,6 +74,7 @@ class Result:
     final_train_loss: float | None
     final_val_loss: float | None
     initial_val_loss: float | None
+    device: dict[str, Any] = field(default_factory=dict)  # what it trained on (manifest)
     model: Any = field(repr=False, default=None)
     accelerator: Any = field(repr=False, default=None)
 
@@ -211,6 +212,20 @@ def _precision(cfg: Config) -> str:
     return "bf16" if "AVX512" in cpu.upper() or "AMX" in cpu.upper() else "fp32"
 
 
+def _device_info(accelerator) -> dict[str, Any]:
+    """The device a run trained on, for its manifest: type, card or CPU, processes."""
+    import platform
+
+    import torch
+
+    dev = accelerator.device
+    if dev.type == "cuda":
+        name = torch.cuda.get_device_name(dev)
+    else:  # the instruction level decides CPU speed and the bf16 choice (_precision)
+        name = f"{platform.machine()} {torch.backends.cpu.get_cpu_capability()}"
+    return {"type": dev.type, "name": name, "processes": accelerator.num_processes}
+
+
 def _lr_lambda(cfg: Config, total: int):
     def f(step: int) -> float:
         if step < cfg.warmup_steps:
@@ -276,6 +291,9 @@ def train(plan: Plan) -> Result:
     if accelerator.is_main_process:
         atomic_write_json(plan.work_dir / "run.json", {"fingerprint": plan.fingerprint,
                                                        "total_steps": plan.total_steps})
+    device = _device_info(accelerator)
+    accelerator.print(f"training on {device['type']} ({device['name']}, "
+                      f"{device['processes']} process(es)), precision {plan.precision}")
     model = build_model(plan)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -373,4 +391,4 @@ def train(plan: Plan) -> Result:
                   final_train_loss=sum(trains) / len(trains) if trains else None,
                   final_val_loss=history["val"][-1][1] if history["val"] else None,
                   initial_val_loss=history["val"][0][1] if history["val"] else None,
-                  model=model, accelerator=accelerator)
+                  device=device, model=model, accelerator=accelerator)

@@ -59,6 +59,10 @@ def test_training_writes_a_servable_model_directory(trained, tiny):
     for key in ("final_train_loss", "final_val_loss", "initial_val_loss"):
         assert isinstance(t[key], float)
     assert {"torch", "transformers", "peft"} <= set(t["versions"])
+    import torch
+
+    assert t["device"]["type"] == ("cuda" if torch.cuda.is_available() else "cpu")
+    assert t["device"]["name"] and t["device"]["processes"] == 1
     assert (out / "loss_curve.png").read_bytes()[:4] == b"\x89PNG"
     lora = adapter_tensors(out)
     assert any("lora_B" in k and v.abs().sum() > 0 for k, v in lora.items())
@@ -105,6 +109,20 @@ def test_interrupted_run_resumes_to_the_same_adapter(trained, tiny, data_dir, tm
     assert a.keys() == b.keys()
     for k in a:
         torch.testing.assert_close(a[k], b[k], rtol=0, atol=2e-3)
+
+
+@pytest.mark.gpu
+def test_cuda_training_picks_bf16_and_records_the_card(tiny, data_dir, tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        pytest.skip("no CUDA GPU")
+    out = run(tiny_config(tiny, data_dir, tmp_path, precision="auto", convert_gguf=False))
+    t = ModelManifest.read(out).training
+    assert t["precision"] == ("bf16" if torch.cuda.is_bf16_supported() else "fp16")
+    assert t["device"] == {"type": "cuda", "name": torch.cuda.get_device_name(0), "processes": 1}
+    assert t["final_val_loss"] < t["initial_val_loss"]
+    assert any("lora_B" in k and v.abs().sum() > 0 for k, v in adapter_tensors(out).items())
 
 
 def test_llama_architecture_trains_with_only_a_config_change(tmp_path, data_dir):
