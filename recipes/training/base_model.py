@@ -78,6 +78,7 @@ def dequantized_dir(gguf: Path, digest: str) -> Path:
     tmp = Path(tempfile.mkdtemp(prefix=".dequant-", dir=target.parent))
     try:
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        keep_control_tokens(tok, gguf)
         model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
                                                      dtype=torch.float32)
         # The weights are plain floats now; drop the GGUF "quantizer" so they can be saved.
@@ -97,6 +98,35 @@ def dequantized_dir(gguf: Path, digest: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return target
+
+
+def gguf_control_tokens(gguf: Path) -> list[str]:
+    """The GGUF vocabulary's control tokens (``<start_of_turn>``, ``<eos>``, …), in id order."""
+    from gguf import GGUFReader, TokenType
+
+    fields = GGUFReader(gguf).fields
+    tokens, types = fields.get("tokenizer.ggml.tokens"), fields.get("tokenizer.ggml.token_type")
+    if tokens is None or types is None:
+        return []
+    return [bytes(tokens.parts[i]).decode("utf-8", errors="replace")
+            for i, j in zip(tokens.data, types.data, strict=True)
+            if int(types.parts[j][0]) == TokenType.CONTROL]
+
+
+def keep_control_tokens(tok, gguf: Path) -> None:
+    """Make every GGUF control token a special token of ``tok``, under its GGUF id.
+
+    transformers up to at least 5.17 leaves Gemma's control tokens out when it converts a GGUF
+    tokenizer (5.24 keeps them): ``<start_of_turn>`` is then split into bytes, and training
+    stops at the chat-template check. Tokens already special are left alone.
+    """
+    from transformers import AddedToken
+
+    known = {t.content for t in tok.added_tokens_decoder.values()}
+    missing = [t for t in gguf_control_tokens(gguf) if t not in known]
+    if missing:
+        tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in missing],
+                       special_tokens=True)
 
 
 def load_tokenizer(hf_dir: Path):
