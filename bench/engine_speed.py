@@ -36,13 +36,23 @@ def prompts(n: int) -> list[str]:
     return out
 
 
+def _value(text: str) -> bool | int | float:
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    return float(text) if "." in text else int(text)
+
+
 async def run(args: argparse.Namespace) -> None:
     manifest = resolve_model(args.model, REPO / "models")
-    extra = {k: v.lower() == "true" for k, v in (s.split("=") for s in args.set)}
+    extra = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
     backend = LlamaCppBackend(
         manifest,
         BackendOptions(
-            n_threads=args.threads, n_parallel=args.parallel, n_ctx=args.ctx, extra=extra
+            n_threads=args.threads,
+            n_parallel=args.parallel,
+            n_ctx=args.ctx,
+            n_batch=args.batch,
+            extra=extra,
         ),
     )
     await backend.start()
@@ -80,6 +90,8 @@ async def run(args: argparse.Namespace) -> None:
             f"cpu={cpu:6.2f}s ({tokens / cpu:6.1f} tok/cpu-s)",
             flush=True,
         )
+        if args.ttfts:
+            print("  ttft s:", " ".join(f"{t:.2f}" for t in ttft), flush=True)
     await backend.stop()
 
 
@@ -89,11 +101,13 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--parallel", type=int, default=8)
     ap.add_argument("--ctx", type=int, default=2048)
+    ap.add_argument("--batch", type=int, default=512, help="prompt tokens per step (n_batch)")
     ap.add_argument("--requests", type=int, default=4)
     ap.add_argument("--max-tokens", type=int, default=64)
     ap.add_argument(
         "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 8]
     )
+    ap.add_argument("--ttfts", action="store_true", help="print every time to first token")
     ap.add_argument("--set", action="append", default=[], help="backend extra: kv_unified=true")
     asyncio.run(run(ap.parse_args()))
 

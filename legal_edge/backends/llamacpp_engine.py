@@ -1,9 +1,10 @@
 """The continuous-batching engine: one thread owns a llama.cpp context and decodes all sequences.
 
 Each step is one ``llama_decode`` over a batch that holds the next token of every running
-sequence plus as many prompt tokens of newly admitted requests as ``n_batch`` leaves room for
-(prompts are processed in chunks, mixed with decode tokens, so running streams never stall for
-a whole long prompt). New requests join between steps; finished or cancelled ones leave between
+sequence plus up to ``n_batch`` prompt tokens of newly admitted requests (prompts are processed
+in chunks, mixed with decode tokens, so running streams never stall for a whole long prompt;
+the shortest remaining prompt goes first, so a short question is not queued behind a long
+document). New requests join between steps; finished or cancelled ones leave between
 steps and their KV cells are freed with ``llama_memory_seq_rm`` at once. Sequence ``i`` of the
 context is slot ``i``.
 
@@ -76,10 +77,13 @@ class Job:
     n_out: int = 0
     generated: list[int] = field(default_factory=list)  # token ids, stop token included
     sampler: object = None
+    admitted: float = 0.0  # monotonic time the job got its slot
     decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
     )
 
+
+_AGED = 1.0  # seconds a prompt may be passed over by shorter ones before it goes first
 
 # What a step hands back per job: a chunk, or an exception that ends the request.
 Output = tuple[Job, TokenChunk | BaseException]
@@ -299,6 +303,7 @@ class Engine:
                     keep.append(job)
                     continue
                 self._place(job, free)
+                job.admitted = now
                 job.sampler = self._make_sampler(job.params, job.seed)
                 self._slots[job.slot] = job
             self._waiting = keep
@@ -355,16 +360,30 @@ class Engine:
             n += 1
 
         running = [j for j in self._slots if j is not None]
-        for job in running:  # one decode token per generating sequence first
-            if job.pending >= 0:
-                add(job, job.pending, True)
-        for job in running:  # then whole prompt chunks, oldest request first, while they fit
-            if job.pending >= 0:
-                continue
+        # Prompt chunks, up to ``chunk`` tokens a step: shortest remaining prompt first
+        # (the mean wait for a first token is lowest), but a prompt that has waited longer
+        # than ``_AGED`` goes first, oldest first, so a long one is never starved by short ones.
+        now = time.monotonic()
+        prompts = sorted(
+            (j for j in running if j.pending < 0),
+            key=lambda j: (
+                (0, j.admitted, 0)
+                if now - j.admitted > _AGED
+                else (1, len(j.tokens) - j.n_past, j.admitted)
+            ),
+        )
+        room = self.chunk
+        chunks: list[tuple[Job, list[int]]] = []
+        for job in prompts:
             end = min(len(job.tokens), (job.n_past // self.chunk + 1) * self.chunk)
             todo = job.tokens[job.n_past : end]
-            if n + len(todo) > self.n_batch:
-                break  # the next step takes it
+            if len(todo) <= room:  # else a later step takes it
+                chunks.append((job, todo))
+                room -= len(todo)
+        for job in running:  # and the next token of every generating sequence
+            if job.pending >= 0:
+                add(job, job.pending, True)
+        for job, todo in chunks:
             self.prefill_tokens += len(todo)
             for tok in todo:  # logits only for the prompt's last token
                 add(job, tok, job.n_past + 1 == len(job.tokens))

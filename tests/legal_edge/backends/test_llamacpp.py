@@ -398,3 +398,34 @@ def test_a_finished_prompt_prefix_is_reused_with_identical_output(tiny_gguf: Pat
 
     assert reused >= n_turn1 - 1  # the first turn's prompt was not decoded again
     assert reused_run == run_with(tiny_gguf, fresh, n_parallel=2, n_ctx=512)
+
+
+def test_a_short_prompt_is_not_queued_behind_a_long_one(tiny_gguf: Path) -> None:
+    """Prompts are processed shortest first (8 prompt tokens a step here): a short question
+    that arrives while a long prompt is being read gets its first token before the long one."""
+    long_prompt = " ".join(["the court held that the contract was void"] * 80)
+    order: list[str] = []
+
+    async def first_token(backend: LlamaCppBackend, name: str, prompt: str) -> None:
+        async for _ in backend.generate(request(prompt, 2)):
+            order.append(name)
+            return
+
+    async def scenario(backend: LlamaCppBackend) -> tuple[int, int]:
+        engine = backend._engine
+        assert engine is not None
+        long_task = asyncio.create_task(first_token(backend, "long", long_prompt))
+        for _ in range(5000):  # until the long prompt is being read
+            if engine.prefill_tokens or long_task.done():
+                break
+            await asyncio.sleep(0.001)
+        await first_token(backend, "short", "合同无效的情形？")
+        read = engine.prefill_tokens
+        await long_task
+        return read, len(engine.tokenize(long_prompt))
+
+    read_when_short_answered, n_long = run_with(
+        tiny_gguf, scenario, n_parallel=2, n_batch=8, n_ctx=2048
+    )
+    assert order == ["short", "long"]
+    assert read_when_short_answered < n_long  # the long prompt was still being read
