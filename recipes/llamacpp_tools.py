@@ -22,8 +22,9 @@ from importlib import metadata
 from pathlib import Path
 
 SCRIPTS = ("convert_hf_to_gguf.py", "convert_lora_to_gguf.py")
-_KEEP_PREFIXES = ("gguf-py/", "conversion/", "models/templates/") + SCRIPTS + (
-    "convert_hf_to_gguf_update.py",)
+_KEEP_PREFIXES = (
+    ("gguf-py/", "conversion/", "models/templates/") + SCRIPTS + ("convert_hf_to_gguf_update.py",)
+)
 
 
 class LlamaCppToolsError(RuntimeError):
@@ -65,8 +66,18 @@ def llama_cpp_dir(download: bool = True) -> Path:
 
 def _fetch_from_sdist(version: str, target: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="llama-sdist-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-binary", ":all:", "--no-deps",
-               "-d", tmp, f"llama-cpp-python=={version}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-binary",
+            ":all:",
+            "--no-deps",
+            "-d",
+            tmp,
+            f"llama-cpp-python=={version}",
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True)
         sdists = list(Path(tmp).glob("llama_cpp_python-*.tar.gz"))
         if proc.returncode != 0 or not sdists:
@@ -113,8 +124,9 @@ def run_script(name: str, args: list[str], *, timeout: float | None = None) -> s
     """Run a converter with this interpreter; return its output or raise with its tail."""
     path = script(name)
     env = {k: v for k, v in os.environ.items() if k != "NO_LOCAL_GGUF"}
-    proc = subprocess.run([sys.executable, str(path), *args], capture_output=True, text=True,
-                          env=env, timeout=timeout)
+    proc = subprocess.run(
+        [sys.executable, str(path), *args], capture_output=True, text=True, env=env, timeout=timeout
+    )
     out = proc.stdout + proc.stderr
     if proc.returncode != 0:
         raise LlamaCppToolsError(f"{path.name} {' '.join(args)} failed:\n{out[-3000:]}")

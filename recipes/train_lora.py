@@ -76,9 +76,18 @@ class Config:
 
 
 # Keys that change how a run is operated, not what it produces: a resumed run may change them.
-OPERATIONAL_KEYS = {"work_dir", "eval_every", "save_every", "keep_checkpoints",
-                    "time_budget_minutes", "threads", "convert_gguf", "overwrite", "description",
-                    "val_max_examples"}
+OPERATIONAL_KEYS = {
+    "work_dir",
+    "eval_every",
+    "save_every",
+    "keep_checkpoints",
+    "time_budget_minutes",
+    "threads",
+    "convert_gguf",
+    "overwrite",
+    "description",
+    "val_max_examples",
+}
 
 
 class TrainError(ConfigError):
@@ -123,8 +132,15 @@ def versions() -> dict[str, str]:
     from importlib import metadata
 
     out = {"python": platform.python_version()}
-    for pkg in ("torch", "transformers", "peft", "accelerate", "gguf", "llama-cpp-python",
-                "legal-edge"):
+    for pkg in (
+        "torch",
+        "transformers",
+        "peft",
+        "accelerate",
+        "gguf",
+        "llama-cpp-python",
+        "legal-edge",
+    ):
         try:
             out[pkg] = metadata.version(pkg)
         except metadata.PackageNotFoundError:
@@ -147,30 +163,48 @@ def finalize(plan, result) -> Path:
     if plan.base.gguf is not None:
         files.append(file_entry(out, plan.base.gguf, "model"))
     if cfg.convert_gguf:
-        adapter = convert_adapter(peft_dir, plan.base.hf_dir, out / "adapter.gguf",
-                                  outtype=cfg.gguf_outtype)
+        adapter = convert_adapter(
+            peft_dir, plan.base.hf_dir, out / "adapter.gguf", outtype=cfg.gguf_outtype
+        )
         files.append(file_entry(out, adapter, "adapter"))
     bm = plan.base.manifest
-    licences = sorted({r.get("license") for r in plan.data_manifest.get("sources", [])
-                       if isinstance(r, dict) and r.get("license")}) if plan.data_manifest else []
+    licences = (
+        sorted(
+            {
+                r.get("license")
+                for r in plan.data_manifest.get("sources", [])
+                if isinstance(r, dict) and r.get("license")
+            }
+        )
+        if plan.data_manifest
+        else []
+    )
     training = {
         "fingerprint": plan.fingerprint,
-        "base": {"gguf": str(plan.base.gguf) if plan.base.gguf else None,
-                 "sha256": plan.base.gguf_sha256, "hf_dir": str(plan.base.hf_dir),
-                 "name": bm.base_model if bm else plan.model_type},
+        "base": {
+            "gguf": str(plan.base.gguf) if plan.base.gguf else None,
+            "sha256": plan.base.gguf_sha256,
+            "hf_dir": str(plan.base.hf_dir),
+            "name": bm.base_model if bm else plan.model_type,
+        },
         "data": plan.data_info,
         "config": to_dict(cfg),
         "lora": dataclasses.asdict(cfg.lora),
         "chat_template_source": plan.template_source,
-        "steps": result.step, "total_steps": plan.total_steps,
+        "steps": result.step,
+        "total_steps": plan.total_steps,
         "stopped_early": result.stopped_early,
         "final_train_loss": result.final_train_loss,
         "final_val_loss": result.final_val_loss,
         "initial_val_loss": result.initial_val_loss,
-        "train_tokens": result.tokens, "train_seconds": round(result.seconds, 1),
+        "train_tokens": result.tokens,
+        "train_seconds": round(result.seconds, 1),
         "tokens_per_second": round(result.tokens / max(result.seconds, 1e-9), 1),
-        "precision": plan.precision, "device": result.device, "loss": cfg.loss,
-        "peft_dir": "peft", "loss_curve": "loss_curve.png",
+        "precision": plan.precision,
+        "device": result.device,
+        "loss": cfg.loss,
+        "peft_dir": "peft",
+        "loss_curve": "loss_curve.png",
         "versions": versions(),
     }
     manifest = ModelManifest(
@@ -182,10 +216,13 @@ def finalize(plan, result) -> Path:
         context_length=bm.context_length if bm else plan.context_length,
         quantization=bm.quantization if bm else None,
         license=(bm.license if bm else None),
-        license_file=(os.path.relpath(bm.directory / bm.license_file, out.resolve())
-                      if bm and bm.license_file and bm.directory else None),
-        description=cfg.description or f"LoRA adapter trained by legal-recipes train on "
-                                        f"{plan.data_info.get('train_file')}",
+        license_file=(
+            os.path.relpath(bm.directory / bm.license_file, out.resolve())
+            if bm and bm.license_file and bm.directory
+            else None
+        ),
+        description=cfg.description
+        or f"LoRA adapter trained by legal-recipes train on {plan.data_info.get('train_file')}",
         stage="train",
         training=training,
         extra={"data_licenses": licences} if licences else {},

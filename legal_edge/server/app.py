@@ -239,6 +239,7 @@ def _envelope(
 
 
 def _chat_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation) -> dict[str, Any]:
+    choice: dict[str, Any]
     if delta is None:
         choice = {"delta": {"role": "assistant", "content": ""}, "finish_reason": None}
     elif delta.finish_reason:

@@ -18,8 +18,15 @@ from pathlib import Path
 MODES = (("plain", "fp32"), ("answer_only", "fp32"), ("answer_only", "bf16"))
 
 
-def bench(base: Path, data: Path, steps: int, batch_size: int, max_len: int,
-          target_modules: tuple[str, ...], threads: int) -> list[dict]:
+def bench(
+    base: Path,
+    data: Path,
+    steps: int,
+    batch_size: int,
+    max_len: int,
+    target_modules: tuple[str, ...],
+    threads: int,
+) -> list[dict]:
     import torch
     from peft import LoraConfig, get_peft_model
 
@@ -31,25 +38,49 @@ def bench(base: Path, data: Path, steps: int, batch_size: int, max_len: int,
 
     if threads:
         torch.set_num_threads(threads)
-    cfg = Config(base_model=base, data_dir=data, output_dir=Path("/nonexistent-bench-out"),
-                 work_dir=Path("/nonexistent-bench-work"), max_seq_len=max_len,
-                 batch_size=batch_size, max_steps=steps + 1, max_train_examples=batch_size * 64,
-                 lora=LoraSettings(target_modules=target_modules))
+    cfg = Config(
+        base_model=base,
+        data_dir=data,
+        output_dir=Path("/nonexistent-bench-out"),
+        work_dir=Path("/nonexistent-bench-work"),
+        max_seq_len=max_len,
+        batch_size=batch_size,
+        max_steps=steps + 1,
+        max_train_examples=batch_size * 64,
+        lora=LoraSettings(target_modules=target_modules),
+    )
     plan = prepare(cfg)
-    batches = [collate([plan.train[i] for i in idx], plan.tokenizer.pad_token_id)
-               for idx in plan.micro_batches[: steps + 1]]
+    batches = [
+        collate([plan.train[i] for i in idx], plan.tokenizer.pad_token_id)
+        for idx in plan.micro_batches[: steps + 1]
+    ]
     # Every mode gets its own model and optimizer, and the modes take turns step by step, so a
     # change in machine load (a shared box) hits all of them alike.
     runs = []
     for loss_name, precision in MODES:
         torch.manual_seed(0)
-        model = get_peft_model(load_model(plan.base.hf_dir), LoraConfig(
-            r=16, lora_alpha=32, lora_dropout=0.05, target_modules=list(target_modules),
-            task_type="CAUSAL_LM"))
+        model = get_peft_model(
+            load_model(plan.base.hf_dir),
+            LoraConfig(
+                r=16,
+                lora_alpha=32,
+                lora_dropout=0.05,
+                target_modules=list(target_modules),
+                task_type="CAUSAL_LM",
+            ),
+        )
         model.train()
         opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
-        runs.append({"loss": loss_name, "precision": precision, "model": model, "opt": opt,
-                     "tokens": 0, "elapsed": 0.0})
+        runs.append(
+            {
+                "loss": loss_name,
+                "precision": precision,
+                "model": model,
+                "opt": opt,
+                "tokens": 0,
+                "elapsed": 0.0,
+            }
+        )
     for i, batch in enumerate(batches):
         for r in runs:
             t0 = time.perf_counter()
@@ -61,9 +92,17 @@ def bench(base: Path, data: Path, steps: int, batch_size: int, max_len: int,
             if i:  # the first step warms up allocator and kernels
                 r["elapsed"] += time.perf_counter() - t0
                 r["tokens"] += int(batch["attention_mask"].sum())
-    rows = [{"loss": r["loss"], "precision": r["precision"], "steps": steps,
-             "tokens": r["tokens"], "seconds": round(r["elapsed"], 2),
-             "tokens_per_s": round(r["tokens"] / r["elapsed"], 1)} for r in runs]
+    rows = [
+        {
+            "loss": r["loss"],
+            "precision": r["precision"],
+            "steps": steps,
+            "tokens": r["tokens"],
+            "seconds": round(r["elapsed"], 2),
+            "tokens_per_s": round(r["tokens"] / r["elapsed"], 1),
+        }
+        for r in runs
+    ]
     ref = rows[0]["tokens_per_s"]
     for r in rows:
         r["speedup_vs_plain"] = round(r["tokens_per_s"] / ref, 2)
@@ -81,13 +120,22 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0)
     ap.add_argument("--json", type=Path, help="also write the rows here")
     args = ap.parse_args()
-    rows = bench(args.base, args.data, args.steps, args.batch_size, args.max_len,
-                 tuple(args.targets.split(",")), args.threads)
+    rows = bench(
+        args.base,
+        args.data,
+        args.steps,
+        args.batch_size,
+        args.max_len,
+        tuple(args.targets.split(",")),
+        args.threads,
+    )
     head = ("loss", "precision", "tokens", "seconds", "tok/s", "speed-up")
     print(f"{head[0]:<12} {head[1]:<9} {head[2]:>7} {head[3]:>8} {head[4]:>7} {head[5]:>8}")
     for r in rows:
-        print(f"{r['loss']:<12} {r['precision']:<9} {r['tokens']:>7} {r['seconds']:>8} "
-              f"{r['tokens_per_s']:>7} {r['speedup_vs_plain']:>7}x")
+        print(
+            f"{r['loss']:<12} {r['precision']:<9} {r['tokens']:>7} {r['seconds']:>8} "
+            f"{r['tokens_per_s']:>7} {r['speedup_vs_plain']:>7}x"
+        )
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
 

@@ -15,9 +15,10 @@ def convert_adapter(peft_dir: Path, base_hf_dir: Path, out: Path, outtype: str =
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
-        run_script("convert_lora_to_gguf.py",
-                   ["--base", str(base_hf_dir), "--outtype", outtype, "--outfile", tmp,
-                    str(peft_dir)])
+        run_script(
+            "convert_lora_to_gguf.py",
+            ["--base", str(base_hf_dir), "--outtype", outtype, "--outfile", tmp, str(peft_dir)],
+        )
         os.chmod(tmp, 0o644)  # mkstemp makes it private; the adapter is a shipped file
         os.replace(tmp, out)
     finally:

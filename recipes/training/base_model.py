@@ -55,16 +55,21 @@ def resolve_base(spec: Path) -> BaseModel:
         digest = sha256_file(spec)
         expected = manifest.file("model").sha256 if manifest and manifest.file("model") else None
         if expected and expected != digest:
-            raise BaseModelError(f"{spec}: sha256 {digest[:12]}… does not match the "
-                                 f"{expected[:12]}… recorded in {manifest.directory}/manifest.json")
+            raise BaseModelError(
+                f"{spec}: sha256 {digest[:12]}… does not match the "
+                f"{expected[:12]}… recorded in {manifest.directory}/manifest.json"
+            )
         return BaseModel(dequantized_dir(spec, digest), spec.resolve(), digest, manifest)
     if spec.is_dir():
         if not (spec / "config.json").is_file():
-            raise BaseModelError(f"{spec}: not an HF model directory (no config.json) "
-                                 "and no manifest.json")
+            raise BaseModelError(
+                f"{spec}: not an HF model directory (no config.json) and no manifest.json"
+            )
         return BaseModel(spec.resolve(), None, None, None)
-    raise BaseModelError(f"base model not found: {spec} (expected an HF directory, a .gguf file "
-                         "or a models/<name>/ directory)")
+    raise BaseModelError(
+        f"base model not found: {spec} (expected an HF directory, a .gguf file "
+        "or a models/<name>/ directory)"
+    )
 
 
 def dequantized_dir(gguf: Path, digest: str) -> Path:
@@ -79,8 +84,9 @@ def dequantized_dir(gguf: Path, digest: str) -> Path:
     try:
         tok = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
         keep_control_tokens(tok, gguf)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name,
-                                                     dtype=torch.float32)
+        model = AutoModelForCausalLM.from_pretrained(
+            gguf.parent, gguf_file=gguf.name, dtype=torch.float32
+        )
         # The weights are plain floats now; drop the GGUF "quantizer" so they can be saved.
         model.hf_quantizer = None
         model.is_quantized = False
@@ -89,7 +95,8 @@ def dequantized_dir(gguf: Path, digest: str) -> Path:
         model.save_pretrained(tmp)
         tok.save_pretrained(tmp)
         (tmp / "legal_edge_source.json").write_text(
-            json.dumps({"gguf": str(gguf), "sha256": digest}, indent=2), encoding="utf-8")
+            json.dumps({"gguf": str(gguf), "sha256": digest}, indent=2), encoding="utf-8"
+        )
         try:
             tmp.rename(target)
         except OSError:
@@ -108,9 +115,11 @@ def gguf_control_tokens(gguf: Path) -> list[str]:
     tokens, types = fields.get("tokenizer.ggml.tokens"), fields.get("tokenizer.ggml.token_type")
     if tokens is None or types is None:
         return []
-    return [bytes(tokens.parts[i]).decode("utf-8", errors="replace")
-            for i, j in zip(tokens.data, types.data, strict=True)
-            if int(types.parts[j][0]) == TokenType.CONTROL]
+    return [
+        bytes(tokens.parts[i]).decode("utf-8", errors="replace")
+        for i, j in zip(tokens.data, types.data, strict=True)
+        if int(types.parts[j][0]) == TokenType.CONTROL
+    ]
 
 
 def keep_control_tokens(tok, gguf: Path) -> None:
@@ -125,8 +134,9 @@ def keep_control_tokens(tok, gguf: Path) -> None:
     known = {t.content for t in tok.added_tokens_decoder.values()}
     missing = [t for t in gguf_control_tokens(gguf) if t not in known]
     if missing:
-        tok.add_tokens([AddedToken(t, special=True, normalized=False) for t in missing],
-                       special_tokens=True)
+        tok.add_tokens(
+            [AddedToken(t, special=True, normalized=False) for t in missing], special_tokens=True
+        )
 
 
 def load_tokenizer(hf_dir: Path):
@@ -138,8 +148,9 @@ def load_tokenizer(hf_dir: Path):
     return tok
 
 
-def load_model(hf_dir: Path, *, dtype: str = "float32", quantize_4bit: bool = False,
-               device_map=None):
+def load_model(
+    hf_dir: Path, *, dtype: str = "float32", quantize_4bit: bool = False, device_map=None
+):
     """The float base model (or 4-bit NF4 for QLoRA on CUDA)."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -151,8 +162,11 @@ def load_model(hf_dir: Path, *, dtype: str = "float32", quantize_4bit: bool = Fa
         from transformers import BitsAndBytesConfig
 
         kwargs["quantization_config"] = BitsAndBytesConfig(
-            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_use_double_quant=True,
-            bnb_4bit_compute_dtype=torch.bfloat16)
+            load_in_4bit=True,
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
         kwargs["device_map"] = device_map
     # eager attention: Gemma 3 recommends it for training, and it is what CPU runs anyway.
     model = AutoModelForCausalLM.from_pretrained(hf_dir, attn_implementation="eager", **kwargs)

@@ -35,8 +35,16 @@ def _deepspeed(accelerator) -> bool:
     return accelerator.distributed_type == DistributedType.DEEPSPEED
 
 
-def save_checkpoint(work: Path, step: int, accelerator, model, optimizer, scheduler,
-                    state: dict[str, Any], keep: int = 2) -> Path:
+def save_checkpoint(
+    work: Path,
+    step: int,
+    accelerator,
+    model,
+    optimizer,
+    scheduler,
+    state: dict[str, Any],
+    keep: int = 2,
+) -> Path:
     import torch
     from peft import get_peft_model_state_dict
 
@@ -47,16 +55,26 @@ def save_checkpoint(work: Path, step: int, accelerator, model, optimizer, schedu
     elif accelerator.is_main_process:
         target.mkdir(parents=True, exist_ok=True)
         lora = get_peft_model_state_dict(accelerator.unwrap_model(model))
-        torch.save({"lora": lora, "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "rng": torch.get_rng_state(),
-                    "cuda_rng": (torch.cuda.get_rng_state(accelerator.device)
-                                 if accelerator.device.type == "cuda" else None)},
-                   target / "train_state.pt")
+        torch.save(
+            {
+                "lora": lora,
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "rng": torch.get_rng_state(),
+                "cuda_rng": (
+                    torch.cuda.get_rng_state(accelerator.device)
+                    if accelerator.device.type == "cuda"
+                    else None
+                ),
+            },
+            target / "train_state.pt",
+        )
     if accelerator.is_main_process:
         atomic_write_json(target / STATE, {**state, "scheduler": scheduler.state_dict()})
-        done = sorted((p for p in _dir(work).glob("step-*") if (p / STATE).is_file()),
-                      key=lambda p: int(p.name.split("-")[1]))
+        done = sorted(
+            (p for p in _dir(work).glob("step-*") if (p / STATE).is_file()),
+            key=lambda p: int(p.name.split("-")[1]),
+        )
         for old in done[:-keep] if keep > 0 else []:
             shutil.rmtree(old, ignore_errors=True)
     accelerator.wait_for_everyone()

@@ -65,7 +65,8 @@ def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
                 raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
             if not isinstance(rec, dict):
                 raise DataError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}")
+                    f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}"
+                )
             yield lineno, rec
 
 
@@ -74,8 +75,10 @@ def check_record(rec: dict[str, Any], where: str) -> list[dict[str, str]]:
     if rec.get("messages"):
         msgs = rec["messages"]
         if not isinstance(msgs, list) or not all(
-            isinstance(m, dict) and isinstance(m.get("role"), str)
-            and isinstance(m.get("content"), str) for m in msgs
+            isinstance(m, dict)
+            and isinstance(m.get("role"), str)
+            and isinstance(m.get("content"), str)
+            for m in msgs
         ):
             raise DataError(f"{where}: 'messages' must be a list of {{role, content}} objects")
         bad = sorted({m["role"] for m in msgs} - {"system", "user", "assistant"})
@@ -108,14 +111,15 @@ def segments(template: str, messages: Sequence[dict[str, str]]) -> list[tuple[st
         full = render_chat(template, messages[: i + 1], add_generation_prompt=False)
         if not prompt.startswith(done) or not full.startswith(prompt):
             raise TemplateError("chat template is not prefix-stable across turns; cannot mask")
-        pieces.append((prompt[len(done):], False))
-        pieces.append((full[len(prompt):], True))
+        pieces.append((prompt[len(done) :], False))
+        pieces.append((full[len(prompt) :], True))
         done = full
     return [(t, a) for t, a in pieces if t]
 
 
-def encode(tokenizer, template: str, messages: Sequence[dict[str, str]], max_len: int,
-           source: str = "") -> tuple[Example, bool]:
+def encode(
+    tokenizer, template: str, messages: Sequence[dict[str, str]], max_len: int, source: str = ""
+) -> tuple[Example, bool]:
     """Token ids and labels for one conversation; returns ``(example, truncated)``."""
     ids: list[int] = []
     labels: list[int] = []
@@ -129,9 +133,11 @@ def encode(tokenizer, template: str, messages: Sequence[dict[str, str]], max_len
 
 def check_template_tokens(tokenizer, template: str) -> list[str]:
     """The template's special tokens (``<start_of_turn>``…) must each be one known token."""
-    sample = render_chat(template, [{"role": "user", "content": "x"},
-                                    {"role": "assistant", "content": "y"}],
-                         add_generation_prompt=False)
+    sample = render_chat(
+        template,
+        [{"role": "user", "content": "x"}, {"role": "assistant", "content": "y"}],
+        add_generation_prompt=False,
+    )
     missing = []
     for tok in sorted(set(_SPECIAL_RE.findall(sample))):
         ids = tokenizer(tok, add_special_tokens=False)["input_ids"]
@@ -140,8 +146,9 @@ def check_template_tokens(tokenizer, template: str) -> list[str]:
     return missing
 
 
-def load_examples(path: Path, tokenizer, template: str, max_len: int,
-                  limit: int | None = None) -> tuple[list[Example], LoadReport]:
+def load_examples(
+    path: Path, tokenizer, template: str, max_len: int, limit: int | None = None
+) -> tuple[list[Example], LoadReport]:
     """Encode every record of a prepared JSONL file; rejected rows are counted by reason."""
     report = LoadReport(path=str(path))
     out: list[Example] = []
@@ -158,13 +165,16 @@ def load_examples(path: Path, tokenizer, template: str, max_len: int,
         if limit and report.kept >= limit:
             break
     if not out:
-        raise DataError(f"{path}: no usable records (read {report.read}, rejected "
-                        f"{sum(report.rejected.values())}: {report.rejected})")
+        raise DataError(
+            f"{path}: no usable records (read {report.read}, rejected "
+            f"{sum(report.rejected.values())}: {report.rejected})"
+        )
     return out, report
 
 
-def make_batches(n_examples: int, lengths: Sequence[int], batch_size: int, seed: int,
-                 epoch: int) -> list[list[int]]:
+def make_batches(
+    n_examples: int, lengths: Sequence[int], batch_size: int, seed: int, epoch: int
+) -> list[list[int]]:
     """Deterministic batches for one epoch: shuffle, then group similar lengths to cut padding.
 
     Indices are shuffled, sorted by length within windows of 32 batches, and the batches are
@@ -176,8 +186,8 @@ def make_batches(n_examples: int, lengths: Sequence[int], batch_size: int, seed:
     window = batch_size * 32
     batches: list[list[int]] = []
     for start in range(0, n_examples, window):
-        chunk = sorted(idx[start:start + window], key=lambda i: lengths[i])
-        batches.extend(chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size))
+        chunk = sorted(idx[start : start + window], key=lambda i: lengths[i])
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
     rng.shuffle(batches)
     return batches
 

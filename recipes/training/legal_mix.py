@@ -29,10 +29,22 @@ MIX: list[tuple[str, str, int, str, str, str]] = [
     ("mcq/jecqa_train.jsonl", "mcq", 150, "multi", "research-only (JEC-QA)", "exam_mcq"),
     ("safety/jade_harmful_questions.jsonl", "safety_refusal", 550, "all", "MIT", "safety"),
     ("safety/jade_alignment_pairs.jsonl", "safety_pairs", 250, "all", "MIT", "safety"),
-    ("qa/lawyer_llama_single_turn.jsonl", "alpaca", 650, "all",
-     "research-only (lawyer-llama)", "consultation"),
-    ("qa/lawyer_llama_multi_turn.jsonl", "messages", 80, "all",
-     "research-only (lawyer-llama)", "consultation"),
+    (
+        "qa/lawyer_llama_single_turn.jsonl",
+        "alpaca",
+        650,
+        "all",
+        "research-only (lawyer-llama)",
+        "consultation",
+    ),
+    (
+        "qa/lawyer_llama_multi_turn.jsonl",
+        "messages",
+        80,
+        "all",
+        "research-only (lawyer-llama)",
+        "consultation",
+    ),
     ("cases/safelawbench_hk_en.jsonl", "case", 120, "all", "Apache-2.0", "consultation"),
 ]
 VAL_FRACTION = 0.04
@@ -71,23 +83,48 @@ def build(data: Path, out: Path, seed: int = 7) -> Path:
                 rejected[exc.rule] = rejected.get(exc.rule, 0) + 1
                 continue
             rid = row.get("id") or hashlib.sha1(line_key(rel, lineno).encode()).hexdigest()[:12]
-            records.append({"id": str(rid), **fields, "source": row.get("source") or rel,
-                            "category": category, "license": licence})
+            records.append(
+                {
+                    "id": str(rid),
+                    **fields,
+                    "source": row.get("source") or rel,
+                    "category": category,
+                    "license": licence,
+                }
+            )
             kept += 1
-        sources.append({"path": rel, "sha256": sha256_file(path), "format": fmt, "rule": rule,
-                        "kept": kept, "rejected": rejected, "license": licence})
+        sources.append(
+            {
+                "path": rel,
+                "sha256": sha256_file(path),
+                "format": fmt,
+                "rule": rule,
+                "kept": kept,
+                "rejected": rejected,
+                "license": licence,
+            }
+        )
     rng.shuffle(records)
     n_val = max(1, int(len(records) * VAL_FRACTION))
     val, train = records[:n_val], records[n_val:]
     out.mkdir(parents=True, exist_ok=True)
     for name, rows in (("train.jsonl", train), ("val.jsonl", val)):
-        atomic_write_text(out / name, "".join(json.dumps(r, ensure_ascii=False) + "\n"
-                                              for r in rows))
-    atomic_write_json(out / "manifest.json", {
-        "stage": "legal_mix", "data_root": str(data), "seed": seed, "sources": sources,
-        "counts": {"train": len(train), "val": len(val)},
-        "note": "stopgap mix built by recipes.training.legal_mix (prepare-data output not used)",
-    })
+        atomic_write_text(
+            out / name, "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+        )
+    atomic_write_json(
+        out / "manifest.json",
+        {
+            "stage": "legal_mix",
+            "data_root": str(data),
+            "seed": seed,
+            "sources": sources,
+            "counts": {"train": len(train), "val": len(val)},
+            "note": (
+                "stopgap mix built by recipes.training.legal_mix (prepare-data output not used)"
+            ),
+        },
+    )
     return out
 
 

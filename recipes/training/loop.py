@@ -85,9 +85,13 @@ class Result:
         model = self.accelerator.unwrap_model(self.model)
         tmp = directory.with_name(f".{directory.name}.tmp")
         shutil.rmtree(tmp, ignore_errors=True)
-        model.save_pretrained(tmp, state_dict={
-            k: v.detach().to(torch.float16).cpu().contiguous()
-            for k, v in _adapter_state(model).items()})
+        model.save_pretrained(
+            tmp,
+            state_dict={
+                k: v.detach().to(torch.float16).cpu().contiguous()
+                for k, v in _adapter_state(model).items()
+            },
+        )
         shutil.rmtree(directory, ignore_errors=True)
         tmp.rename(directory)
 
@@ -135,43 +139,69 @@ def prepare(cfg: Config) -> Plan:
     text_cfg = hf_config.get("text_config") or hf_config
     model_type = str(hf_config.get("model_type", ""))
     template, stop = resolve_template(cfg, base.manifest, tok, model_type)
-    source = ("config" if cfg.chat_template != "auto" else
-              "base manifest" if base.manifest else "tokenizer/model family")
+    source = (
+        "config"
+        if cfg.chat_template != "auto"
+        else "base manifest"
+        if base.manifest
+        else "tokenizer/model family"
+    )
     missing = check_template_tokens(tok, template)
     if missing:
-        raise TrainError(f"chat_template uses {', '.join(missing)}, which the tokenizer of "
-                         f"{base.hf_dir} does not know as single tokens; pick a template for "
-                         "this model (chat_template=gemma|chatml|<jinja>)")
+        raise TrainError(
+            f"chat_template uses {', '.join(missing)}, which the tokenizer of "
+            f"{base.hf_dir} does not know as single tokens; pick a template for "
+            "this model (chat_template=gemma|chatml|<jinja>)"
+        )
     if base.gguf is not None and base.manifest is None and cfg.chat_template == "auto":
         pass  # a bare GGUF without a manifest: the family default is recorded in our manifest
     try:
-        train, rep_t = load_examples(train_path, tok, template, cfg.max_seq_len,
-                                     cfg.max_train_examples or None)
-        val, rep_v = (load_examples(val_path, tok, template, cfg.max_seq_len,
-                                    cfg.val_max_examples or None)
-                      if val_path else ([], None))
+        train, rep_t = load_examples(
+            train_path, tok, template, cfg.max_seq_len, cfg.max_train_examples or None
+        )
+        val, rep_v = (
+            load_examples(val_path, tok, template, cfg.max_seq_len, cfg.val_max_examples or None)
+            if val_path
+            else ([], None)
+        )
     except (DataError, TemplateError) as exc:
         raise TrainError(str(exc)) from None
-    fp = fingerprint(cfg, data_sha([p for p in (train_path, val_path) if p]),
-                     base.gguf_sha256 or str(base.hf_dir))
+    fp = fingerprint(
+        cfg,
+        data_sha([p for p in (train_path, val_path) if p]),
+        base.gguf_sha256 or str(base.hf_dir),
+    )
     old = existing_fingerprint(cfg.output_dir)
     if old is not None and old != fp and not cfg.overwrite:
-        raise TrainError(f"output_dir: {cfg.output_dir} already holds a different training run "
-                         f"(fingerprint {old}, this one {fp}); choose another output_dir or "
-                         "set overwrite=true")
-    foreign = [p.name for p in cfg.output_dir.iterdir() if p.name not in OWN_OUTPUTS
-               and not p.name.startswith(".")] if cfg.output_dir.is_dir() else []
+        raise TrainError(
+            f"output_dir: {cfg.output_dir} already holds a different training run "
+            f"(fingerprint {old}, this one {fp}); choose another output_dir or "
+            "set overwrite=true"
+        )
+    foreign = (
+        [
+            p.name
+            for p in cfg.output_dir.iterdir()
+            if p.name not in OWN_OUTPUTS and not p.name.startswith(".")
+        ]
+        if cfg.output_dir.is_dir()
+        else []
+    )
     if old is None and foreign and not cfg.overwrite:
-        raise TrainError(f"output_dir: {cfg.output_dir} is not empty and holds no training "
-                         "manifest; choose another output_dir or set overwrite=true")
+        raise TrainError(
+            f"output_dir: {cfg.output_dir} is not empty and holds no training "
+            "manifest; choose another output_dir or set overwrite=true"
+        )
     name = cfg.name or cfg.output_dir.name
     work = cfg.work_dir or Path("runs/train") / name
     state = work / "run.json"
     if state.is_file():
         prev = json.loads(state.read_text(encoding="utf-8")).get("fingerprint")
         if prev != fp:
-            raise TrainError(f"work_dir: {work} holds checkpoints of a different run "
-                             f"({prev}); delete it or choose another work_dir")
+            raise TrainError(
+                f"work_dir: {work} holds checkpoints of a different run "
+                f"({prev}); delete it or choose another work_dir"
+            )
     world = int(os.environ.get("WORLD_SIZE", "1"))
     lengths = [len(e.input_ids) for e in train]
     per_epoch = len(train) // cfg.batch_size + (len(train) % cfg.batch_size > 0)
@@ -183,21 +213,38 @@ def prepare(cfg: Config) -> Plan:
         micro.extend(make_batches(len(train), lengths, cfg.batch_size, cfg.seed, epoch))
         epoch += 1
     data_info = {
-        "train_file": str(train_path), "train_sha256": data_sha([train_path]),
+        "train_file": str(train_path),
+        "train_sha256": data_sha([train_path]),
         "val_file": str(val_path) if val_path else None,
         "val_sha256": data_sha([val_path]) if val_path else None,
-        "train_examples": len(train), "val_examples": len(val),
-        "train_report": rep_t.__dict__, "val_report": rep_v.__dict__ if rep_v else None,
+        "train_examples": len(train),
+        "val_examples": len(val),
+        "train_report": rep_t.__dict__,
+        "val_report": rep_v.__dict__ if rep_v else None,
         "train_answer_tokens": sum(e.n_answer for e in train),
         "train_tokens": sum(lengths),
         "epochs_covered": round(total * per_step / max(per_epoch, 1), 3),
         "data_manifest": data_manifest,
     }
-    return Plan(cfg=cfg, name=name, base=base, tokenizer=tok, model_type=model_type,
-                context_length=int(text_cfg.get("max_position_embeddings", 4096)),
-                template=template, template_source=source, stop=stop, train=train, val=val,
-                data_info=data_info, data_manifest=data_manifest, fingerprint=fp, work_dir=work,
-                total_steps=total, micro_batches=micro[: total * per_step])
+    return Plan(
+        cfg=cfg,
+        name=name,
+        base=base,
+        tokenizer=tok,
+        model_type=model_type,
+        context_length=int(text_cfg.get("max_position_embeddings", 4096)),
+        template=template,
+        template_source=source,
+        stop=stop,
+        train=train,
+        val=val,
+        data_info=data_info,
+        data_manifest=data_manifest,
+        fingerprint=fp,
+        work_dir=work,
+        total_steps=total,
+        micro_batches=micro[: total * per_step],
+    )
 
 
 def _precision(cfg: Config) -> str:
@@ -237,6 +284,7 @@ def _lr_lambda(cfg: Config, total: int):
         if cfg.lr_schedule == "linear":
             return 1.0 - frac
         return 0.5 * (1.0 + math.cos(math.pi * frac))
+
     return f
 
 
@@ -248,14 +296,21 @@ def build_model(plan: Plan):
 
     cfg = plan.cfg
     torch.manual_seed(cfg.seed)
-    model = load_model(plan.base.hf_dir, quantize_4bit=cfg.qlora,
-                       device_map={"": int(os.environ.get("LOCAL_RANK", "0"))} if cfg.qlora
-                       else None)
+    model = load_model(
+        plan.base.hf_dir,
+        quantize_4bit=cfg.qlora,
+        device_map={"": int(os.environ.get("LOCAL_RANK", "0"))} if cfg.qlora else None,
+    )
     if cfg.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.enable_input_require_grads()
-    lora = LoraConfig(r=cfg.lora.r, lora_alpha=cfg.lora.alpha, lora_dropout=cfg.lora.dropout,
-                      target_modules=list(cfg.lora.target_modules), task_type="CAUSAL_LM")
+    lora = LoraConfig(
+        r=cfg.lora.r,
+        lora_alpha=cfg.lora.alpha,
+        lora_dropout=cfg.lora.dropout,
+        target_modules=list(cfg.lora.target_modules),
+        task_type="CAUSAL_LM",
+    )
     try:
         return get_peft_model(model, lora)
     except ValueError as exc:
@@ -282,18 +337,24 @@ def train(plan: Plan) -> Result:
 
         AcceleratorState._reset_state(reset_partial_state=True)
         GradientState._reset_state()
-    accelerator = Accelerator(mixed_precision="no" if plan.precision == "fp32" else plan.precision,
-                              gradient_accumulation_steps=cfg.grad_accum)
+    accelerator = Accelerator(
+        mixed_precision="no" if plan.precision == "fp32" else plan.precision,
+        gradient_accumulation_steps=cfg.grad_accum,
+    )
     if accelerator.distributed_type == DistributedType.DEEPSPEED:
         ds = accelerator.state.deepspeed_plugin.deepspeed_config
         ds["train_micro_batch_size_per_gpu"] = cfg.batch_size
     plan.work_dir.mkdir(parents=True, exist_ok=True)
     if accelerator.is_main_process:
-        atomic_write_json(plan.work_dir / "run.json", {"fingerprint": plan.fingerprint,
-                                                       "total_steps": plan.total_steps})
+        atomic_write_json(
+            plan.work_dir / "run.json",
+            {"fingerprint": plan.fingerprint, "total_steps": plan.total_steps},
+        )
     device = _device_info(accelerator)
-    accelerator.print(f"training on {device['type']} ({device['name']}, "
-                      f"{device['processes']} process(es)), precision {plan.precision}")
+    accelerator.print(
+        f"training on {device['type']} ({device['name']}, "
+        f"{device['processes']} process(es)), precision {plan.precision}"
+    )
     model = build_model(plan)
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
@@ -318,7 +379,7 @@ def train(plan: Plan) -> Result:
         total, count = 0.0, 0
         with torch.no_grad():
             for i in range(0, len(plan.val), cfg.batch_size):
-                chunk = plan.val[i:i + cfg.batch_size]
+                chunk = plan.val[i : i + cfg.batch_size]
                 batch = {k: v.to(accelerator.device) for k, v in collate(chunk, pad).items()}
                 with accelerator.autocast():
                     loss, n = LOSSES["answer_only"](model, batch)
@@ -336,13 +397,19 @@ def train(plan: Plan) -> Result:
     started = time.monotonic()
     budget = cfg.time_budget_minutes * 60
     stopped_early = False
-    bar = tqdm(total=plan.total_steps, initial=step, desc=plan.name, unit="step",
-               disable=not accelerator.is_local_main_process, dynamic_ncols=True)
+    bar = tqdm(
+        total=plan.total_steps,
+        initial=step,
+        desc=plan.name,
+        unit="step",
+        disable=not accelerator.is_local_main_process,
+        dynamic_ncols=True,
+    )
     model.train()
     while step < plan.total_steps:
         t0 = time.monotonic()
-        group = plan.micro_batches[step * per_step:(step + 1) * per_step]
-        mine = group[rank * cfg.grad_accum:(rank + 1) * cfg.grad_accum]
+        group = plan.micro_batches[step * per_step : (step + 1) * per_step]
+        mine = group[rank * cfg.grad_accum : (rank + 1) * cfg.grad_accum]
         step_loss, step_tokens = 0.0, 0
         for idx in mine:
             examples = [plan.train[i] for i in idx]
@@ -359,15 +426,19 @@ def train(plan: Plan) -> Result:
             step_tokens += int(batch["attention_mask"].sum())
         scheduler.step()
         step += 1
-        step_tokens = int(accelerator.reduce(torch.tensor(step_tokens, device=accelerator.device),
-                                             "sum"))
+        step_tokens = int(
+            accelerator.reduce(torch.tensor(step_tokens, device=accelerator.device), "sum")
+        )
         dt = time.monotonic() - t0
         tokens += step_tokens
         seconds += dt
         history["train"].append([step, step_loss])
         bar.update(1)
-        bar.set_postfix(loss=f"{step_loss:.3f}", tok_s=f"{step_tokens / dt:.0f}",
-                        lr=f"{scheduler.get_last_lr()[0]:.1e}")
+        bar.set_postfix(
+            loss=f"{step_loss:.3f}",
+            tok_s=f"{step_tokens / dt:.0f}",
+            lr=f"{scheduler.get_last_lr()[0]:.1e}",
+        )
         last = step == plan.total_steps
         out_of_time = budget > 0 and time.monotonic() - started > budget
         if cfg.eval_every and (step % cfg.eval_every == 0 or last or out_of_time):
@@ -376,19 +447,35 @@ def train(plan: Plan) -> Result:
                 history["val"].append([step, v])
                 bar.write(f"step {step}: val loss {v:.4f}")
         if (cfg.save_every and step % cfg.save_every == 0) or last or out_of_time:
-            save_checkpoint(plan.work_dir, step, accelerator, model, optimizer, scheduler,
-                            {"step": step, "tokens": tokens, "seconds": seconds,
-                             "history": history}, keep=cfg.keep_checkpoints)
+            save_checkpoint(
+                plan.work_dir,
+                step,
+                accelerator,
+                model,
+                optimizer,
+                scheduler,
+                {"step": step, "tokens": tokens, "seconds": seconds, "history": history},
+                keep=cfg.keep_checkpoints,
+            )
         if out_of_time and not last:
-            bar.write(f"time budget of {cfg.time_budget_minutes} min used: stopping at step "
-                      f"{step}/{plan.total_steps}; rerun to continue")
+            bar.write(
+                f"time budget of {cfg.time_budget_minutes} min used: stopping at step "
+                f"{step}/{plan.total_steps}; rerun to continue"
+            )
             stopped_early = True
             break
     bar.close()
     trains = [v for _, v in history["train"][-10:]]
-    return Result(step=step, history=history, tokens=tokens, seconds=seconds,
-                  stopped_early=stopped_early,
-                  final_train_loss=sum(trains) / len(trains) if trains else None,
-                  final_val_loss=history["val"][-1][1] if history["val"] else None,
-                  initial_val_loss=history["val"][0][1] if history["val"] else None,
-                  device=device, model=model, accelerator=accelerator)
+    return Result(
+        step=step,
+        history=history,
+        tokens=tokens,
+        seconds=seconds,
+        stopped_early=stopped_early,
+        final_train_loss=sum(trains) / len(trains) if trains else None,
+        final_val_loss=history["val"][-1][1] if history["val"] else None,
+        initial_val_loss=history["val"][0][1] if history["val"] else None,
+        device=device,
+        model=model,
+        accelerator=accelerator,
+    )

@@ -18,8 +18,11 @@ def _causal_lm(model):
     """The ``*ForCausalLM`` module under PEFT / DDP / DeepSpeed wrappers."""
     m = model
     for _ in range(4):
-        if hasattr(m, "get_output_embeddings") and m.get_output_embeddings() is not None \
-                and hasattr(m, "get_decoder"):
+        if (
+            hasattr(m, "get_output_embeddings")
+            and m.get_output_embeddings() is not None
+            and hasattr(m, "get_decoder")
+        ):
             if type(m).__name__.startswith("Peft"):
                 m = m.get_base_model()
                 continue
@@ -32,8 +35,9 @@ def answer_only_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tenso
     """Mean cross-entropy over answer tokens; returns ``(loss, n_answer_tokens)``."""
     lm = _causal_lm(model)
     body = lm.get_decoder()
-    hidden = body(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                  use_cache=False).last_hidden_state
+    hidden = body(
+        input_ids=batch["input_ids"], attention_mask=batch["attention_mask"], use_cache=False
+    ).last_hidden_state
     targets = batch["labels"][:, 1:]
     keep = targets != IGNORE
     picked = hidden[:, :-1][keep]  # (n_answer, hidden)
@@ -47,8 +51,12 @@ def answer_only_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tenso
 
 def plain_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
     """The Hugging Face loss (full-vocabulary logits at every position), for comparison."""
-    out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                labels=batch["labels"], use_cache=False)
+    out = model(
+        input_ids=batch["input_ids"],
+        attention_mask=batch["attention_mask"],
+        labels=batch["labels"],
+        use_cache=False,
+    )
     return out.loss, int((batch["labels"][:, 1:] != IGNORE).sum())
 
 

@@ -21,8 +21,10 @@ def plot_losses(history: dict[str, list], path: Path, title: str = "") -> Path:
         xs, ys = zip(*train, strict=True)
         ax.plot(xs, ys, color="#9ecae1", lw=0.8, label="train (per step)")
         k = max(1, len(ys) // 25)
-        smooth = [sum(ys[max(0, i - k + 1):i + 1]) / len(ys[max(0, i - k + 1):i + 1])
-                  for i in range(len(ys))]
+        smooth = [
+            sum(ys[max(0, i - k + 1) : i + 1]) / len(ys[max(0, i - k + 1) : i + 1])
+            for i in range(len(ys))
+        ]
         ax.plot(xs, smooth, color="#08519c", lw=1.6, label=f"train (mean of {k})")
     val = history.get("val") or []
     if val:

@@ -15,24 +15,40 @@ from recipes.export.publish import QualityGate, gate
 from recipes.export_gguf import Config, run
 
 REPO = Path(__file__).resolve().parents[3]
-SUITE = ("suites=[{name: jecqa, kind: mcq, path: ../shared/legal-data/mcq/jecqa_train.jsonl, "
-         "limit: 4, modes: [loglik]}]")
+SUITE = (
+    "suites=[{name: jecqa, kind: mcq, path: ../shared/legal-data/mcq/jecqa_train.jsonl, "
+    "limit: 4, modes: [loglik]}]"
+)
 
 
 def _cfg(model: Path, tmp: Path, *extra: str) -> Config:
-    return load_config(Config, REPO / "recipes/configs/export/legal_gemma3_270m.yaml", [
-        f"model={model}", f"output_dir={tmp / 'export'}", f"models_dir={tmp / 'models'}",
-        "publish_name=tiny-legal", "quantizations=[Q8_0,Q4_K_M]", "parity.prompts=1",
-        "parity.max_tokens=32", "parity.tokenizer_texts=5", "measure.kl_tokens=96",
-        "measure.chunk_tokens=48", "measure.decode_tokens=8", "measure.serve_ctx=256",
-        "measure.validation_file=../shared/legal-data/qa/lawyer_llama_single_turn.jsonl",
-        SUITE, *extra])
+    return load_config(
+        Config,
+        REPO / "recipes/configs/export/legal_gemma3_270m.yaml",
+        [
+            f"model={model}",
+            f"output_dir={tmp / 'export'}",
+            f"models_dir={tmp / 'models'}",
+            "publish_name=tiny-legal",
+            "quantizations=[Q8_0,Q4_K_M]",
+            "parity.prompts=1",
+            "parity.max_tokens=32",
+            "parity.tokenizer_texts=5",
+            "measure.kl_tokens=96",
+            "measure.chunk_tokens=48",
+            "measure.decode_tokens=8",
+            "measure.serve_ctx=256",
+            "measure.validation_file=../shared/legal-data/qa/lawyer_llama_single_turn.jsonl",
+            SUITE,
+            *extra,
+        ],
+    )
 
 
 @pytest.mark.slow
-def test_export_publishes_measured_variants_and_resumes(tiny_trained: Path, tmp_path: Path,
-                                                        legal_data: Path,
-                                                        capsys: pytest.CaptureFixture) -> None:
+def test_export_publishes_measured_variants_and_resumes(
+    tiny_trained: Path, tmp_path: Path, legal_data: Path, capsys: pytest.CaptureFixture
+) -> None:
     out = run(_cfg(tiny_trained, tmp_path, "gate.max_accuracy_drop=1.0"))
     summary = json.loads((out / "summary.json").read_text())
     rows = {r["variant"]: r for r in summary["rows"]}

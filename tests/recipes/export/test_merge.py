@@ -18,14 +18,23 @@ def _tensors(path: Path) -> dict[str, np.ndarray]:
     import gguf
 
     reader = gguf.GGUFReader(str(path))
-    return {t.name: gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
-            for t in reader.tensors}
+    return {
+        t.name: gguf.quants.dequantize(t.data, t.tensor_type).astype(np.float32)
+        for t in reader.tensors
+    }
 
 
 def test_base_alone_round_trips_exactly_and_gains_template(tmp_path: Path) -> None:
     base = write_tiny_gguf(tmp_path / "base.gguf")  # no chat template, F32 tensors
-    out = merge_into_gguf(base, None, tmp_path / "out.gguf", outtype="f32",
-                          chat_template=GEMMA_CHAT_TEMPLATE, stop=["<end_of_turn>"], name="x")
+    out = merge_into_gguf(
+        base,
+        None,
+        tmp_path / "out.gguf",
+        outtype="f32",
+        chat_template=GEMMA_CHAT_TEMPLATE,
+        stop=["<end_of_turn>"],
+        name="x",
+    )
     assert out["merged_tensors"] == []
     a, b = _tensors(base), _tensors(tmp_path / "out.gguf")
     assert a.keys() == b.keys()
@@ -41,28 +50,41 @@ def test_base_alone_round_trips_exactly_and_gains_template(tmp_path: Path) -> No
 def test_merged_tensors_are_base_plus_scaled_lora(tiny_trained: Path, tmp_path: Path) -> None:
     manifest = json.loads((tiny_trained / "manifest.json").read_text())
     base = Path(manifest["training"]["base"]["gguf"])
-    info = merge_into_gguf(base, tiny_trained / "peft", tmp_path / "m.gguf", outtype="f32",
-                           chat_template=GEMMA_CHAT_TEMPLATE, stop=["<end_of_turn>"])
+    info = merge_into_gguf(
+        base,
+        tiny_trained / "peft",
+        tmp_path / "m.gguf",
+        outtype="f32",
+        chat_template=GEMMA_CHAT_TEMPLATE,
+        stop=["<end_of_turn>"],
+    )
     deltas = {d.module: d for d in load_peft_adapter(tiny_trained / "peft")}
     assert len(info["merged_tensors"]) == len(deltas) == 14  # 7 projections x 2 layers
     before, after = _tensors(base), _tensors(tmp_path / "m.gguf")
     d = deltas["model.layers.1.self_attn.q_proj"]
     assert d.scale == pytest.approx(2.0)  # alpha 8 / r 4
-    np.testing.assert_allclose(after["blk.1.attn_q.weight"],
-                               before["blk.1.attn_q.weight"] + d.delta(), atol=1e-5)
+    np.testing.assert_allclose(
+        after["blk.1.attn_q.weight"], before["blk.1.attn_q.weight"] + d.delta(), atol=1e-5
+    )
     assert np.abs(d.delta()).max() > 1e-3  # the adapter really changes the weights
     for untouched in ("token_embd.weight", "output.weight", "blk.0.attn_norm.weight"):
         np.testing.assert_array_equal(after[untouched], before[untouched])
 
 
-def test_f16_merge_loads_in_llama_cpp_with_end_of_turn_as_eog(tiny_trained: Path,
-                                                            tmp_path: Path) -> None:
+def test_f16_merge_loads_in_llama_cpp_with_end_of_turn_as_eog(
+    tiny_trained: Path, tmp_path: Path
+) -> None:
     import llama_cpp
 
     manifest = json.loads((tiny_trained / "manifest.json").read_text())
     out = tmp_path / "m16.gguf"
-    merge_into_gguf(Path(manifest["training"]["base"]["gguf"]), tiny_trained / "peft", out,
-                    chat_template=GEMMA_CHAT_TEMPLATE, stop=["<end_of_turn>"])
+    merge_into_gguf(
+        Path(manifest["training"]["base"]["gguf"]),
+        tiny_trained / "peft",
+        out,
+        chat_template=GEMMA_CHAT_TEMPLATE,
+        stop=["<end_of_turn>"],
+    )
     assert read_gguf_metadata(out)["file_type_name"] == "F16"
     llm = llama_cpp.Llama(model_path=str(out), n_ctx=64, verbose=False)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)

@@ -14,10 +14,22 @@ from recipes.export.parity import ParitySettings, logits_parity, prompt_tokens, 
 
 @pytest.fixture(scope="module")
 def texts(legal_data: Path) -> list[str]:
-    rows = [json.loads(line) for _, line in zip(range(6), (legal_data / "qa" /
-            "lawyer_llama_single_turn.jsonl").open(encoding="utf-8"), strict=False)]
-    return [render_chat(GEMMA_CHAT_TEMPLATE, record_to_messages({**r, "output": r["output"][:200]}),
-                        add_generation_prompt=False) for r in rows]
+    rows = [
+        json.loads(line)
+        for _, line in zip(
+            range(6),
+            (legal_data / "qa" / "lawyer_llama_single_turn.jsonl").open(encoding="utf-8"),
+            strict=False,
+        )
+    ]
+    return [
+        render_chat(
+            GEMMA_CHAT_TEMPLATE,
+            record_to_messages({**r, "output": r["output"][:200]}),
+            add_generation_prompt=False,
+        )
+        for r in rows
+    ]
 
 
 @pytest.fixture(scope="module")
@@ -37,8 +49,13 @@ def test_tokenizer_ids_agree_on_chinese_legal_text(trained: dict, texts: list[st
 
 def test_logits_agree_for_a_correct_merge(trained: dict, texts: list[str], tmp_path: Path) -> None:
     merged = tmp_path / "m.gguf"
-    merge_into_gguf(trained["gguf"], trained["peft"], merged, chat_template=GEMMA_CHAT_TEMPLATE,
-                    stop=["<end_of_turn>"])
+    merge_into_gguf(
+        trained["gguf"],
+        trained["peft"],
+        merged,
+        chat_template=GEMMA_CHAT_TEMPLATE,
+        stop=["<end_of_turn>"],
+    )
     prompts = prompt_tokens(merged, texts, 2, 48)
     res = logits_parity(trained["hf"], trained["peft"], merged, prompts, ParitySettings())
     assert res["ok"], res["failures"]

@@ -21,14 +21,20 @@ TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0"]
 def merged_f16(tiny_trained: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     manifest = json.loads((tiny_trained / "manifest.json").read_text())
     out = tmp_path_factory.mktemp("q") / "merged-f16.gguf"
-    merge_into_gguf(Path(manifest["training"]["base"]["gguf"]), tiny_trained / "peft", out,
-                    chat_template=GEMMA_CHAT_TEMPLATE, stop=["<end_of_turn>"])
+    merge_into_gguf(
+        Path(manifest["training"]["base"]["gguf"]),
+        tiny_trained / "peft",
+        out,
+        chat_template=GEMMA_CHAT_TEMPLATE,
+        stop=["<end_of_turn>"],
+    )
     return out
 
 
 @pytest.mark.parametrize("qtype", TYPES)
-def test_quantized_file_keeps_template_and_end_of_turn(merged_f16: Path, tmp_path: Path,
-                                                       qtype: str) -> None:
+def test_quantized_file_keeps_template_and_end_of_turn(
+    merged_f16: Path, tmp_path: Path, qtype: str
+) -> None:
     import llama_cpp
 
     out = quantize_gguf(merged_f16, tmp_path / f"m-{qtype}.gguf", qtype)

@@ -14,38 +14,97 @@ from legal_edge.manifest import resolve_model
 from recipes.pipeline import Config, load_stages, run
 
 REPO = Path(__file__).resolve().parents[3]
-MCQ = [{"name": "jecqa", "kind": "mcq", "path": "../shared/legal-data/mcq/jecqa_train.jsonl",
-        "limit": 3, "modes": ["loglik"]}]
+MCQ = [
+    {
+        "name": "jecqa",
+        "kind": "mcq",
+        "path": "../shared/legal-data/mcq/jecqa_train.jsonl",
+        "limit": 3,
+        "modes": ["loglik"],
+    }
+]
 
 
 def _cfg(tmp: Path, base: Path, gate: float = 1.0) -> Config:
     """The smoke pipeline's stage configs, scaled down to the tiny model and a few real rows."""
     w = tmp / "pipe"
     sources = [
-        {"name": "jecqa", "path": "mcq/jecqa_train.jsonl", "format": "mcq",
-         "license": "research-only", "limit": 40},
-        {"name": "consult", "path": "qa/lawyer_llama_single_turn.jsonl", "format": "alpaca",
-         "license": "research-only", "limit": 40, "category": "consultation"},
+        {
+            "name": "jecqa",
+            "path": "mcq/jecqa_train.jsonl",
+            "format": "mcq",
+            "license": "research-only",
+            "limit": 40,
+        },
+        {
+            "name": "consult",
+            "path": "qa/lawyer_llama_single_turn.jsonl",
+            "format": "alpaca",
+            "license": "research-only",
+            "limit": 40,
+            "category": "consultation",
+        },
     ]
     cfg = {
-        "name": "tiny", "work_dir": str(w),
-        "data": {"config": "recipes/configs/data/smoke.yaml", "set": [
-            f"output_dir={w}/data", "plots=false", f"sources={json.dumps(sources)}",
-            "synthesis.enabled=false", "decontam.eval_files=[]"]},
-        "train": {"config": "recipes/configs/train/gemma3_270m_legal_cpu.yaml", "set": [
-            f"base_model={base}", f"output_dir={w}/models/tiny-legal", f"work_dir={w}/train",
-            "name=tiny-legal", "max_steps=1", "batch_size=2", "grad_accum=1", "max_seq_len=1024",
-            "max_train_examples=8", "val_max_examples=2", "warmup_steps=0", "eval_every=0",
-            "save_every=1"]},
-        "evaluate": {"config": "recipes/configs/eval/smoke.yaml", "set": [
-            f"output_dir={w}/eval", "write_manifest=false", "limit=1",
-            "suite_filter=[jecqa,xstest]"]},
-        "export": {"config": "recipes/configs/export/legal_gemma3_270m.yaml", "set": [
-            f"output_dir={w}/export", f"models_dir={w}/models", "publish_name=tiny-legal",
-            "quantizations=[Q8_0]", "publish=[Q8_0]", "parity.prompts=1", "parity.max_tokens=24",
-            "parity.tokenizer_texts=3", "measure.kl_tokens=48", "measure.chunk_tokens=48",
-            "measure.decode_tokens=4", "measure.serve_ctx=128", "compare_source_form=false",
-            f"suites={json.dumps(MCQ)}", f"gate.max_accuracy_drop={gate}"]},
+        "name": "tiny",
+        "work_dir": str(w),
+        "data": {
+            "config": "recipes/configs/data/smoke.yaml",
+            "set": [
+                f"output_dir={w}/data",
+                "plots=false",
+                f"sources={json.dumps(sources)}",
+                "synthesis.enabled=false",
+                "decontam.eval_files=[]",
+            ],
+        },
+        "train": {
+            "config": "recipes/configs/train/gemma3_270m_legal_cpu.yaml",
+            "set": [
+                f"base_model={base}",
+                f"output_dir={w}/models/tiny-legal",
+                f"work_dir={w}/train",
+                "name=tiny-legal",
+                "max_steps=1",
+                "batch_size=2",
+                "grad_accum=1",
+                "max_seq_len=1024",
+                "max_train_examples=8",
+                "val_max_examples=2",
+                "warmup_steps=0",
+                "eval_every=0",
+                "save_every=1",
+            ],
+        },
+        "evaluate": {
+            "config": "recipes/configs/eval/smoke.yaml",
+            "set": [
+                f"output_dir={w}/eval",
+                "write_manifest=false",
+                "limit=1",
+                "suite_filter=[jecqa,xstest]",
+            ],
+        },
+        "export": {
+            "config": "recipes/configs/export/legal_gemma3_270m.yaml",
+            "set": [
+                f"output_dir={w}/export",
+                f"models_dir={w}/models",
+                "publish_name=tiny-legal",
+                "quantizations=[Q8_0]",
+                "publish=[Q8_0]",
+                "parity.prompts=1",
+                "parity.max_tokens=24",
+                "parity.tokenizer_texts=3",
+                "measure.kl_tokens=48",
+                "measure.chunk_tokens=48",
+                "measure.decode_tokens=4",
+                "measure.serve_ctx=128",
+                "compare_source_form=false",
+                f"suites={json.dumps(MCQ)}",
+                f"gate.max_accuracy_drop={gate}",
+            ],
+        },
     }
     path = tmp / f"pipeline-{gate}.yaml"
     path.write_text(yaml.safe_dump(cfg, allow_unicode=True), encoding="utf-8")
@@ -53,9 +112,9 @@ def _cfg(tmp: Path, base: Path, gate: float = 1.0) -> Config:
 
 
 @pytest.mark.slow
-def test_pipeline_runs_skips_and_reruns_changed_stages(tiny_trained: Path, tmp_path: Path,
-                                                       monkeypatch: pytest.MonkeyPatch,
-                                                       legal_data: Path) -> None:
+def test_pipeline_runs_skips_and_reruns_changed_stages(
+    tiny_trained: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, legal_data: Path
+) -> None:
     monkeypatch.setenv("LEGAL_EDGE_CACHE", str(tmp_path / "cache"))
     base = tiny_trained.parent / "base"  # tiny GGUF + manifest, like models/gemma3-270m
     work = run(_cfg(tmp_path, base))
@@ -83,18 +142,26 @@ def test_smoke_config_wires_stage_outputs_to_inputs() -> None:
     stages = load_stages(load_config(Config, REPO / "recipes/configs/pipeline/smoke.yaml", []))
     assert stages["train"].data_dir == stages["data"].output_dir
     assert [m.path for m in stages["evaluate"].models] == [
-        str(stages["train"].base_model), str(stages["train"].output_dir)]
+        str(stages["train"].base_model),
+        str(stages["train"].output_dir),
+    ]
     assert stages["export"].model == stages["train"].output_dir
 
 
 def test_a_bad_stage_override_names_the_stage() -> None:
     with pytest.raises(ConfigError, match="export: unknown config key nope"):
-        load_stages(load_config(Config, REPO / "recipes/configs/pipeline/smoke.yaml",
-                                ["export.set=[nope=1]"]))
+        load_stages(
+            load_config(
+                Config, REPO / "recipes/configs/pipeline/smoke.yaml", ["export.set=[nope=1]"]
+            )
+        )
 
 
 def test_unknown_forced_stage_is_refused(tmp_path: Path) -> None:
-    cfg = load_config(Config, REPO / "recipes/configs/pipeline/smoke.yaml",
-                      [f"work_dir={tmp_path}", "force=[deploy]"])
+    cfg = load_config(
+        Config,
+        REPO / "recipes/configs/pipeline/smoke.yaml",
+        [f"work_dir={tmp_path}", "force=[deploy]"],
+    )
     with pytest.raises(ConfigError, match="force: unknown stage 'deploy'"):
         run(cfg)

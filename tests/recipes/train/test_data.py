@@ -33,8 +33,9 @@ def test_segments_rebuild_the_rendered_conversation(legal_data):
     rec = next(r for r in legal_records(legal_data) if r.get("messages"))
     msgs = rec["messages"]
     pieces = segments(GEMMA_CHAT_TEMPLATE, msgs)
-    assert "".join(t for t, _ in pieces) == render_chat(GEMMA_CHAT_TEMPLATE, msgs,
-                                                        add_generation_prompt=False)
+    assert "".join(t for t, _ in pieces) == render_chat(
+        GEMMA_CHAT_TEMPLATE, msgs, add_generation_prompt=False
+    )
     answers = [t for t, a in pieces if a]
     assert len(answers) == sum(m["role"] == "assistant" for m in msgs) == 2
     for text, m in zip(answers, [m for m in msgs if m["role"] == "assistant"], strict=True):
@@ -81,8 +82,10 @@ def test_bad_rows_name_file_and_line(tmp_path, tok):
 
 def test_truncation_that_removes_the_answer_is_counted(tmp_path, tok):
     p = tmp_path / "train.jsonl"
-    rows = [{"instruction": "合同" * 50, "output": "答案：A"},
-            {"instruction": "问", "output": "答"}]
+    rows = [
+        {"instruction": "合同" * 50, "output": "答案：A"},
+        {"instruction": "问", "output": "答"},
+    ]
     p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
     examples, report = load_examples(p, tok, GEMMA_CHAT_TEMPLATE, 32)
     assert report.read == 2 and report.kept == 1 and len(examples) == 1

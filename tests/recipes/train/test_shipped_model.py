@@ -9,9 +9,11 @@ from legal_edge.prompts import render_chat
 from tests.conftest import MODELS_DIR
 
 SHIPPED = MODELS_DIR / "legal-gemma3-270m"
-MCQ = ("以下是法律考试的单项选择题，请选出唯一正确的答案。\n\n"
-       "根据我国《民法典》，自然人的民事权利能力始于何时？\n\n"
-       "A. 出生\nB. 成年\nC. 登记户口\nD. 取得身份证")
+MCQ = (
+    "以下是法律考试的单项选择题，请选出唯一正确的答案。\n\n"
+    "根据我国《民法典》，自然人的民事权利能力始于何时？\n\n"
+    "A. 出生\nB. 成年\nC. 登记户口\nD. 取得身份证"
+)
 
 
 def test_shipped_manifest_is_complete():
@@ -31,8 +33,14 @@ def test_shipped_adapter_loads_over_the_base_and_answers(default_base_gguf):
     llama_cpp = pytest.importorskip("llama_cpp")
     m = ModelManifest.read(SHIPPED)
     m.verify_files(check_hash=True)
-    llm = llama_cpp.Llama(model_path=str(m.model_path), lora_path=str(m.adapter_path),
-                          n_ctx=1024, n_threads=2, verbose=False, seed=0)
+    llm = llama_cpp.Llama(
+        model_path=str(m.model_path),
+        lora_path=str(m.adapter_path),
+        n_ctx=1024,
+        n_threads=2,
+        verbose=False,
+        seed=0,
+    )
     prompt = render_chat(m.chat_template, [{"role": "user", "content": MCQ}])
     out = llm(prompt, max_tokens=16, temperature=0.0, stop=m.stop)["choices"][0]["text"]
     assert out.strip().startswith("答案：") and out.strip()[3:4] in "ABCD", out

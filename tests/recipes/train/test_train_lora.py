@@ -18,10 +18,23 @@ REPO = Path(__file__).resolve().parents[3]
 
 
 def tiny_config(tiny, data_dir: Path, tmp_path: Path, **kw) -> Config:
-    base = dict(base_model=tiny.gguf, data_dir=data_dir, output_dir=tmp_path / "model",
-                work_dir=tmp_path / "work", max_seq_len=384, batch_size=2, grad_accum=2,
-                max_steps=6, lr=2e-2, warmup_steps=1, eval_every=3, save_every=2,
-                precision="fp32", seed=3, lora=LoraSettings(r=4, alpha=8, dropout=0.1))
+    base = dict(
+        base_model=tiny.gguf,
+        data_dir=data_dir,
+        output_dir=tmp_path / "model",
+        work_dir=tmp_path / "work",
+        max_seq_len=384,
+        batch_size=2,
+        grad_accum=2,
+        max_steps=6,
+        lr=2e-2,
+        warmup_steps=1,
+        eval_every=3,
+        save_every=2,
+        precision="fp32",
+        seed=3,
+        lora=LoraSettings(r=4, alpha=8, dropout=0.1),
+    )
     base.update(kw)
     return Config(**base)
 
@@ -45,7 +58,8 @@ def test_training_writes_a_servable_model_directory(trained, tiny):
     m.verify_files(check_hash=True)
     assert m.model_path == tiny.gguf.resolve()
     assert m.file("model").path == "../../tiny0/tiny.gguf" or m.file("model").path.endswith(
-        "tiny.gguf")
+        "tiny.gguf"
+    )
     assert m.adapter_path == (out / "adapter.gguf").resolve()
     assert m.stage == "train" and m.stop == ["<end_of_turn>"]
     assert "<start_of_turn>" in m.chat_template
@@ -82,8 +96,9 @@ def test_gguf_adapter_changes_llama_cpp_output(trained, tiny):
     def logits(**kw):
         # logits_all: with it off, llm.scores holds no row for the prompt's last token (the
         # row read stayed zero in a fresh process, so base and adapter "agreed" at 0.0)
-        llm = llama_cpp.Llama(model_path=str(tiny.gguf), n_ctx=128, verbose=False,
-                              logits_all=True, **kw)
+        llm = llama_cpp.Llama(
+            model_path=str(tiny.gguf), n_ctx=128, verbose=False, logits_all=True, **kw
+        )
         toks = llm.tokenize(prompt.encode(), special=True)
         llm.eval(toks)
         return list(llm.scores[len(toks) - 1])
@@ -97,8 +112,13 @@ def test_interrupted_run_resumes_to_the_same_adapter(trained, tiny, data_dir, tm
     import torch
 
     cfg, out = trained
-    cut = replace(cfg, output_dir=tmp_path / "model", work_dir=tmp_path / "work",
-                  time_budget_minutes=1e-6, convert_gguf=False)
+    cut = replace(
+        cfg,
+        output_dir=tmp_path / "model",
+        work_dir=tmp_path / "work",
+        time_budget_minutes=1e-6,
+        convert_gguf=False,
+    )
     first = run(cut)  # stops after the first step, as if killed, and says so
     t = ModelManifest.read(first).training
     assert t["stopped_early"] and t["steps"] == 1
@@ -129,19 +149,29 @@ def test_llama_architecture_trains_with_only_a_config_change(tmp_path, data_dir)
     from tests.fixtures.tiny_hf import write_tiny_hf
 
     llama = write_tiny_hf(tmp_path / "llama", arch="llama")
-    cfg = tiny_config(llama, data_dir, tmp_path, base_model=llama.hf_dir, max_steps=2,
-                      chat_template="gemma", convert_gguf=False)
+    cfg = tiny_config(
+        llama,
+        data_dir,
+        tmp_path,
+        base_model=llama.hf_dir,
+        max_steps=2,
+        chat_template="gemma",
+        convert_gguf=False,
+    )
     out = run(cfg)
     m = ModelManifest.read(out)
     assert m.files == [] and m.training["base"]["hf_dir"] == str(llama.hf_dir.resolve())
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"base_model": Path("/nonexistent/base.gguf")}, "base_model: base model GGUF not found"),
-    ({"chat_template": "chatml"}, "chat_template uses <|im_end|>, <|im_start|>"),
-    ({"train_file": Path("/nonexistent/train.jsonl")}, "data file not found"),
-    ({"max_seq_len": 0}, "max_seq_len: must be >= 1"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"base_model": Path("/nonexistent/base.gguf")}, "base_model: base model GGUF not found"),
+        ({"chat_template": "chatml"}, "chat_template uses <|im_end|>, <|im_start|>"),
+        ({"train_file": Path("/nonexistent/train.jsonl")}, "data file not found"),
+        ({"max_seq_len": 0}, "max_seq_len: must be >= 1"),
+    ],
+)
 def test_bad_input_fails_before_training(tiny, data_dir, tmp_path, change, message):
     with pytest.raises(TrainError, match=message.replace("|", r"\|")):
         run(tiny_config(tiny, data_dir, tmp_path, **change))
@@ -156,8 +186,12 @@ def test_base_that_does_not_match_its_manifest_is_refused(tiny, data_dir, tmp_pa
     base = tmp_path / "base"
     base.mkdir()
     shutil.copy(tiny.gguf, base / "tiny.gguf")
-    ModelManifest(name="base", base_model="tiny", chat_template="x", files=[
-        ModelFile(role="model", path="tiny.gguf", sha256="0" * 64)]).write(base)
+    ModelManifest(
+        name="base",
+        base_model="tiny",
+        chat_template="x",
+        files=[ModelFile(role="model", path="tiny.gguf", sha256="0" * 64)],
+    ).write(base)
     with pytest.raises(TrainError, match="does not match the 000000000000"):
         run(tiny_config(tiny, data_dir, tmp_path, base_model=base))
 
@@ -186,13 +220,27 @@ def test_every_train_config_loads():
 @pytest.mark.slow
 def test_smoke_config_trains_the_real_base(default_base_gguf, data_dir, tmp_path):
     llama_cpp = pytest.importorskip("llama_cpp")
-    cfg = load_config(Config, REPO / "recipes" / "configs" / "train" / "smoke.yaml", (
-        f"data_dir={data_dir}", f"output_dir={tmp_path / 'model'}",
-        f"work_dir={tmp_path / 'work'}", f"base_model={default_base_gguf.parent}"))
+    cfg = load_config(
+        Config,
+        REPO / "recipes" / "configs" / "train" / "smoke.yaml",
+        (
+            f"data_dir={data_dir}",
+            f"output_dir={tmp_path / 'model'}",
+            f"work_dir={tmp_path / 'work'}",
+            f"base_model={default_base_gguf.parent}",
+        ),
+    )
     m = ModelManifest.read(run(cfg))
     m.verify_files(check_hash=True)
     assert m.training["steps"] == 3
-    llm = llama_cpp.Llama(model_path=str(m.model_path), lora_path=str(m.adapter_path),
-                          n_ctx=256, verbose=False)
-    assert llm("<start_of_turn>user\n什么是合同？<end_of_turn>\n<start_of_turn>model\n",
-               max_tokens=4, temperature=0.0)["choices"][0]["text"] is not None
+    llm = llama_cpp.Llama(
+        model_path=str(m.model_path), lora_path=str(m.adapter_path), n_ctx=256, verbose=False
+    )
+    assert (
+        llm(
+            "<start_of_turn>user\n什么是合同？<end_of_turn>\n<start_of_turn>model\n",
+            max_tokens=4,
+            temperature=0.0,
+        )["choices"][0]["text"]
+        is not None
+    )
