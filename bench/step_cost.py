@@ -1,0 +1,103 @@
+"""What one ``llama_decode`` costs on this machine: the floor under any llama.cpp server.
+
+    .venv/bin/python bench/step_cost.py [--model gemma3-270m] [--threads 2]
+
+Prints prompt-processing speed by chunk size (logits for the last token only), the time of a
+decode step for 1 and 8 sequences, and of steps that need logits for several positions per
+sequence (what verifying speculative drafts would cost). From these and a benchmark's prompt
+lengths follow two bounds that no server on the same kernels can beat: the time until the k-th
+of n simultaneous prompts has its first token (the prompts before it must be read first), and
+the aggregate tokens/s of a load level (all prompts read + all decode steps).
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+from pathlib import Path
+
+import llama_cpp
+
+from legal_edge.backends.llamacpp_engine import _init_llama_backend
+from legal_edge.manifest import resolve_model
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+class Context:
+    def __init__(self, model_path: Path, threads: int, n_seq: int, n_batch: int):
+        _init_llama_backend(False)
+        self.model = llama_cpp.llama_model_load_from_file(
+            str(model_path).encode(), llama_cpp.llama_model_default_params()
+        )
+        cp = llama_cpp.llama_context_default_params()
+        cp.n_ctx = 2048 * n_seq
+        cp.n_batch = cp.n_ubatch = n_batch
+        cp.n_seq_max = n_seq
+        cp.n_threads = cp.n_threads_batch = threads
+        cp.no_perf = True
+        self.ctx = llama_cpp.llama_init_from_model(self.model, cp)
+        self.mem = llama_cpp.llama_get_memory(self.ctx)
+        self.batch = llama_cpp.llama_batch_init(n_batch, 0, 1)
+        n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(self.model))
+        self.tokens = [1000 + (i * 7919) % (n_vocab - 1000) for i in range(n_batch)]
+
+    def clear(self) -> None:
+        llama_cpp.llama_memory_seq_rm(self.mem, -1, -1, -1)
+
+    def decode(self, seqs: list[tuple[int, int, int]], all_logits: bool) -> float:
+        """Decode ``(seq, first position, n tokens)`` runs in one call; seconds taken."""
+        b, n = self.batch, 0
+        for seq, p0, k in seqs:
+            for j in range(k):
+                b.token[n] = self.tokens[n]
+                b.pos[n] = p0 + j
+                b.n_seq_id[n] = 1
+                b.seq_id[n][0] = seq
+                b.logits[n] = all_logits or j == k - 1
+                n += 1
+        b.n_tokens = n
+        t = time.perf_counter()
+        if llama_cpp.llama_decode(self.ctx, b) != 0:
+            raise RuntimeError("llama_decode failed")
+        return time.perf_counter() - t
+
+
+def median(values: list[float]) -> float:
+    return sorted(values)[len(values) // 2]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--model", default="gemma3-270m", help="model name, directory or GGUF")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=5)
+    args = ap.parse_args()
+    gguf = resolve_model(args.model, REPO / "models").model_path
+    c = Context(gguf, args.threads, n_seq=8, n_batch=1024)
+    c.decode([(0, 0, 32)], False)  # warm-up: page in the weights
+    print(f"{gguf.name}, {args.threads} threads")
+    print("prompt tokens in one call   ms      tokens/s")
+    for size in (32, 64, 128, 256, 512, 1024):
+        times = []
+        for _ in range(args.repeats):
+            c.clear()
+            times.append(c.decode([(0, 0, size)], False))
+        t = median(times)
+        print(f"{size:>18}  {t * 1000:8.1f}  {size / t:10.0f}")
+    c.clear()
+    c.decode([(s, 0, 100) for s in range(8)], False)  # 8 sequences with 100 tokens of context
+    print("sequences x positions with logits   ms      tokens/s")
+    for n_seq in (1, 8):
+        for per in (1, 2, 4, 8):
+            times = []
+            for _ in range(args.repeats * 2):
+                times.append(c.decode([(s, 100, per) for s in range(n_seq)], True))
+                for s in range(n_seq):
+                    llama_cpp.llama_memory_seq_rm(c.mem, s, 100, -1)
+            t = median(times)
+            print(f"{n_seq:>9} x {per:<3} {t * 1000:22.1f}  {n_seq * per / t:10.0f}")
+
+
+if __name__ == "__main__":
+    main()
