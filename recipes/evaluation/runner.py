@@ -238,7 +238,12 @@ def evaluate_all(cfg: Config) -> Path:
             }
             try:
                 for suite in suites:
-                    sig = signature(_answer_settings(model), _suite_settings(suite.spec), cfg.seed)
+                    sig = signature(
+                        _answer_settings(model),
+                        described[model.name].get("weights"),
+                        _suite_settings(suite.spec),
+                        cfg.seed,
+                    )
                     recs, rate = run_suite(backend, model, suite, store, sig)
                     per_model.setdefault(model.name, {})[suite.spec.name] = (recs, rate)
             finally:

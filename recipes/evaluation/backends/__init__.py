@@ -19,6 +19,28 @@ if TYPE_CHECKING:
 Messages = Sequence[Mapping[str, str]]
 
 
+def weights_id(
+    paths: Mapping[str, object], recorded: Mapping[str, str | None] | None = None
+) -> dict:
+    """What the answers depend on beyond the settings: each weights file or directory by role,
+    as the sha256 its manifest recorded, else size and modification time (a directory: of every
+    file in it). Part of each prediction's signature, so replacing an adapter or a base
+    re-scores its items instead of reusing the old model's answers."""
+    from pathlib import Path
+
+    out: dict[str, object] = {}
+    for role, value in paths.items():
+        if value is None:
+            continue
+        if recorded and recorded.get(role):
+            out[role] = recorded[role]
+            continue
+        path = Path(str(value))
+        files = sorted(f for f in path.rglob("*") if f.is_file()) if path.is_dir() else [path]
+        out[role] = [[f.name, f.stat().st_size, f.stat().st_mtime_ns] for f in files if f.exists()]
+    return out
+
+
 class BackendError(RuntimeError):
     """A model that cannot be loaded or reached; the message names the path or URL."""
 

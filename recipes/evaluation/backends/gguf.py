@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from legal_edge.manifest import ManifestError, resolve_model
+from legal_edge.manifest import ManifestError, ModelManifest, resolve_model
 from legal_edge.prompts import render_chat
 from recipes.evaluation.backends import (
     BackendError,
@@ -25,6 +25,7 @@ from recipes.evaluation.backends import (
     Messages,
     cut_at_stop,
     pick_template,
+    weights_id,
 )
 
 if TYPE_CHECKING:
@@ -117,6 +118,16 @@ class GGUFBackend:
                 "manifest_dir": str(manifest.directory),
                 "model_name": manifest.name,
                 "quantization": manifest.quantization,
+                "weights": weights_id(
+                    {"model": manifest.model_path, "adapter": adapter},
+                    {
+                        "model": _recorded_sha(manifest, "model"),
+                        # the manifest's hash holds only for the manifest's own adapter
+                        "adapter": _recorded_sha(manifest, "adapter")
+                        if adapter == manifest.adapter_path
+                        else None,
+                    },
+                ),
             },
         )
 
@@ -238,3 +249,8 @@ class GGUFBackend:
         if getattr(self, "llm", None) is not None:
             self.llm.close()
             self.llm = None
+
+
+def _recorded_sha(manifest: ModelManifest, role: str) -> str | None:
+    f = manifest.file(role)
+    return f.sha256 if f else None

@@ -15,7 +15,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from legal_edge.prompts import render_chat
-from recipes.evaluation.backends import BackendError, Messages, cut_at_stop, pick_template
+from recipes.evaluation.backends import (
+    BackendError,
+    Messages,
+    cut_at_stop,
+    pick_template,
+    weights_id,
+)
 
 if TYPE_CHECKING:
     from recipes.evaluate import ModelSpec
@@ -85,6 +91,7 @@ class HFBackend:
             "gguf_file": kwargs.get("gguf_file"),
             "adapter_dir": str(adapter_dir) if adapter_dir else None,
             "dtype": dtype,
+            "weights": weights_id({"model": model_dir, "adapter": adapter_dir}),
         }
 
     @classmethod

@@ -253,3 +253,37 @@ def test_prompts_longer_than_the_context_are_skipped_and_counted(tmp_path, tiny_
     scored = results["suites"]["s"]["models"]["m"]
     assert scored["skipped_items"] == {"prompt exceeds context": 2}
     assert scored["n_scored"] == 0 and scored["metrics"] == {}
+
+
+def test_a_replaced_model_is_scored_again_not_reused(tmp_path, tiny_gguf, tuned_dir, legal_data):
+    """Resuming reuses an item only for the same weights: a directory whose GGUF was replaced
+    (a retrained adapter, say) is answered again, while the unchanged base is reused."""
+    from tests.fixtures.tiny_gguf import write_tiny_gguf
+
+    cfg = make_config(
+        tmp_path,
+        tiny_gguf,
+        tuned_dir,
+        legal_data,
+        write_manifest=False,
+        charts=False,
+        suite_filter=["xstest"],
+    )
+    pred_file = run(cfg) / "predictions.jsonl"
+
+    def records() -> list[dict]:
+        return [json.loads(line) for line in pred_file.read_text(encoding="utf-8").splitlines()]
+
+    before = records()
+    gguf = write_tiny_gguf(tuned_dir / "tuned.gguf", chat_template=GEMMA_CHAT_TEMPLATE, seed=2)
+    gguf_manifest(gguf, name="tuned", stop=["<end_of_turn>"]).write(tuned_dir)
+    run(cfg)
+    after = records()
+    n_base = sum(r["model"] == "base" for r in before)
+    n_tuned = sum(r["model"] == "tuned" for r in before)
+    assert n_base == n_tuned == 4
+    assert sum(r["model"] == "base" for r in after) == n_base  # reused
+    assert sum(r["model"] == "tuned" for r in after) == 2 * n_tuned  # answered again
+    old = {r["sig"] for r in before if r["model"] == "tuned"}
+    new = {r["sig"] for r in after if r["model"] == "tuned"} - old
+    assert len(new) == 1
