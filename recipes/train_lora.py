@@ -168,17 +168,7 @@ def finalize(plan, result) -> Path:
         )
         files.append(file_entry(out, adapter, "adapter"))
     bm = plan.base.manifest
-    licences = (
-        sorted(
-            {
-                r.get("license")
-                for r in plan.data_manifest.get("sources", [])
-                if isinstance(r, dict) and r.get("license")
-            }
-        )
-        if plan.data_manifest
-        else []
-    )
+    licences = plan.data_info.get("licenses") or []
     training = {
         "fingerprint": plan.fingerprint,
         "base": {

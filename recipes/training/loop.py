@@ -36,6 +36,7 @@ from recipes.training.data import (
     collate,
     load_examples,
     make_batches,
+    read_records,
 )
 
 # What ``finalize`` writes; an output_dir holding only these is an unfinished run of ours.
@@ -120,6 +121,26 @@ def _data_paths(cfg: Config) -> tuple[Path, Path | None, dict | None]:
         if p is not None and not p.is_file():
             raise TrainError(f"data file not found: {p}")
     return train, val, manifest
+
+
+def record_licenses(paths: list[Path]) -> list[str]:
+    """The distinct ``license`` values of the records trained on: what the adapter's terms
+    inherit (some sources are research-only)."""
+    found: set[str] = set()
+    for path in paths:
+        for _, rec in read_records(path):
+            if isinstance(rec.get("license"), str) and rec["license"]:
+                found.add(rec["license"])
+    return sorted(found)
+
+
+def compact_data_manifest(manifest: dict | None) -> dict | None:
+    """The data manifest as the model manifest keeps it: the per-file input list (tens of
+    thousands of statute files: hundreds of KB) becomes its count; the data directory's own
+    manifest.json still holds it."""
+    if not manifest or not isinstance(manifest.get("inputs"), list | dict):
+        return manifest
+    return {**manifest, "inputs": {"files": len(manifest["inputs"])}}
 
 
 def prepare(cfg: Config) -> Plan:
@@ -224,7 +245,8 @@ def prepare(cfg: Config) -> Plan:
         "train_answer_tokens": sum(e.n_answer for e in train),
         "train_tokens": sum(lengths),
         "epochs_covered": round(total * per_step / max(per_epoch, 1), 3),
-        "data_manifest": data_manifest,
+        "licenses": record_licenses([p for p in (train_path, val_path) if p is not None]),
+        "data_manifest": compact_data_manifest(data_manifest),
     }
     return Plan(
         cfg=cfg,

@@ -19,10 +19,14 @@ def tiny(tmp_path_factory):
 @pytest.fixture(scope="session")
 def data_dir(tmp_path_factory, legal_data) -> Path:
     d = tmp_path_factory.mktemp("prepared")
-    recs = legal_records(legal_data)
+    recs = [
+        {**r, "license": "research-only" if i % 2 else "MIT"}
+        for i, r in enumerate(legal_records(legal_data))
+    ]
     write_jsonl(d / "train.jsonl", recs)
     write_jsonl(d / "val.jsonl", recs[6:10])
-    (d / "manifest.json").write_text(json.dumps({"stage": "test", "sources": []}))
+    inputs = [{"path": "a.jsonl", "sha256": "0" * 64}, {"path": "b.md", "sha256": "1" * 64}]
+    (d / "manifest.json").write_text(json.dumps({"stage": "test", "sources": [], "inputs": inputs}))
     return d
 
 

@@ -69,7 +69,9 @@ def test_training_writes_a_servable_model_directory(trained, tiny):
     assert t["config"]["lora"]["r"] == 4
     report = t["data"]["train_report"]  # a row whose answer does not fit is counted, not lost
     assert report["read"] == 15 == t["data"]["train_examples"] + sum(report["rejected"].values())
-    assert t["data"]["data_manifest"] == {"stage": "test", "sources": []}
+    # the data manifest's per-file list stays in the data directory; its count comes along
+    assert t["data"]["data_manifest"] == {"stage": "test", "sources": [], "inputs": {"files": 2}}
+    assert t["data"]["licenses"] == m.extra["data_licenses"] == ["MIT", "research-only"]
     for key in ("final_train_loss", "final_val_loss", "initial_val_loss"):
         assert isinstance(t[key], float)
     assert {"torch", "transformers", "peft"} <= set(t["versions"])
