@@ -15,8 +15,11 @@ import json
 import time
 from pathlib import Path
 
+import yaml
+
 from legal_edge.backends.base import BackendOptions, GenerationRequest, SamplingParams
 from legal_edge.backends.llamacpp import LlamaCppBackend
+from legal_edge.config import parse_overrides
 from legal_edge.manifest import resolve_model
 from legal_edge.prompts import render_chat
 
@@ -36,15 +39,10 @@ def prompts(n: int) -> list[str]:
     return out
 
 
-def _value(text: str) -> bool | int | float:
-    if text.lower() in ("true", "false"):
-        return text.lower() == "true"
-    return float(text) if "." in text else int(text)
-
-
 async def run(args: argparse.Namespace) -> None:
     manifest = resolve_model(args.model, REPO / "models")
-    extra = {k: _value(v) for k, v in (s.split("=", 1) for s in args.set)}
+    # the same key=value overrides as the recipes' --set; values read as YAML (true, 4, 0.5)
+    extra = {k: yaml.safe_load(v) for k, v in parse_overrides(args.set).items()}
     backend = LlamaCppBackend(
         manifest,
         BackendOptions(
