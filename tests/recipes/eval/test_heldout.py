@@ -33,3 +33,16 @@ def test_a_row_without_id_names_its_line(tmp_path):
     train = write(tmp_path / "t.jsonl", [{"id": "b"}])
     with pytest.raises(ValueError, match=r"eval.jsonl:2: no id"):
         heldout(ev, [train], single_answer=False)
+
+
+def test_the_command_writes_the_held_out_file(tmp_path, capsys, monkeypatch):
+    from recipes.evaluation import heldout as cmd
+
+    train = write(tmp_path / "t.jsonl", [{"id": "src/a"}])
+    ev = write(tmp_path / "eval.jsonl", [{"id": "a", "answer": "B"}, {"id": "b", "answer": "C"}])
+    out = tmp_path / "held" / "out.jsonl"
+    argv = ["heldout", "--eval", str(ev), "--train", str(train), "--out", str(out)]
+    monkeypatch.setattr("sys.argv", argv)
+    cmd.main()
+    assert [json.loads(line)["id"] for line in out.read_text("utf-8").splitlines()] == ["b"]
+    assert json.loads(capsys.readouterr().out) == {"out": str(out), "kept": 1, "trained_on": 1}
