@@ -18,7 +18,7 @@ from pathlib import Path
 
 import llama_cpp
 
-from legal_edge.backends.llamacpp_engine import _init_llama_backend
+from legal_edge import llama_mode
 from legal_edge.manifest import resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,9 +26,11 @@ REPO = Path(__file__).resolve().parents[1]
 
 class Context:
     def __init__(self, model_path: Path, threads: int, n_seq: int, n_batch: int):
-        _init_llama_backend(False)
+        llama_cpp.llama_backend_init()
+        llama_mode.route_llama_log(verbose=False)
+        repack = llama_mode.decide(model_path).repack  # off on CPUs where repacking crashes
         self.model = llama_cpp.llama_model_load_from_file(
-            str(model_path).encode(), llama_cpp.llama_model_default_params()
+            str(model_path).encode(), llama_mode.model_params(repack)
         )
         cp = llama_cpp.llama_context_default_params()
         cp.n_ctx = 2048 * n_seq

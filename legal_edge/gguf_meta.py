@@ -98,3 +98,35 @@ def read_gguf_metadata(path: Path | str, keep_arrays: int = 64) -> dict[str, Any
     if isinstance(ft, int):
         meta["file_type_name"] = FILE_TYPES.get(ft, str(ft))
     return meta
+
+
+# ggml tensor type ids (ggml.h) of the types GGUF files commonly hold; others print as numbers.
+GGML_TYPES = {
+    0: "F32", 1: "F16", 2: "Q4_0", 3: "Q4_1", 6: "Q5_0", 7: "Q5_1", 8: "Q8_0", 9: "Q8_1",
+    10: "Q2_K", 11: "Q3_K", 12: "Q4_K", 13: "Q5_K", 14: "Q6_K", 15: "Q8_K", 16: "IQ2_XXS",
+    17: "IQ2_XS", 18: "IQ3_XXS", 19: "IQ1_S", 20: "IQ4_NL", 21: "IQ3_S", 22: "IQ2_S",
+    23: "IQ4_XS", 24: "I8", 25: "I16", 26: "I32", 27: "I64", 28: "F64", 29: "IQ1_M", 30: "BF16",
+}
+
+
+def read_gguf_tensor_types(path: Path | str) -> dict[str, str]:
+    """Each tensor's name -> its type name (``Q4_K``, ``F16``...), from the header only."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise GGUFError(f"{path}: not a GGUF file (bad magic)")
+        _read(fh, "<I")
+        n_tensors = _read(fh, "<Q")
+        n_kv = _read(fh, "<Q")
+        for _ in range(n_kv):
+            _read_str(fh)
+            _read_value(fh, _read(fh, "<I"), keep_arrays=0)
+        types = {}
+        for _ in range(n_tensors):
+            name = _read_str(fh)
+            n_dims = _read(fh, "<I")
+            fh.seek(8 * n_dims, 1)
+            ggml_type = _read(fh, "<I")
+            _read(fh, "<Q")  # offset
+            types[name] = GGML_TYPES.get(ggml_type, str(ggml_type))
+    return types
