@@ -33,14 +33,22 @@ from legal_edge.backends.base import Backend
 from legal_edge.feedback import FeedbackStore
 from legal_edge.gpu import register_gpu_metrics
 from legal_edge.manifest import ModelManifest, resolve_model
+from legal_edge.merged import select_form, served_form
 from legal_edge.server.errors import EXCEPTION_HANDLERS, APIError
 from legal_edge.server.feedback import create_feedback, store_response
-from legal_edge.server.generation import Delta, Generation, ModelRuntime, prepare
+from legal_edge.server.generation import (
+    Delta,
+    Generation,
+    ModelRuntime,
+    map_backend_error,
+    prepare,
+)
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.settings import Settings
 
 log = logging.getLogger("legal_edge.access")
+UNKNOWN_MODEL = "(unknown)"  # metrics label of requests naming no served model
 
 
 @dataclass
@@ -114,7 +122,16 @@ async def _run(
     render_full: Callable[[str, ModelRuntime, str, Generation], dict[str, Any]],
 ) -> Response[Any] | Stream:
     t0 = time.monotonic()
-    runtime = state.runtime(body.model, sticky_key(request, state.ab))
+    try:
+        runtime = state.runtime(body.model, sticky_key(request, state.ab))
+    except APIError as exc:  # unknown model: counted too, under a fixed label (no client text)
+        labels = {"model": UNKNOWN_MODEL, "variant": "none", "route": route}
+        state.metrics.requests.labels(**labels, status=str(exc.status)).inc()
+        state.metrics.request_duration.labels(**labels, status=str(exc.status)).observe(
+            time.monotonic() - t0
+        )
+        access_log(state, route=route, model=UNKNOWN_MODEL, status=exc.status, stream=body.stream)
+        raise
     labels = {"model": runtime.name, "variant": runtime.variant, "route": route}
 
     def done(status: int, gen: Generation | None, text: str | None = None) -> None:
@@ -150,29 +167,31 @@ async def _run(
     try:
         gen = Generation(prepare(body, runtime, state.settings), state.metrics)
         await gen.start()
-    except APIError as exc:
-        done(exc.status, None)
-        raise
+    except Exception as exc:
+        err = map_backend_error(exc)
+        done(err.status, None)
+        raise err from None
     rid = gen.prep.request_id
     headers = {"X-Request-Id": rid, "X-Model-Variant": runtime.variant}
 
     if not body.stream:
         try:
             text = await _collect_or_cancel(request, gen)
-        except APIError as exc:
-            done(exc.status, gen)
-            raise
         except asyncio.CancelledError:
             done(499, gen)
             raise
         except Exception as exc:
-            from legal_edge.server.generation import map_backend_error
-
+            err = map_backend_error(exc)
+            done(err.status, gen)
+            raise err from None
+        try:
+            payload = render_full(rid, runtime, text, gen)
+        except Exception as exc:
             err = map_backend_error(exc)
             done(err.status, gen)
             raise err from None
         done(200, gen, text)
-        return Response(render_full(rid, runtime, text, gen), headers=headers)
+        return Response(payload, headers=headers)
 
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
 
@@ -195,15 +214,7 @@ async def _run(
             status = 499  # client closed the connection
             raise
         except Exception as exc:
-            from legal_edge.server.generation import map_backend_error
-
-            try:
-                err = map_backend_error(exc)
-            except Exception:
-                log.exception("stream failed")
-                err = APIError(
-                    500, "internal server error", code="internal_error", type="server_error"
-                )
+            err = map_backend_error(exc)
             status = err.status
             yield _json_sse(err.body())
             yield b"data: [DONE]\n\n"
@@ -313,6 +324,7 @@ def _model_card(rt: ModelRuntime) -> dict[str, Any]:
             "stage": m.stage,
             "description": m.description,
             "adapter": m.file("adapter") is not None,
+            "form": served_form(m),  # merged | adapter | model: what this server loaded
             "evaluation": m.evaluation,
             "ready": rt.backend.ready,
         },
@@ -386,8 +398,10 @@ def api_key_guard(
 def load_runtime(
     settings: Settings, name: str | None = None, variant: str = "default"
 ) -> ModelRuntime:
-    """Resolve ``settings.model`` (or ``name``) and build its backend (not yet started)."""
+    """Resolve ``settings.model`` (or ``name``), pick its form (``settings.model_form``: the
+    merged build or base + adapter) and build its backend (not yet started)."""
     manifest: ModelManifest = resolve_model(name or settings.model, settings.models_dir)
+    manifest = select_form(manifest, settings.model_form)
     manifest.verify_files()
     backend = create_backend(settings.backend, manifest, settings.backend_opts())
     return ModelRuntime(name=manifest.name, manifest=manifest, backend=backend, variant=variant)
@@ -415,6 +429,7 @@ def create_app(
             {
                 "base_model": rt.manifest.base_model,
                 "quantization": str(rt.manifest.quantization),
+                "form": served_form(rt.manifest),
                 "variant": rt.variant,
                 "backend": settings.backend,
                 "version": __version__,
