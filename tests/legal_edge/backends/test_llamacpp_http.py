@@ -47,9 +47,8 @@ def test_full_server_503_health_and_disconnect(tiny_gguf: Path) -> None:
             lines = stream.iter_lines()
             assert next(line for line in lines if line.startswith("data:"))
             assert backend.stats()["running"] == 1
-            t0 = time.perf_counter()
             assert other.get("/health/ready").status_code == 200
-            assert time.perf_counter() - t0 < 1.0  # not queued behind generation
+            assert backend.stats()["running"] == 1  # answered while the stream still runs
             full = other.post("/v1/completions", json={**body, "stream": False, "max_tokens": 4})
             assert full.status_code == 503
             assert full.headers["Retry-After"] == "7"

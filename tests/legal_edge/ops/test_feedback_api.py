@@ -42,8 +42,28 @@ def test_feedback_on_a_chat_answer(tmp_path):
         assert text not in logged
 
 
-def _chat_and_rate(db) -> str:
+def test_no_conversation_text_is_kept_by_default(tmp_path):
+    """The private default: the rating, timings and token counts are stored, the question,
+    the answer and the correction text are not."""
+    db = tmp_path / "fb.db"
     with client(db) as c:
+        wait_ready(c)
+        r = chat(c, SECRET)
+        rid = r.json()["id"]
+        fb = c.post("/v1/feedback", json={"response_id": rid, "rating": "down", "tags": ["x"]})
+        assert fb.status_code in (200, 201), fb.text
+    store = FeedbackStore(db)
+    row = store.response(rid)
+    assert row is not None and row["request"] is None and row["answer"] is None
+    raw = db.read_bytes() + b"".join(
+        p.read_bytes() for p in tmp_path.glob("fb.db-*") if p.is_file()
+    )
+    assert "110101199001011234".encode() not in raw
+    assert store.counts()["feedback"] == 1
+
+
+def _chat_and_rate(db, **settings_kw) -> str:
+    with client(db, response_retention_days=30, **settings_kw) as c:
         wait_ready(c)
         r = chat(c, SECRET)
         assert r.status_code == 200
@@ -68,7 +88,7 @@ def _chat_and_rate(db) -> str:
 
 
 def test_streamed_answer_is_stored(tmp_path):
-    with client(tmp_path / "fb.db") as c:
+    with client(tmp_path / "fb.db", response_retention_days=30) as c:
         wait_ready(c)
         r = c.post(
             "/v1/chat/completions",
