@@ -85,20 +85,23 @@ def serve(config: Path | None, **options: Any) -> None:
     import uvicorn
 
     from legal_edge.ab import load_runtimes
+    from legal_edge.merged import served_form
     from legal_edge.server.app import create_app, load_runtime
     from legal_edge.settings import load_settings
 
     try:
         settings = load_settings(config, options)
+        _configure_logging(settings.log_level)  # before loading: it says which form is served
         # fail before binding if a model is missing; with ab_model set: A and B
         runtimes = load_runtimes(settings, load_runtime)
         runtime = runtimes[0]
     except (ConfigError, ManifestError, ImportError, ValueError) as exc:
         raise click.ClickException(str(exc)) from None
-    _configure_logging(settings.log_level)
     logging.getLogger("legal_edge.server").info(
-        "serving %s (%s backend) on http://%s:%d",
+        "serving %s (%s, %s, %s backend) on http://%s:%d",
         runtime.name,
+        served_form(runtime.manifest),
+        runtime.manifest.quantization,
         settings.backend,
         settings.host,
         settings.port,
@@ -126,6 +129,7 @@ def models() -> None:
 def models_list(models_dir: Path) -> None:
     """List installed models with their base, quantization and files."""
     from legal_edge.manifest import ModelManifest, list_models
+    from legal_edge.merged import merged_build
 
     names = list_models(models_dir)
     if not names:
@@ -140,7 +144,45 @@ def models_list(models_dir: Path) -> None:
             status = f"BROKEN: {exc}"
             m = None
         kind = ("adapter" if m and m.file("adapter") else "full") if m else "?"
+        if m and kind == "adapter" and status == "ok":
+            merged, why = merged_build(m)
+            form = f"{merged.quantization}, served (model_form auto)" if merged else why
+            status += f"; merged form: {form}"
         click.echo(f"{name:32} {kind:8} {(m.quantization if m else '') or '':8} {status}")
+
+
+@models.command("build-merged")
+@click.option(
+    "--model", "name", default=None, help="Model name in the models dir [the shipped model]."
+)
+@click.option(
+    "--models-dir", type=click.Path(path_type=Path), default=Path("models"), show_default=True
+)
+@click.option("--force", is_flag=True, help="Rebuild even if a build of this adapter exists.")
+def models_build_merged(name: str | None, models_dir: Path, force: bool) -> None:
+    """Merge an adapter model's LoRA into its base (Q8_0) for faster serving, behind a quality
+    gate; `serve` then loads it (model_form: auto). Skips a build that is up to date."""
+    from legal_edge.merge import MergeError
+    from legal_edge.merged import build_merged
+    from legal_edge.quantize import QuantizeError
+    from legal_edge.settings import DEFAULT_MODEL
+
+    try:
+        result = build_merged(models_dir, name or DEFAULT_MODEL, force=force, progress=click.echo)
+    except (ManifestError, MergeError, QuantizeError, OSError) as exc:
+        raise click.ClickException(str(exc)) from None
+    gate = result.gate
+    figures = (
+        f"mean KL {gate['kl_mean']:.4f} (max {gate['max_kl']}), top-1 agreement "
+        f"{gate['top1_agreement']:.3f} (min {gate['min_top1']}), {gate['positions']} positions"
+    )
+    what = f"built in {result.seconds:.0f} s" if result.built else "up to date, kept"
+    if not result.passed:
+        raise click.ClickException(
+            f"{result.directory}: quality gate FAILED against the adapter form ({figures}; "
+            f"{what}); serve keeps the adapter form"
+        )
+    click.echo(f"{result.directory}: {what}; quality gate passed ({figures})")
 
 
 @models.command("install-default")

@@ -47,6 +47,9 @@ class ModelManifest:
     training: dict[str, Any] | None = None
     evaluation: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    # A model built from another one (``legal-edge models build-merged``): the source's name and
+    # sha256s, so a stale build is recognised without hashing, and the quality gate's figures.
+    derived_from: dict[str, Any] | None = None
     format_version: int = FORMAT_VERSION
     # Where the manifest was read from (not written).
     directory: Path | None = field(default=None, repr=False, compare=False)

@@ -11,6 +11,7 @@ from typing import Any
 
 from legal_edge.backends.base import BackendOptions
 from legal_edge.config import ConfigError, load_config
+from legal_edge.merged import MODEL_FORMS
 
 ENV_PREFIX = "LEGAL_EDGE_"
 # The shipped legal model: the base GGUF (models/gemma3-270m) + the committed LoRA adapter.
@@ -25,6 +26,11 @@ class Settings:
     port: int = 8000
     # A model name in models_dir, a model directory, or a GGUF file.
     model: str = DEFAULT_MODEL
+    # Which form of a base + LoRA adapter model to load. auto: its merged build (models/<name>/
+    # merged/, `legal-edge models build-merged`: faster, same answers) when that passed its
+    # quality gate and matches the adapter, else the adapter at run time; merged: the merged
+    # build or an error; adapter: always the run-time LoRA.
+    model_form: str = "auto"
     models_dir: Path = Path("models")
     backend: str = "llamacpp"  # llamacpp | vllm | echo
     # Bearer keys accepted on /v1/*; empty = no auth (only allowed on loopback by default).
@@ -85,6 +91,10 @@ class Settings:
             )
         if any(len(k) < 8 for k in self.api_keys):
             raise ConfigError("api_keys: every key must have at least 8 characters")
+        if self.model_form not in MODEL_FORMS:
+            raise ConfigError(
+                f"model_form: {self.model_form!r} must be one of {', '.join(MODEL_FORMS)}"
+            )
 
 
 def is_loopback(host: str) -> bool:

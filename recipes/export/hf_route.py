@@ -52,7 +52,7 @@ def merge_via_hf(
     name: str | None,
 ) -> dict[str, Any]:
     """Write the float GGUF ``out`` from the HF base and the adapter with llama.cpp's converter."""
-    from recipes.export.files import replaced_atomically
+    from legal_edge.fileio import replaced_atomically
     from recipes.export.merge import merge_into_gguf
     from recipes.llamacpp_tools import run_script
 

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from legal_edge.fileio import replaced_atomically
 from legal_edge.manifest import ModelManifest, file_entry
-from recipes.export.files import replaced_atomically
 
 
 @dataclass(frozen=True)
