@@ -11,6 +11,14 @@ SHARED = REPO.parent / "shared"
 LEGAL_DATA = SHARED / "legal-data"
 MODELS_DIR = REPO / "models"
 DEFAULT_BASE_GGUF = MODELS_DIR / "gemma3-270m" / "gemma-3-270m-q4_k_m.gguf"
+# A bar-exam question in the format the shipped adapter was trained on: its answer starts with
+# "答案：<letter>", which neither an echo nor the untuned base produces.
+SHIPPED_MCQ = (
+    "以下是法律考试的单项选择题，请选出唯一正确的答案。\n\n"
+    "根据《民法典》，自然人的民事权利能力始于何时？\n\n"
+    "A. 出生\nB. 成年\nC. 登记户口\nD. 取得身份证"
+)
+TRAINED_ANSWER = r"\s*答案：[A-D]"
 
 
 @pytest.fixture(scope="session")

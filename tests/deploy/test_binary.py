@@ -3,6 +3,7 @@ llama.cpp's libraries and no torch, runs every command, and serves the default m
 
 from __future__ import annotations
 
+import re
 import subprocess
 import time
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 
 from legal_edge.backends import REGISTRY
 from legal_edge.cli import LAZY_COMMANDS
-from tests.conftest import MODELS_DIR, REPO
+from tests.conftest import MODELS_DIR, REPO, SHIPPED_MCQ, TRAINED_ANSWER
 from tests.deploy.serve_process import serve_process
 
 BUILD = REPO / "build"
@@ -84,39 +85,36 @@ def test_every_command_and_lazy_import_is_inside(binary: Path) -> None:
     assert out.returncode != 0 and "needs vLLM" in out.stderr, out.stderr[-2000:]
 
 
-def test_serves_the_default_model(binary: Path, default_base_gguf: Path, tmp_path: Path) -> None:
-    argv = [
-        str(binary),
-        "serve",
-        "--model",
-        "gemma3-270m",
-        "--models-dir",
-        str(MODELS_DIR),
-        "--parallel",
-        "2",
-        "--ctx",
-        "1024",
-    ]
+def test_serves_the_shipped_default_even_where_repacking_crashes(
+    binary: Path, default_base_gguf: Path, tmp_path: Path
+) -> None:
+    """The binary with no --model serves the shipped legal model; its CPU probe (the binary
+    re-running itself) is made to die as on an AMX Xeon, so it must fall back and still answer
+    a bar-exam question in the trained format."""
+    argv = [str(binary), "serve", "--models-dir", str(MODELS_DIR), "--parallel", "2"]
+    argv += ["--ctx", "1024"]
+    env = {"LEGAL_EDGE_CACHE_DIR": str(tmp_path / "cache"), "LEGAL_EDGE_PROBE_FAULT": "SIGILL"}
     # cwd: an empty directory, so no developer's ./legal-edge.yaml changes the defaults
-    with serve_process(argv, tmp_path / "serve.log", timeout=120, cwd=tmp_path) as s:
-        print(f"binary cold start to ready: {s.ready_s:.2f} s")
+    with serve_process(argv, tmp_path / "serve.log", timeout=180, env=env, cwd=tmp_path) as s:
+        print(f"binary cold start to ready (probe included): {s.ready_s:.2f} s")
         r = httpx.post(
             s.url + "/v1/chat/completions",
             timeout=120,
             json={
-                "model": "gemma3-270m",
+                "model": "legal-gemma3-270m",
                 "max_tokens": 16,
                 "temperature": 0,
-                "messages": [{"role": "user", "content": "劳动合同解除需要提前多少天通知？"}],
+                "messages": [{"role": "user", "content": SHIPPED_MCQ}],
             },
         )
         assert r.status_code == 200, r.text
         body = r.json()
-        assert body["choices"][0]["message"]["content"].strip()
-        assert body["usage"]["completion_tokens"] >= 1
+        assert re.match(TRAINED_ANSWER, body["choices"][0]["message"]["content"]), body
         assert httpx.get(s.url + "/metrics").status_code == 200
-    # generous for a busy CI machine; the figure to report is printed above (target < 5 s)
-    assert s.ready_s < 60
+    log = (tmp_path / "serve.log").read_text(errors="replace")
+    assert "weight repacking OFF" in log and "SIGILL" in log, log[-2000:]
+    # generous for a busy CI machine; the figure to report is printed above
+    assert s.ready_s < 90
 
 
 def test_system_install_from_the_tarball(binary: Path, tmp_path: Path) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -11,7 +12,7 @@ import time
 import httpx
 import pytest
 
-from tests.conftest import MODELS_DIR, REPO
+from tests.conftest import MODELS_DIR, REPO, SHIPPED_MCQ, TRAINED_ANSWER
 
 
 def free_port() -> int:
@@ -45,45 +46,6 @@ def wait_ready(url: str, proc: subprocess.Popen[str], timeout: float = 120) -> N
     raise AssertionError("server not ready in time")
 
 
-@pytest.mark.slow
-def test_serve_default_model_answers(default_base_gguf):
-    port = free_port()
-    proc = start(
-        [
-            "--port",
-            str(port),
-            "--models-dir",
-            str(MODELS_DIR),
-            "--model",
-            "gemma3-270m",
-            "--threads",
-            "2",
-            "--parallel",
-            "2",
-            "--ctx",
-            "1024",
-        ]
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_ready(url, proc)
-        r = httpx.post(
-            url + "/v1/chat/completions",
-            timeout=60,
-            json={
-                "model": "gemma3-270m",
-                "max_tokens": 16,
-                "temperature": 0,
-                "messages": [{"role": "user", "content": "什么是诉讼时效？"}],
-            },
-        )
-        assert r.status_code == 200, r.text
-        assert r.json()["usage"]["completion_tokens"] > 0
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-
-
 def test_serve_unknown_model_fails_before_binding(tmp_path):
     proc = start(["--models-dir", str(tmp_path), "--model", "no-such-model", "--backend", "echo"])
     out, _ = proc.communicate(timeout=60)
@@ -95,3 +57,30 @@ def test_serve_refuses_public_bind_without_keys(tmp_path):
     proc = start(["--host", "0.0.0.0", "--backend", "echo"], env={"LEGAL_EDGE_API_KEYS": ""})
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode != 0 and "without API keys" in out
+
+
+@pytest.mark.slow
+def test_serve_shipped_default_answers_in_the_trained_format(default_base_gguf, tmp_path):
+    """`legal-edge serve` with no --model serves the shipped legal model (base + the committed
+    adapter, or its merged build): a bar-exam question gets `答案：<letter>`, which an echo and
+    the untuned base (it rambles, 99.5 % invalid answers) do not produce."""
+    from tests.deploy.serve_process import serve_process
+
+    argv = [sys.executable, "-m", "legal_edge.cli", "serve", "--models-dir", str(MODELS_DIR)]
+    argv += ["--threads", "2", "--parallel", "2", "--ctx", "1024"]
+    with serve_process(argv, tmp_path / "serve.log", timeout=300, cwd=tmp_path) as served:
+        models = httpx.get(served.url + "/v1/models", timeout=10).json()["data"]
+        assert [m["id"] for m in models] == ["legal-gemma3-270m"]
+        r = httpx.post(
+            served.url + "/v1/chat/completions",
+            timeout=120,
+            json={
+                "model": "legal-gemma3-270m",
+                "max_tokens": 16,
+                "temperature": 0,
+                "messages": [{"role": "user", "content": SHIPPED_MCQ}],
+            },
+        )
+        assert r.status_code == 200, r.text
+        answer = r.json()["choices"][0]["message"]["content"]
+        assert re.match(TRAINED_ANSWER, answer), answer

@@ -40,7 +40,11 @@ def test_chinese_legal_question_non_streaming(served):
         messages=[{"role": "user", "content": "根据《中华人民共和国民法典》，什么是合同？"}],
     )
     text = r.choices[0].message.content
-    assert CJK.search(text), text  # answers in Chinese
+    question = "根据《中华人民共和国民法典》，什么是合同？"
+    # a liveness check of the real model, shaped so an echo fails it: Chinese text that is not
+    # the question repeated, and not the question's characters alone
+    assert CJK.search(text), text
+    assert question not in text and set(CJK.findall(text)) - set(question), text
     assert r.choices[0].finish_reason in ("stop", "length")
     assert 0 < r.usage.completion_tokens <= 48
     assert r.usage.prompt_tokens > 10
@@ -67,7 +71,9 @@ def test_english_question_streaming_with_usage(served):
     )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
-    assert re.search(r"[A-Za-z]{3,}", text), text
+    # liveness, shaped so an echo fails: English words beyond the question's own
+    words = set(re.findall(r"[A-Za-z]{3,}", text.lower()))
+    assert words - {"what", "contract", "common", "law"}, text
     usage = chunks[-1].usage
     assert usage is not None and 0 < usage.completion_tokens <= 40
     finish = [
