@@ -16,7 +16,7 @@ STAGES: dict[str, tuple[str, str]] = {
         "recipes.prepare_data",
         "Prepare training/validation sets from raw legal data.",
     ),
-    "train": ("recipes.train_lora", "Fine-tune a base model with LoRA."),
+    "train": ("recipes.train", "Fine-tune a base model with LoRA."),
     "evaluate": (
         "recipes.evaluate",
         "Evaluate models on legal exam, cases, safety, general ability.",

@@ -68,12 +68,12 @@ def _files_sig(*paths: Path) -> str | None:
 
 def load_stages(cfg: Config) -> dict[str, Any]:
     """Each enabled stage's config (its YAML + overrides), wired to the previous stage's output."""
-    from recipes import evaluate, export_gguf, prepare_data, train_lora
+    from recipes import evaluate, export_gguf, prepare_data, train
     from recipes.evaluate import resolve_path
 
     modules = {
         "data": prepare_data,
-        "train": train_lora,
+        "train": train,
         "evaluate": evaluate,
         "export": export_gguf,
     }
@@ -127,12 +127,12 @@ def output_signature(stage: str, cfg: Any) -> str | None:
 
 def run(cfg: Config) -> Path:
     """Run every stage that changed; write the summary report; return the work directory."""
-    from recipes import evaluate, export_gguf, prepare_data, train_lora
+    from recipes import evaluate, export_gguf, prepare_data, train
     from recipes.evaluate import resolve_path
 
     modules = {
         "data": prepare_data,
-        "train": train_lora,
+        "train": train,
         "evaluate": evaluate,
         "export": export_gguf,
     }

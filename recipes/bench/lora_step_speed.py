@@ -103,7 +103,7 @@ def make_batches(
 ) -> list[dict]:
     import torch
 
-    from recipes.training.data import IGNORE
+    from recipes.train.data import IGNORE
 
     g = torch.Generator().manual_seed(seed)
     prompt = seq_len - max(1, round(seq_len * answer_frac))
@@ -127,7 +127,7 @@ def bench_mode(
 ) -> dict[str, Any]:
     import torch
 
-    from recipes.training.loss import LOSSES
+    from recipes.train.loss import LOSSES
 
     loss_name, precision, attn = MODES[name]
     cuda = device.startswith("cuda")

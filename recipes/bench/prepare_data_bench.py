@@ -18,9 +18,9 @@ from pathlib import Path
 import click
 
 from legal_edge.config import load_config
-from recipes.data.config import DedupConfig
-from recipes.data.dedup import deduplicate
-from recipes.data.records import full_text
+from recipes.prepare_data.config import DedupConfig
+from recipes.prepare_data.dedup import deduplicate
+from recipes.prepare_data.records import full_text
 from recipes.prepare_data import Config, run
 
 

@@ -30,11 +30,11 @@ def bench(
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from recipes.train_lora import Config, LoraSettings
-    from recipes.training.base_model import load_model
-    from recipes.training.data import collate
-    from recipes.training.loop import prepare
-    from recipes.training.loss import LOSSES
+    from recipes.train.stage import Config, LoraSettings
+    from recipes.train.base_model import load_model
+    from recipes.train.data import collate
+    from recipes.train.loop import prepare
+    from recipes.train.loss import LOSSES
 
     if threads:
         torch.set_num_threads(threads)

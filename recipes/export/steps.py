@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 def _hf_dir(src: Source) -> Path:
     """The float HF twin of the base GGUF for the parity checks: the one training used when it
     is still there, else the base dequantized once (cached)."""
-    from recipes.training.base_model import resolve_base
+    from recipes.train.base_model import resolve_base
 
     if src.hf_dir is not None:
         return src.hf_dir

@@ -15,7 +15,7 @@ def test_peft_adapter_and_gguf_lora_agree(tmp_path, legal_data):
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from recipes.training.adapter_gguf import convert_adapter
+    from recipes.train.adapter_gguf import convert_adapter
     from tests.fixtures.tiny_hf import write_tiny_hf
 
     tiny = write_tiny_hf(tmp_path / "tiny", chat_template=GEMMA_CHAT_TEMPLATE)

@@ -27,7 +27,7 @@ def test_candidates_by_kind():
 
 def test_prompt_is_the_training_format():
     from legal_edge.prompts import record_to_messages
-    from recipes.data.formats import from_mcq
+    from recipes.prepare_data.formats import from_mcq
 
     row = {"question": "Q?", "options": OPTS, "answer": "A", "multi": False}
     trained = record_to_messages(from_mcq(row))

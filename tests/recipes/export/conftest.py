@@ -19,7 +19,7 @@ def write_tiny_trained(root: Path, *, seed: int = 0) -> Path:
     from transformers import AutoModelForCausalLM
 
     from legal_edge.manifest import ModelFile, ModelManifest, file_entry
-    from recipes.training.adapter_gguf import convert_adapter
+    from recipes.train.adapter_gguf import convert_adapter
     from tests.fixtures.tiny_hf import write_tiny_hf
 
     tiny = write_tiny_hf(root / "base", seed=seed, n_embd=256, n_head=1, n_head_kv=1, n_ff=512)

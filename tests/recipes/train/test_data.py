@@ -7,7 +7,7 @@ import json
 import pytest
 
 from legal_edge.prompts import CHATML_TEMPLATE, GEMMA_CHAT_TEMPLATE, render_chat
-from recipes.training.data import (
+from recipes.train.data import (
     IGNORE,
     DataError,
     check_record,
@@ -24,7 +24,7 @@ pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def tok(tiny):
-    from recipes.training.base_model import load_tokenizer
+    from recipes.train.base_model import load_tokenizer
 
     return load_tokenizer(tiny.hf_dir)
 

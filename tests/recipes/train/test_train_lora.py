@@ -10,7 +10,7 @@ import pytest
 
 from legal_edge.config import load_config
 from legal_edge.manifest import ModelManifest
-from recipes.train_lora import Config, LoraSettings, TrainError, run
+from recipes.train.stage import Config, LoraSettings, TrainError, run
 
 pytest.importorskip("peft")
 

@@ -19,19 +19,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recipes.data import checkpoint
-from recipes.data.config import Config, SourceConfig, validate
-from recipes.data.decontam import Decontaminator
-from recipes.data.dedup import deduplicate
-from recipes.data.filters import Filters
-from recipes.data.formats import CASE_INSTRUCTION, MCQ_MULTI, MCQ_SINGLE
-from recipes.data.pii import Redactor
-from recipes.data.readers import Reader
-from recipes.data.records import Rejection, full_text, map_text
-from recipes.data.report import write_outputs
-from recipes.data.split import split_records
-from recipes.data.statutes import superseded
-from recipes.data.synthesis import synthesize
+from recipes.prepare_data import checkpoint
+from recipes.prepare_data.config import Config, SourceConfig, validate
+from recipes.prepare_data.decontam import Decontaminator
+from recipes.prepare_data.dedup import deduplicate
+from recipes.prepare_data.filters import Filters
+from recipes.prepare_data.formats import CASE_INSTRUCTION, MCQ_MULTI, MCQ_SINGLE
+from recipes.prepare_data.pii import Redactor
+from recipes.prepare_data.readers import Reader
+from recipes.prepare_data.records import Rejection, full_text, map_text
+from recipes.prepare_data.report import write_outputs
+from recipes.prepare_data.split import split_records
+from recipes.prepare_data.statutes import superseded
+from recipes.prepare_data.synthesis import synthesize
 
 __all__ = ["Config", "SourceConfig", "run"]
 TEMPLATE_HEADERS = (MCQ_SINGLE, MCQ_MULTI, CASE_INSTRUCTION)

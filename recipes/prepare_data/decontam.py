@@ -19,9 +19,9 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from recipes.data.config import DecontamConfig, resolve
-from recipes.data.readers import decode
-from recipes.data.records import normalize, prompt_text
+from recipes.prepare_data.config import DecontamConfig, resolve
+from recipes.prepare_data.readers import decode
+from recipes.prepare_data.records import normalize, prompt_text
 
 TITLE_RE = re.compile(r"《[^》]{1,80}》")
 TEXT_KEYS = ("question", "Question", "prompt", "instruction", "input", "query", "text")

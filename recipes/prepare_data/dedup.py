@@ -19,8 +19,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recipes.data.config import DedupConfig
-from recipes.data.records import normalize
+from recipes.prepare_data.config import DedupConfig
+from recipes.prepare_data.records import normalize
 
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|[零〇一二三四五六七八九十百千万亿两]+")
 

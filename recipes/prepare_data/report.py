@@ -20,14 +20,14 @@ from typing import TYPE_CHECKING, Any
 from legal_edge.config import to_dict
 from legal_edge.fileio import atomic_write_json, atomic_write_text, sha256_file
 from legal_edge.prompts import record_to_messages
-from recipes.data.formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
-from recipes.data.plots import make_plots
-from recipes.data.records import public
-from recipes.data.synthesis import SOURCE as SYNTHETIC_SOURCE
+from recipes.prepare_data.formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
+from recipes.prepare_data.plots import make_plots
+from recipes.prepare_data.records import public
+from recipes.prepare_data.synthesis import SOURCE as SYNTHETIC_SOURCE
 
 if TYPE_CHECKING:
-    from recipes.data.config import Config
-    from recipes.prepare_data import RunState
+    from recipes.prepare_data.config import Config
+    from recipes.prepare_data.stage import RunState
 
 
 def _jsonl(rows: list[dict[str, Any]]) -> str:

@@ -96,7 +96,7 @@ class TrainError(ConfigError):
 
 def run(cfg: Config) -> Path:
     """Train (or resume), then write the adapter GGUF and manifest; return the model directory."""
-    from recipes.training.loop import prepare, train
+    from recipes.train.loop import prepare, train
 
     plan = prepare(cfg)
     result = train(plan)
@@ -150,8 +150,8 @@ def versions() -> dict[str, str]:
 
 def finalize(plan, result) -> Path:
     """Adapter GGUF + loss curve + manifest in ``output_dir``."""
-    from recipes.training.adapter_gguf import convert_adapter
-    from recipes.training.plots import plot_losses
+    from recipes.train.adapter_gguf import convert_adapter
+    from recipes.train.plots import plot_losses
 
     cfg: Config = plan.cfg
     out = cfg.output_dir

@@ -20,7 +20,7 @@ from typing import Any
 
 from legal_edge.fileio import atomic_write_json
 from legal_edge.prompts import TemplateError
-from recipes.train_lora import (
+from recipes.train.stage import (
     Config,
     TrainError,
     data_sha,
@@ -28,8 +28,8 @@ from recipes.train_lora import (
     fingerprint,
     resolve_template,
 )
-from recipes.training.base_model import BaseModel, BaseModelError, load_tokenizer, resolve_base
-from recipes.training.data import (
+from recipes.train.base_model import BaseModel, BaseModelError, load_tokenizer, resolve_base
+from recipes.train.data import (
     DataError,
     Example,
     check_template_tokens,
@@ -314,7 +314,7 @@ def build_model(plan: Plan):
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from recipes.training.base_model import load_model
+    from recipes.train.base_model import load_model
 
     cfg = plan.cfg
     torch.manual_seed(cfg.seed)
@@ -345,8 +345,8 @@ def train(plan: Plan) -> Result:
     from accelerate.utils import DistributedType
     from tqdm.auto import tqdm
 
-    from recipes.training.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
-    from recipes.training.loss import LOSSES
+    from recipes.train.checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
+    from recipes.train.loss import LOSSES
 
     cfg = plan.cfg
     if cfg.threads:

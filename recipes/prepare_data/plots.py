@@ -7,7 +7,7 @@ from collections import Counter
 from pathlib import Path
 
 from legal_edge.fileio import atomic_write_bytes
-from recipes.data.records import answer_text
+from recipes.prepare_data.records import answer_text
 
 
 def make_plots(out: Path, train: list, val: list, rejected: Counter[str]) -> dict[str, Path]:

@@ -18,8 +18,8 @@ from typing import Any
 
 from legal_edge.config import to_dict
 from legal_edge.fileio import atomic_write_bytes
-from recipes.data.config import Config
-from recipes.data.readers import source_files
+from recipes.prepare_data.config import Config
+from recipes.prepare_data.readers import source_files
 
 # Settings that only the steps after the checkpoint read.
 LATER_KEYS = (

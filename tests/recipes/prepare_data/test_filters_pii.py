@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from recipes.data.config import FilterConfig, PiiConfig
-from recipes.data.filters import RULES, Filters, detect_language
-from recipes.data.pii import Redactor, contains_pii, luhn_ok
-from tests.recipes.data.helpers import read
+from recipes.prepare_data.config import FilterConfig, PiiConfig
+from recipes.prepare_data.filters import RULES, Filters, detect_language
+from recipes.prepare_data.pii import Redactor, contains_pii, luhn_ok
+from tests.recipes.prepare_data.helpers import read
 
 
 def rec(

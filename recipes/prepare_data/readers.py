@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recipes.data.config import SourceConfig, resolve
-from recipes.data.formats import DEFAULT_CATEGORY, case_record, convert_row
-from recipes.data.records import Rejection, RowError, make_record
-from recipes.data.statutes import iter_statute_files, parse_case, parse_statute
+from recipes.prepare_data.config import SourceConfig, resolve
+from recipes.prepare_data.formats import DEFAULT_CATEGORY, case_record, convert_row
+from recipes.prepare_data.records import Rejection, RowError, make_record
+from recipes.prepare_data.statutes import iter_statute_files, parse_case, parse_statute
 
 Item = dict[str, Any] | Rejection
 ROW_SUFFIXES = (".jsonl", ".json")

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from recipes.data.records import RowError
+from recipes.prepare_data.records import RowError
 
 MCQ_SINGLE = "以下是法律考试的单项选择题，请选出唯一正确的答案。"
 MCQ_MULTI = "以下是法律考试的不定项选择题，可能有一个或多个正确答案，请选出全部正确答案。"
@@ -249,7 +249,7 @@ def from_safety_pairs(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def from_typical_case(row: Mapping[str, Any]) -> dict[str, Any]:
-    from recipes.data.statutes import parse_case
+    from recipes.prepare_data.statutes import parse_case
 
     return case_record(parse_case(_text(row, "text")))
 

@@ -11,9 +11,9 @@ from click.testing import CliRunner
 
 from legal_edge.config import ConfigError, load_config
 from recipes.cli import main
-from recipes.data.config import DedupConfig
-from recipes.data.dedup import deduplicate
-from recipes.data.records import OUTPUT_KEYS, full_text
+from recipes.prepare_data.config import DedupConfig
+from recipes.prepare_data.dedup import deduplicate
+from recipes.prepare_data.records import OUTPUT_KEYS, full_text
 from recipes.prepare_data import Config, run
 from tests.conftest import REPO
 
@@ -74,7 +74,7 @@ def jsonl(path: Path) -> list[dict]:
 
 @pytest.mark.parametrize("name", ["legal_zh", "legal_zh_mix", "smoke"])
 def test_shipped_configs_load_and_point_at_real_files(name: str, legal_data: Path) -> None:
-    from recipes.data.config import validate
+    from recipes.prepare_data.config import validate
 
     cfg = load_config(Config, CONFIGS / f"{name}.yaml", [f"data_root={legal_data}"])
     validate(cfg)
@@ -196,7 +196,7 @@ def test_smoke_config_runs(tmp_path: Path, legal_data: Path) -> None:
 
 
 def test_rerun_resumes_from_the_checkpoint(tmp_path: Path, legal_data: Path, monkeypatch) -> None:
-    import recipes.prepare_data as prep
+    import recipes.prepare_data.stage as prep
 
     path = small_config(tmp_path, legal_data, plots=False)
     out = run(load_config(Config, path))

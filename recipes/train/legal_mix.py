@@ -1,10 +1,10 @@
 """A small, balanced training mix for the shipped CPU adapter, built straight from legal-data.
 
-``python -m recipes.training.legal_mix --data ../shared/legal-data --out runs/data/legal_mix``
+``python -m recipes.train.legal_mix --data ../shared/legal-data --out runs/data/legal_mix``
 
 A stopgap for when ``legal-recipes prepare-data`` output is not at hand: it writes the same record
 format (``train.jsonl``, ``val.jsonl``, ``manifest.json``) and uses the data-prep stage's own row
-converters (``recipes.data.formats``), so MCQ prompts ("答案：B") and refusal texts are exactly
+converters (``recipes.prepare_data.formats``), so MCQ prompts ("答案：B") and refusal texts are exactly
 those the evaluation expects. The mix is sized for about an hour of CPU training and weighted
 toward what the adapter is judged on: single-answer bar-exam MCQ first, then refusals of harmful
 requests and helpful answers to ordinary legal questions (so refusing does not become a habit).
@@ -58,8 +58,8 @@ def _keep(row: dict[str, Any], rule: str) -> bool:
 
 
 def build(data: Path, out: Path, seed: int = 7) -> Path:
-    from recipes.data.formats import convert_row
-    from recipes.data.records import RowError
+    from recipes.prepare_data.formats import convert_row
+    from recipes.prepare_data.records import RowError
 
     rng = random.Random(seed)
     records: list[dict[str, Any]] = []
@@ -121,7 +121,7 @@ def build(data: Path, out: Path, seed: int = 7) -> Path:
             "sources": sources,
             "counts": {"train": len(train), "val": len(val)},
             "note": (
-                "stopgap mix built by recipes.training.legal_mix (prepare-data output not used)"
+                "stopgap mix built by recipes.train.legal_mix (prepare-data output not used)"
             ),
         },
     )

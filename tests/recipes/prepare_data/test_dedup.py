@@ -6,8 +6,8 @@ import random
 
 import numpy as np
 
-from recipes.data.config import DedupConfig
-from recipes.data.dedup import deduplicate, minhash_signatures
+from recipes.prepare_data.config import DedupConfig
+from recipes.prepare_data.dedup import deduplicate, minhash_signatures
 
 ARTICLE = (
     "用人单位违反本法规定解除或者终止劳动合同的，应当依照本法第四十七条规定的经济补偿标准的"

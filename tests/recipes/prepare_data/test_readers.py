@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from legal_edge.prompts import record_to_messages
-from recipes.data.formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
-from recipes.data.statutes import parse_statute
-from tests.recipes.data.helpers import read, real_rows, write_jsonl
+from recipes.prepare_data.formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
+from recipes.prepare_data.statutes import parse_statute
+from tests.recipes.prepare_data.helpers import read, real_rows, write_jsonl
 
 
 def test_statute_markdown_splits_articles_with_law_chapter_number(legal_data: Path) -> None:
@@ -218,7 +218,7 @@ def test_bad_input_never_stops_the_run(tmp_path: Path) -> None:
 
 
 def test_older_version_of_a_law_is_superseded(tmp_path: Path) -> None:
-    from recipes.data.statutes import superseded
+    from recipes.prepare_data.statutes import superseded
 
     for date, text in (("2015-03-15", "旧的规定。"), ("2023-03-13", "新的规定。")):
         (tmp_path / f"立法法({date}).md").write_text(
@@ -231,8 +231,8 @@ def test_older_version_of_a_law_is_superseded(tmp_path: Path) -> None:
 
 
 def test_mcq_answer_separators() -> None:
-    from recipes.data.formats import convert_row
-    from recipes.data.records import RowError
+    from recipes.prepare_data.formats import convert_row
+    from recipes.prepare_data.records import RowError
 
     row = {"question": "问", "options": {"A": "甲", "B": "乙", "C": "丙"}, "answer": "C、A"}
     assert convert_row("mcq", row)[1]["output"] == "答案：AC"

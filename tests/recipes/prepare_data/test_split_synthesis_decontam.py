@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from recipes.data.config import DecontamConfig, SplitConfig, SynthesisConfig
-from recipes.data.decontam import Decontaminator
-from recipes.data.formats import MCQ_SINGLE, mcq_prompt
-from recipes.data.split import split_records
-from recipes.data.synthesis import synthesize
-from tests.recipes.data.helpers import read
+from recipes.prepare_data.config import DecontamConfig, SplitConfig, SynthesisConfig
+from recipes.prepare_data.decontam import Decontaminator
+from recipes.prepare_data.formats import MCQ_SINGLE, mcq_prompt
+from recipes.prepare_data.split import split_records
+from recipes.prepare_data.synthesis import synthesize
+from tests.recipes.prepare_data.helpers import read
 
 
 def fake(n_groups: int, size: int, category: str) -> tuple[list[dict], list[str]]:
