@@ -15,11 +15,14 @@ kernels and the allocator and are not timed.
 
 from __future__ import annotations
 
-import argparse
 import json
 import time
 from pathlib import Path
 from typing import Any
+
+import click
+
+from legal_edge.fileio import atomic_write_json
 
 # Gemma-3-270M (models/gemma3-270m-hf/config.json): what the shipped adapter is trained on.
 GEMMA3_270M: dict[str, Any] = {
@@ -218,70 +221,85 @@ def device_name(device: str) -> str:
     )
 
 
-def main(argv: list[str] | None = None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--device", default="cuda", help="cuda, cuda:1, cpu")
-    ap.add_argument(
-        "--shape", type=Path, help="a config.json to take the shape from (default: Gemma-3-270M's)"
-    )
-    ap.add_argument(
-        "--set",
-        dest="overrides",
-        action="append",
-        default=[],
-        metavar="KEY=VALUE",
-        help="change one shape field, e.g. num_hidden_layers=2",
-    )
-    ap.add_argument("--batch-size", default="4", help="comma-separated, e.g. 4,16")
-    ap.add_argument("--seq-len", type=int, default=512)
-    ap.add_argument("--steps", type=int, default=10, help="timed steps per mode")
-    ap.add_argument("--warmup", type=int, default=3)
-    ap.add_argument("--modes", default=",".join(MODES), help=f"any of {', '.join(MODES)}")
-    ap.add_argument("--answer-frac", type=float, default=0.43)
-    ap.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj")
-    ap.add_argument("--rank", type=int, default=16)
-    ap.add_argument("--threads", type=int, default=0, help="torch CPU threads; 0 = default")
-    ap.add_argument("--json", type=Path, help="also write the rows here")
-    args = ap.parse_args(argv)
-    modes = args.modes.split(",")
-    unknown = [m for m in modes if m not in MODES]
+@click.command(help=__doc__)
+@click.option("--device", default="cuda", show_default=True, help="cuda, cuda:1, cpu")
+@click.option(
+    "--shape",
+    "shape_file",
+    type=click.Path(path_type=Path),
+    help="a config.json to take the shape from (default: Gemma-3-270M's)",
+)
+@click.option(
+    "--set",
+    "overrides",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="change one shape field, e.g. num_hidden_layers=2",
+)
+@click.option("--batch-size", default="4", show_default=True, help="comma-separated, e.g. 4,16")
+@click.option("--seq-len", type=int, default=512, show_default=True)
+@click.option("--steps", type=int, default=10, show_default=True, help="timed steps per mode")
+@click.option("--warmup", type=int, default=3, show_default=True)
+@click.option("--modes", default=",".join(MODES), show_default=True, help="comma-separated")
+@click.option("--answer-frac", type=float, default=0.43, show_default=True)
+@click.option("--targets", default="q_proj,k_proj,v_proj,o_proj", show_default=True)
+@click.option("--rank", type=int, default=16, show_default=True)
+@click.option("--threads", type=int, default=0, help="torch CPU threads; 0 = default")
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=Path), help="also write the rows here"
+)
+def main(
+    device: str,
+    shape_file: Path | None,
+    overrides: tuple[str, ...],
+    batch_size: str,
+    seq_len: int,
+    steps: int,
+    warmup: int,
+    modes: str,
+    answer_frac: float,
+    targets: str,
+    rank: int,
+    threads: int,
+    json_out: Path | None,
+) -> None:
+    chosen = modes.split(",")
+    unknown = [m for m in chosen if m not in MODES]
     if unknown:
-        ap.error(f"--modes: unknown {', '.join(unknown)}; choose from {', '.join(MODES)}")
-    shape = load_shape(args.shape, args.overrides)
+        raise click.BadParameter(
+            f"unknown {', '.join(unknown)}; choose from {', '.join(MODES)}", param_hint="--modes"
+        )
+    shape = load_shape(shape_file, list(overrides))
     rows = bench(
         shape,
-        args.device,
-        [int(b) for b in args.batch_size.split(",")],
-        args.seq_len,
-        args.steps,
-        args.warmup,
-        modes,
-        args.answer_frac,
-        args.targets.split(","),
-        args.rank,
-        args.threads,
+        device,
+        [int(b) for b in batch_size.split(",")],
+        seq_len,
+        steps,
+        warmup,
+        chosen,
+        answer_frac,
+        targets.split(","),
+        rank,
+        threads,
     )
-    where = device_name(args.device)
-    print(
+    where = device_name(device)
+    click.echo(
         f"\n{where}; {shape['model_type']} {shape['num_hidden_layers']} layers, hidden "
-        f"{shape['hidden_size']}, vocab {shape['vocab_size']}; LoRA r={args.rank} "
-        f"on {args.targets}"
+        f"{shape['hidden_size']}, vocab {shape['vocab_size']}; LoRA r={rank} on {targets}"
     )
-    print(
+    click.echo(
         f"{'mode':<11} {'loss':<12} {'prec':<5} {'attn':<6} {'batch':>8} {'ms/step':>8} "
         f"{'tok/s':>9} {'GiB':>6}"
     )
     for r in rows:
-        print(
+        click.echo(
             f"{r['mode']:<11} {r['loss']:<12} {r['precision']:<5} {r['attention']:<6} "
             f"{r['batch']:>8} {r['ms_per_step']:>8} {r['tokens_per_s']:>9} "
             f"{r.get('peak_memory_gib', '-'):>6}"
         )
-    if args.json:
-        args.json.parent.mkdir(parents=True, exist_ok=True)
-        args.json.write_text(
-            json.dumps({"device": where, "shape": shape, "rows": rows}, indent=2), encoding="utf-8"
-        )
+    if json_out:
+        atomic_write_json(json_out, {"device": where, "shape": shape, "rows": rows})
 
 
 if __name__ == "__main__":

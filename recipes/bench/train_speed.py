@@ -1,6 +1,6 @@
 """Training speed on this machine: plain HF loss vs answer-only logits, fp32 vs bf16 autocast.
 
-``python -m recipes.bench.train_speed [--base models/gemma3-270m] [--data runs/data/legal_mix]``
+``python -m recipes.bench.train_speed [--base models/gemma3-270m] [--data runs/data/legal_zh_mix]``
 
 Each mode runs the same LoRA training steps (forward, backward, AdamW) on the same batches of
 real prepared records and prints tokens/s side by side, plus the speed-up over the plain loss.
@@ -10,10 +10,12 @@ warm-up and is not timed.
 
 from __future__ import annotations
 
-import argparse
-import json
 import time
 from pathlib import Path
+
+import click
+
+from legal_edge.fileio import atomic_write_json
 
 MODES = (("plain", "fp32"), ("answer_only", "fp32"), ("answer_only", "bf16"))
 
@@ -30,11 +32,11 @@ def bench(
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from recipes.train.stage import Config, LoraSettings
     from recipes.train.base_model import load_model
+    from recipes.train.config import Config, LoraSettings
     from recipes.train.data import collate
-    from recipes.train.loop import prepare
     from recipes.train.loss import LOSSES
+    from recipes.train.plan import prepare
 
     if threads:
         torch.set_num_threads(threads)
@@ -51,7 +53,7 @@ def bench(
     )
     plan = prepare(cfg)
     batches = [
-        collate([plan.train[i] for i in idx], plan.tokenizer.pad_token_id)
+        collate([plan.train[i] for i in idx], plan.base.tokenizer.pad_token_id)
         for idx in plan.micro_batches[: steps + 1]
     ]
     # Every mode gets its own model and optimizer, and the modes take turns step by step, so a
@@ -109,35 +111,37 @@ def bench(
     return rows
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--base", type=Path, default=Path("models/gemma3-270m"))
-    ap.add_argument("--data", type=Path, default=Path("runs/data/legal_mix"))
-    ap.add_argument("--steps", type=int, default=4)
-    ap.add_argument("--batch-size", type=int, default=4)
-    ap.add_argument("--max-len", type=int, default=384)
-    ap.add_argument("--targets", default="q_proj,k_proj,v_proj,o_proj")
-    ap.add_argument("--threads", type=int, default=0)
-    ap.add_argument("--json", type=Path, help="also write the rows here")
-    args = ap.parse_args()
-    rows = bench(
-        args.base,
-        args.data,
-        args.steps,
-        args.batch_size,
-        args.max_len,
-        tuple(args.targets.split(",")),
-        args.threads,
-    )
+@click.command(help=__doc__)
+@click.option("--base", type=click.Path(path_type=Path), default=Path("models/gemma3-270m"))
+@click.option("--data", type=click.Path(path_type=Path), default=Path("runs/data/legal_zh_mix"))
+@click.option("--steps", type=int, default=4, show_default=True)
+@click.option("--batch-size", type=int, default=4, show_default=True)
+@click.option("--max-len", type=int, default=384, show_default=True)
+@click.option("--targets", default="q_proj,k_proj,v_proj,o_proj", show_default=True)
+@click.option("--threads", type=int, default=0, help="torch CPU threads; 0 = default")
+@click.option(
+    "--json", "json_out", type=click.Path(path_type=Path), help="also write the rows here"
+)
+def main(
+    base: Path,
+    data: Path,
+    steps: int,
+    batch_size: int,
+    max_len: int,
+    targets: str,
+    threads: int,
+    json_out: Path | None,
+) -> None:
+    rows = bench(base, data, steps, batch_size, max_len, tuple(targets.split(",")), threads)
     head = ("loss", "precision", "tokens", "seconds", "tok/s", "speed-up")
-    print(f"{head[0]:<12} {head[1]:<9} {head[2]:>7} {head[3]:>8} {head[4]:>7} {head[5]:>8}")
+    click.echo(f"{head[0]:<12} {head[1]:<9} {head[2]:>7} {head[3]:>8} {head[4]:>7} {head[5]:>8}")
     for r in rows:
-        print(
+        click.echo(
             f"{r['loss']:<12} {r['precision']:<9} {r['tokens']:>7} {r['seconds']:>8} "
             f"{r['tokens_per_s']:>7} {r['speedup_vs_plain']:>7}x"
         )
-    if args.json:
-        args.json.write_text(json.dumps(rows, indent=2), encoding="utf-8")
+    if json_out:
+        atomic_write_json(json_out, rows)
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 
 from legal_edge.fileio import atomic_write_text
-from recipes.train.data import read_records
+from recipes.shared.jsonl import read_jsonl as read_records
 
 
 def trained_ids(paths: list[Path]) -> set[str]:

@@ -19,11 +19,11 @@ from collections import Counter
 from typing import Any
 
 from legal_edge.prompts import record_to_messages
-from recipes.prepare_data.formats import ANSWER_PREFIX, mcq_prompt
 from recipes.evaluation.backends import EvalBackend
 from recipes.evaluation.items import Item
+from recipes.shared.prompt_formats import ANSWER_PREFIX, mcq_prompt
 
-# Legal questions are asked exactly as training data shows them (``recipes.prepare_data.formats``):
+# Legal questions are asked exactly as training data shows them (``recipes.shared.prompt_formats``):
 # instruction + question + option lines as the user turn, ``答案：B`` as the answer. General
 # questions (CMMLU) use the same layout without the "law exam" wording.
 GENERAL_HEADS = {

@@ -1,5 +1,6 @@
 """The prepare-data stage: raw legal files in, leak-free training and validation sets out."""
 
-from recipes.prepare_data.stage import Config, run
+from .config import Config
+from .stage import run
 
 __all__ = ["Config", "run"]

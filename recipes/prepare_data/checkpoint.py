@@ -9,8 +9,6 @@ settings changed) loads it instead of starting over; any other change makes a ne
 
 from __future__ import annotations
 
-import hashlib
-import json
 import pickle
 from importlib import metadata
 from pathlib import Path
@@ -18,8 +16,10 @@ from typing import Any
 
 from legal_edge.config import to_dict
 from legal_edge.fileio import atomic_write_bytes
-from recipes.prepare_data.config import Config
-from recipes.prepare_data.readers import source_files
+from recipes.shared.keys import content_key
+
+from .config import Config
+from .readers import source_files
 
 # Settings that only the steps after the checkpoint read.
 LATER_KEYS = (
@@ -48,11 +48,10 @@ def checkpoint_key(cfg: Config) -> str:
         version = metadata.version("legal-edge")
     except metadata.PackageNotFoundError:
         version = "dev"
-    code = Path(__file__).parent
-    sources = [*code.glob("*.py"), code.parent / "prepare_data.py"]
-    code_stamp = sorted((p.name, p.stat().st_mtime_ns) for p in sources if p.is_file())
-    blob = json.dumps([FORMAT, conf, files, version, code_stamp], ensure_ascii=False, default=str)
-    return hashlib.sha256(blob.encode("utf-8")).hexdigest()[:16]
+    here = Path(__file__).parent  # this stage's code and the prompt formats it shares
+    sources = [*here.glob("*.py"), *(here.parent / "shared").glob("*.py")]
+    code = sorted((str(p.relative_to(here.parent)), p.stat().st_mtime_ns) for p in sources)
+    return content_key([FORMAT, conf, files, version, code])
 
 
 def _dir(cfg: Config) -> Path:

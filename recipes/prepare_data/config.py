@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Literal
 
 from legal_edge.config import ConfigError
+from recipes.shared.paths import resolve_under
 
 Format = Literal[
     "auto",
@@ -147,14 +148,9 @@ class Config:
     profile: bool = False  # print records/s per step to stderr
 
 
-def resolve(root: Path, path: str | Path) -> Path:
-    p = Path(path).expanduser()
-    return p if p.is_absolute() else root / p
-
-
 def _exists(root: Path, pattern: str) -> bool:
     """A path exists, or a glob matches at least one file."""
-    path = resolve(root, pattern)
+    path = resolve_under(root, pattern)
     if any(ch in pattern for ch in "*?["):
         return any(glob.iglob(str(path), recursive=True))
     return path.exists()
@@ -172,11 +168,11 @@ def validate(cfg: Config) -> None:
         if not src.enabled:
             continue
         if not _exists(cfg.data_root, src.path):
-            path = resolve(cfg.data_root, src.path)
+            path = resolve_under(cfg.data_root, src.path)
             raise ConfigError(f"sources[{i}].path ({src.name}): not found: {path}")
     for i, pattern in enumerate(cfg.decontam.eval_files):
         if not _exists(cfg.data_root, pattern):
-            path = resolve(cfg.data_root, pattern)
+            path = resolve_under(cfg.data_root, pattern)
             raise ConfigError(f"decontam.eval_files[{i}]: not found: {path}")
     for cat, cap in cfg.max_per_category.items():
         if not isinstance(cap, int) or isinstance(cap, bool) or cap < 0:

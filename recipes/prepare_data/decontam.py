@@ -19,9 +19,11 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-from recipes.prepare_data.config import DecontamConfig, resolve
-from recipes.prepare_data.readers import decode
-from recipes.prepare_data.records import normalize, prompt_text
+from recipes.shared.paths import resolve_under
+
+from .config import DecontamConfig
+from .readers import decode
+from .records import normalize, prompt_text
 
 TITLE_RE = re.compile(r"《[^》]{1,80}》")
 TEXT_KEYS = ("question", "Question", "prompt", "instruction", "input", "query", "text")
@@ -31,7 +33,7 @@ OPTION_KEYS = ("A", "B", "C", "D", "E")
 def eval_paths(cfg: DecontamConfig, root: Path) -> list[Path]:
     out: list[Path] = []
     for pattern in cfg.eval_files:
-        p = resolve(root, pattern)
+        p = resolve_under(root, pattern)
         if any(ch in pattern for ch in "*?["):
             out.extend(
                 sorted(Path(x) for x in glob.glob(str(p), recursive=True) if Path(x).is_file())

@@ -2,7 +2,8 @@
 
 Signatures are computed for all records at once with numpy (rolling n-gram hashes over the
 concatenated code points, multiply-shift permutations, ``minimum.reduceat``); datasketch's
-``MinHashLSH`` finds candidates, so the cost grows with the number of records, not pairs.
+``MinHashLSH`` finds candidates among them (handed over as ``LeanMinHash`` objects built from
+those hash values), so the cost grows with the number of records, not pairs.
 
 Two records that differ only in numbers (第12条 vs 第13条, amounts, dates) are never merged: a
 candidate counts as a duplicate only if its number tokens are identical. Candidates between
@@ -12,15 +13,16 @@ never straddle train and validation.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
-from recipes.prepare_data.config import DedupConfig
-from recipes.prepare_data.records import normalize
+from recipes.shared.keys import content_key
+
+from .config import DedupConfig
+from .records import normalize
 
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|[零〇一二三四五六七八九十百千万亿两]+")
 
@@ -28,10 +30,6 @@ NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|[零〇一二三四五六七八九十百�
 def number_tokens(text: str) -> tuple[str, ...]:
     """Every number in the text, in order (Arabic and Chinese numerals)."""
     return tuple(NUMBER_RE.findall(text))
-
-
-def exact_key(normalized: str) -> str:
-    return hashlib.blake2b(normalized.encode("utf-8"), digest_size=16).hexdigest()
 
 
 def minhash_signatures(texts: Sequence[str], ngram: int, num_perm: int, seed: int) -> np.ndarray:
@@ -123,7 +121,7 @@ def deduplicate(
     if cfg.exact:
         seen: dict[str, int] = {}
         for i in range(n):
-            k = exact_key(norm[i])
+            k = content_key(norm[i])
             if k in seen:
                 dup[i] = (seen[k], "exact_duplicate", 1.0)
                 uf.union(seen[k], i)
@@ -138,14 +136,17 @@ def deduplicate(
 
 
 def _near(texts, norm, todo, cfg, uf, result, answers, progress) -> None:
-    from datasketch import MinHashLSH
+    from datasketch import LeanMinHash, MinHashLSH
 
     sigs = minhash_signatures([norm[i] for i in todo], cfg.ngram, cfg.num_perm, cfg.seed)
     lsh = MinHashLSH(threshold=cfg.group_threshold, num_perm=cfg.num_perm)
     numbers: dict[int, tuple[str, ...]] = {}  # number tokens (+ answer), computed on demand
     for row, i in enumerate(todo):
         sig = sigs[row]
-        cands = lsh.query(_Sig(sig))
+        # Our own 32-bit affine permutations made these values, hence the scheme's label; the
+        # index only compares bands of them.
+        sketch = LeanMinHash(seed=cfg.seed, hashvalues=sig, scheme="affine32")
+        cands = lsh.query(sketch)
         if cands:
             cands = np.fromiter(cands, dtype=np.int64)
             sims = (sigs[cands] == sig[None, :]).mean(axis=1)
@@ -170,19 +171,6 @@ def _near(texts, norm, todo, cfg, uf, result, answers, progress) -> None:
                 if progress is not None:
                     progress(1)
                 continue
-        lsh.insert(row, _Sig(sig), check_duplication=False)
+        lsh.insert(row, sketch, check_duplication=False)
         if progress is not None:
             progress(1)
-
-
-class _Sig:
-    """The two attributes MinHashLSH reads from a MinHash, without building one."""
-
-    __slots__ = ("hashvalues", "seed")
-
-    def __init__(self, hashvalues: np.ndarray) -> None:
-        self.hashvalues = hashvalues
-        self.seed = 1
-
-    def __len__(self) -> int:
-        return len(self.hashvalues)

@@ -10,8 +10,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from recipes.prepare_data.config import FilterConfig
-from recipes.prepare_data.records import answer_text, full_text, normalize
+from .config import FilterConfig
+from .records import answer_text, full_text, normalize
 
 RULES = (
     "too_short",

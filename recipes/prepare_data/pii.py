@@ -11,7 +11,7 @@ import re
 from collections import Counter
 from datetime import date
 
-from recipes.prepare_data.config import PiiConfig
+from .config import PiiConfig
 
 EMAIL_RE = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}")
 # 18-digit resident ID: 6-digit region, birth date, 3-digit sequence, check digit (0-9 or X).

@@ -2,20 +2,16 @@
 
 from __future__ import annotations
 
-import io
 from collections import Counter
 from pathlib import Path
 
-from legal_edge.fileio import atomic_write_bytes
-from recipes.prepare_data.records import answer_text
+from recipes.shared.plots import pyplot, save_png
+
+from .records import answer_text
 
 
 def make_plots(out: Path, train: list, val: list, rejected: Counter[str]) -> dict[str, Path]:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     plots = out / "plots"
     plots.mkdir(exist_ok=True)
     made: dict[str, Path] = {}
@@ -33,7 +29,7 @@ def make_plots(out: Path, train: list, val: list, rejected: Counter[str]) -> dic
     ax.legend()
     ax.set_title("Records per category")
     fig.tight_layout()
-    made["categories"] = _save(fig, plots / "categories.png")
+    made["categories"] = save_png(fig, dpi=110, path=plots / "categories.png")
     if rejected:
         rules = [r for r, _ in rejected.most_common()]
         fig, ax = plt.subplots(figsize=(8, 0.35 * len(rules) + 1.2))
@@ -43,7 +39,7 @@ def make_plots(out: Path, train: list, val: list, rejected: Counter[str]) -> dic
         ax.set_xlabel("rejected records (log scale)")
         ax.set_title("Rejections per rule")
         fig.tight_layout()
-        made["rejections"] = _save(fig, plots / "rejections.png")
+        made["rejections"] = save_png(fig, dpi=110, path=plots / "rejections.png")
     fig, ax = plt.subplots(figsize=(8, 3.2))
     lengths = [len(answer_text(r)) for r in train]
     ax.hist([min(n, 3000) for n in lengths], bins=60)
@@ -51,13 +47,5 @@ def make_plots(out: Path, train: list, val: list, rejected: Counter[str]) -> dic
     ax.set_ylabel("train records")
     ax.set_title("Answer lengths")
     fig.tight_layout()
-    made["lengths"] = _save(fig, plots / "lengths.png")
-    plt.close("all")
+    made["lengths"] = save_png(fig, dpi=110, path=plots / "lengths.png")
     return made
-
-
-def _save(fig, path: Path) -> Path:
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png", dpi=110)
-    atomic_write_bytes(path, buf.getvalue())
-    return path

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recipes.prepare_data.config import SourceConfig, resolve
-from recipes.prepare_data.formats import DEFAULT_CATEGORY, case_record, convert_row
-from recipes.prepare_data.records import Rejection, RowError, make_record
-from recipes.prepare_data.statutes import iter_statute_files, parse_case, parse_statute
+from recipes.shared.paths import resolve_under
+
+from .config import SourceConfig
+from .formats import DEFAULT_CATEGORY, case_record, convert_row
+from .records import Rejection, RowError, make_record
+from .statutes import iter_statute_files, parse_case, parse_statute
 
 Item = dict[str, Any] | Rejection
 ROW_SUFFIXES = (".jsonl", ".json")
@@ -48,7 +50,7 @@ def decode(raw: bytes) -> tuple[str, str]:
 
 
 def source_files(src: SourceConfig, root: Path) -> list[Path]:
-    path = resolve(root, src.path)
+    path = resolve_under(root, src.path)
     if any(ch in src.path for ch in "*?["):
         return sorted(Path(p) for p in glob.glob(str(path), recursive=True) if Path(p).is_file())
     if path.is_file():
@@ -280,7 +282,7 @@ class Reader:
         yield self._record(fields, fmt, str(path), self._rel(path))
 
     def _rel(self, path: Path) -> str:
-        base = resolve(self.root, self.src.path)
+        base = resolve_under(self.root, self.src.path)
         try:
             return str(path.relative_to(base if base.is_dir() else base.parent))
         except ValueError:

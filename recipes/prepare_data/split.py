@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
-from recipes.prepare_data.config import SplitConfig
+from .config import SplitConfig
 
 
 def split_records(

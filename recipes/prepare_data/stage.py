@@ -11,103 +11,31 @@ exact + near-duplicate removal -> statute synthesis -> decontamination -> leak-f
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
-from recipes.prepare_data import checkpoint
-from recipes.prepare_data.config import Config, SourceConfig, validate
-from recipes.prepare_data.decontam import Decontaminator
-from recipes.prepare_data.dedup import deduplicate
-from recipes.prepare_data.filters import Filters
-from recipes.prepare_data.formats import CASE_INSTRUCTION, MCQ_MULTI, MCQ_SINGLE
-from recipes.prepare_data.pii import Redactor
-from recipes.prepare_data.readers import Reader
-from recipes.prepare_data.records import Rejection, full_text, map_text
-from recipes.prepare_data.report import write_outputs
-from recipes.prepare_data.split import split_records
-from recipes.prepare_data.statutes import superseded
-from recipes.prepare_data.synthesis import synthesize
-
-__all__ = ["Config", "SourceConfig", "run"]
-TEMPLATE_HEADERS = (MCQ_SINGLE, MCQ_MULTI, CASE_INSTRUCTION)
-
-
-@dataclass
-class StepTiming:
-    name: str
-    records: int
-    seconds: float
-
-    @property
-    def rate(self) -> float:
-        return self.records / self.seconds if self.seconds > 0 else float("inf")
-
-
-@dataclass
-class RunState:
-    """Everything the report and manifest describe."""
-
-    records: list[dict[str, Any]] = field(default_factory=list)
-    rejected: list[Rejection] = field(default_factory=list)
-    timings: list[StepTiming] = field(default_factory=list)
-    read_counts: Counter[str] = field(default_factory=Counter)  # source name -> rows read
-    input_files: list[Path] = field(default_factory=list)
-    decoded_as: dict[str, str] = field(default_factory=dict)
-    pii_counts: Counter[str] = field(default_factory=Counter)
-    synthesis: Counter[str] = field(default_factory=Counter)
-    dedup: dict[str, int] = field(default_factory=dict)
-    decontam: Counter[str] = field(default_factory=Counter)
-    eval_files: dict[str, int] = field(default_factory=dict)
-
-
-class _Step:
-    def __init__(self, state: RunState, name: str, profile: bool) -> None:
-        self.state, self.name, self.profile = state, name, profile
-        self.records = 0
-
-    def __enter__(self) -> _Step:
-        self.t0 = time.perf_counter()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        t = StepTiming(self.name, self.records, time.perf_counter() - self.t0)
-        self.state.timings.append(t)
-        if self.profile:
-            print(
-                f"[profile] {t.name:<12} {t.records:>8} records {t.seconds:7.2f} s "
-                f"{t.rate:10.0f} records/s",
-                file=sys.stderr,
-            )
+from . import checkpoint
+from .config import Config, validate
+from .decontam import Decontaminator
+from .dedup import deduplicate
+from .filters import Filters
+from .outputs import write_outputs
+from .pii import Redactor
+from .readers import Reader
+from .records import Rejection, map_text
+from .selection import TEMPLATE_HEADERS, apply_caps, apply_filters, dedup_text, not_allowed
+from .split import split_records
+from .state import RunState, Step
+from .statutes import superseded
+from .synthesis import synthesize
 
 
 def _progress(total: int | None, desc: str):
     from tqdm import tqdm
 
     return tqdm(total=total, desc=desc, unit="rec", disable=None, leave=False, file=sys.stderr)
-
-
-def _dedup_text(rec: dict[str, Any]) -> str:
-    if rec.get("instruction") in TEMPLATE_HEADERS:  # the shared header would inflate similarity
-        return f"{rec.get('input', '')}\n{rec.get('output', '')}"
-    return full_text(rec)
-
-
-def _allowed(rec: dict[str, Any], cfg: Config) -> tuple[str, str] | None:
-    if cfg.allow_licenses and rec["license"] not in cfg.allow_licenses:
-        return "license_excluded", f"licence {rec['license']!r} not in allow_licenses"
-    for ex in cfg.exclude_sources:
-        if (
-            rec["source"] == ex
-            or rec["source"].startswith(ex.rstrip("/") + "/")
-            or rec["id"].startswith(ex + "/")
-        ):
-            return "source_excluded", f"source {rec['source']!r} matches exclude_sources {ex!r}"
-    return None
 
 
 def _read(cfg: Config, state: RunState) -> None:
@@ -125,24 +53,6 @@ def _read(cfg: Config, state: RunState) -> None:
                 bar.update(1)
         state.input_files.extend(reader.stats.files)
         state.decoded_as.update(reader.stats.decoded_as)
-
-
-def _reject(
-    state: RunState, rec: dict[str, Any], rule: str, reason: str, dup: str = "", body: bool = True
-) -> None:
-    """Record a dropped record; ``body=False`` keeps only id and origin (sampled-out records)."""
-    state.rejected.append(
-        Rejection(
-            rule,
-            reason,
-            rec["_origin"],
-            rec["source"],
-            rec["id"],
-            rec if body else None,
-            dup,
-            rec["license"],
-        )
-    )
 
 
 def run(cfg: Config) -> Path:
@@ -168,19 +78,19 @@ def run(cfg: Config) -> Path:
 def _clean(cfg: Config) -> RunState:
     """Read, select, redact, filter and deduplicate: the slow half, checkpointed for resume."""
     state = RunState()
-    with _Step(state, "read", cfg.profile) as step:
+    with Step(state, "read", cfg.profile) as step:
         _read(cfg, state)
         step.records = len(state.records) + len(state.rejected)
 
-    with _Step(state, "select+pii", cfg.profile) as step:
+    with Step(state, "select+pii", cfg.profile) as step:
         step.records = len(state.records)
         redact = Redactor(cfg.pii)
         old = superseded(state.records) if cfg.statutes_latest_only else {}
         kept = []
         for i, rec in enumerate(state.records):
-            why = ("superseded_version", old[i]) if i in old else _allowed(rec, cfg)
+            why = ("superseded_version", old[i]) if i in old else not_allowed(rec, cfg)
             if why:
-                _reject(state, rec, *why)
+                state.reject(rec, *why)
                 continue
             if rec.pop("_pii", False) and cfg.pii.enabled:
                 map_text(rec, redact)
@@ -189,16 +99,16 @@ def _clean(cfg: Config) -> RunState:
         state.pii_counts = redact.counts
 
     filters = Filters(cfg.filters)
-    with _Step(state, "filter", cfg.profile) as step:
+    with Step(state, "filter", cfg.profile) as step:
         step.records = len(state.records)
-        state.records = _apply_filters(state, state.records, filters)
+        state.records = apply_filters(state, state.records, filters)
 
-    with _Step(state, "dedup", cfg.profile) as step:
+    with Step(state, "dedup", cfg.profile) as step:
         recs = state.records
         step.records = len(recs)
         with _progress(len(recs), "near-dup") as bar:
             res = deduplicate(
-                [_dedup_text(r) for r in recs],
+                [dedup_text(r) for r in recs],
                 [r["category"] for r in recs],
                 cfg.dedup,
                 answers=[
@@ -211,9 +121,7 @@ def _clean(cfg: Config) -> RunState:
         for i, rec in enumerate(recs):
             if i in res.duplicate_of:
                 j, rule, sim = res.duplicate_of[i]
-                _reject(
-                    state, rec, rule, f"similarity {sim:.2f} with {recs[j]['id']}", recs[j]["id"]
-                )
+                state.reject(rec, rule, f"similarity {sim:.2f} with {recs[j]['id']}", recs[j]["id"])
             else:
                 rec["_group"] = recs[res.group[i]]["id"]
                 kept.append(rec)
@@ -231,38 +139,38 @@ def _finish(cfg: Config, state: RunState, decon: Decontaminator, t_start: float)
     """Synthesize, decontaminate, cap, split and write."""
     filters = Filters(cfg.filters)
     if cfg.synthesis.enabled:
-        with _Step(state, "synthesis", cfg.profile) as step:
+        with Step(state, "synthesis", cfg.profile) as step:
             made, state.synthesis = synthesize(state.records, cfg.synthesis)
             groups = {r["id"]: r["_group"] for r in state.records}
             for rec in made:
                 rec["_group"] = groups[rec["_parent"]]
-            state.records.extend(_apply_filters(state, made, filters))
+            state.records.extend(apply_filters(state, made, filters))
             step.records = len(made)
 
-    with _Step(state, "decontam", cfg.profile) as step:
+    with Step(state, "decontam", cfg.profile) as step:
         step.records = len(state.records)
         kept = []
         for rec in state.records:
             hit = decon.check(rec)
             if hit:
                 state.decontam[hit[0]] += 1
-                _reject(state, rec, "contaminated", f"{hit[1]:.0%} of prompt n-grams in {hit[0]}")
+                state.reject(rec, "contaminated", f"{hit[1]:.0%} of prompt n-grams in {hit[0]}")
             else:
                 kept.append(rec)
         state.records = kept
 
     if cfg.max_per_category:
-        with _Step(state, "caps", cfg.profile) as step:
+        with Step(state, "caps", cfg.profile) as step:
             step.records = len(state.records)
-            state.records = _apply_caps(state, cfg)
+            state.records = apply_caps(state, cfg)
 
-    with _Step(state, "split", cfg.profile) as step:
+    with Step(state, "split", cfg.profile) as step:
         step.records = len(state.records)
         train_idx, val_idx = split_records(
             state.records, [r["_group"] for r in state.records], cfg.split
         )
 
-    with _Step(state, "write", cfg.profile) as step:
+    with Step(state, "write", cfg.profile) as step:
         step.records = len(state.records)
         train = [state.records[i] for i in train_idx]
         val = [state.records[i] for i in val_idx]
@@ -275,38 +183,3 @@ def _finish(cfg: Config, state: RunState, decon: Decontaminator, t_start: float)
         file=sys.stderr,
     )
     return out
-
-
-def _apply_filters(
-    state: RunState, recs: list[dict[str, Any]], filters: Filters
-) -> list[dict[str, Any]]:
-    kept = []
-    for rec in recs:
-        why = filters.check(rec)
-        if why:
-            _reject(state, rec, *why)
-        else:
-            kept.append(rec)
-    return kept
-
-
-def _apply_caps(state: RunState, cfg: Config) -> list[dict[str, Any]]:
-    """At most ``max_per_category[c]`` records of category ``c``, chosen by a seeded hash."""
-
-    def rank(rec: dict[str, Any]) -> str:
-        return hashlib.blake2b(f"{cfg.cap_seed}:{rec['id']}".encode(), digest_size=8).hexdigest()
-
-    drop: set[int] = set()
-    for cat, cap in cfg.max_per_category.items():
-        members = [i for i, r in enumerate(state.records) if r["category"] == cat]
-        if len(members) > cap:
-            drop.update(sorted(members, key=lambda i: rank(state.records[i]))[cap:])
-    kept = []
-    for i, rec in enumerate(state.records):
-        if i in drop:
-            cap = cfg.max_per_category[rec["category"]]
-            why = f"{rec['category']} capped at {cap} records (sampled out; text not repeated)"
-            _reject(state, rec, "category_cap", why, body=False)
-        else:
-            kept.append(rec)
-    return kept

@@ -19,8 +19,8 @@ import re
 from collections import Counter, defaultdict
 from typing import Any
 
-from recipes.prepare_data.config import SynthesisConfig
-from recipes.prepare_data.records import make_record
+from .config import SynthesisConfig
+from .records import make_record
 
 SOURCE = "synthetic/statutes"
 CATEGORY = "synthetic_statute"

@@ -1,5 +1,6 @@
 """The train stage: LoRA fine-tuning over a base model, written as a servable model directory."""
 
-from recipes.train.stage import Config, run
+from .config import Config
+from .stage import run
 
 __all__ = ["Config", "run"]

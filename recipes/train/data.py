@@ -10,7 +10,6 @@ multi-turn records train every assistant turn.
 
 from __future__ import annotations
 
-import json
 import random
 import re
 from collections.abc import Iterator, Sequence
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.prompts import TemplateError, record_to_messages, render_chat
+from recipes.shared.jsonl import JsonlError, read_jsonl
 
 IGNORE = -100
 _SPECIAL_RE = re.compile(r"<\|?[A-Za-z_][A-Za-z0-9_]*\|?>")
@@ -53,21 +53,10 @@ class LoadReport:
 
 def read_records(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     """Yield ``(line_number, record)``; a line that is not a JSON object raises ``DataError``."""
-    if not path.is_file():
-        raise DataError(f"{path}: data file not found")
-    with path.open(encoding="utf-8") as fh:
-        for lineno, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON: {exc.msg}") from None
-            if not isinstance(rec, dict):
-                raise DataError(
-                    f"{path}:{lineno}: expected a JSON object, got {type(rec).__name__}"
-                )
-            yield lineno, rec
+    try:
+        yield from read_jsonl(path)
+    except JsonlError as exc:
+        raise DataError(str(exc)) from None
 
 
 def check_record(rec: dict[str, Any], where: str) -> list[dict[str, str]]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from recipes.train.data import IGNORE
+from .data import IGNORE
 
 
 def _causal_lm(model):

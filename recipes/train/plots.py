@@ -4,17 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from legal_edge.fileio import atomic_write_bytes
+from recipes.shared.plots import pyplot, save_png
 
 
 def plot_losses(history: dict[str, list], path: Path, title: str = "") -> Path:
-    import io
-
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     train = history.get("train") or []
     if train:
@@ -35,8 +29,5 @@ def plot_losses(history: dict[str, list], path: Path, title: str = "") -> Path:
     ax.set_title(title or "LoRA training loss")
     ax.grid(alpha=0.3)
     ax.legend()
-    buf = io.BytesIO()
     fig.tight_layout()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return atomic_write_bytes(path, buf.getvalue())
+    return save_png(fig, path)

@@ -17,8 +17,8 @@ from click.testing import CliRunner
 from legal_edge.cli import main
 from legal_edge.server.app import create_app
 from legal_edge.settings import Settings
-from recipes.prepare_data.config import Config, DedupConfig, SourceConfig
 from recipes.prepare_data import run as prepare_data
+from recipes.prepare_data.config import Config, DedupConfig, SourceConfig
 from tests.conftest import LEGAL_DATA
 from tests.fixtures.live_server import live_server
 from tests.legal_edge.ops.helpers import echo_runtime

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import pytest
+from click.testing import CliRunner
 
 from recipes.bench.lora_step_speed import GEMMA3_270M, MODES, load_shape, main
 
@@ -32,7 +33,8 @@ def test_default_shape_is_gemma3_270m_and_overrides_keep_layer_types_aligned():
 
 def test_every_mode_runs_and_reports_tokens_per_second(tmp_path):
     out = tmp_path / "speed.json"
-    main(
+    result = CliRunner().invoke(
+        main,
         [
             "--device",
             "cpu",
@@ -49,8 +51,9 @@ def test_every_mode_runs_and_reports_tokens_per_second(tmp_path):
             "--json",
             str(out),
             *[a for kv in TINY for a in ("--set", kv)],
-        ]
+        ],
     )
+    assert result.exit_code == 0, (result.output, result.exception)
     report = json.loads(out.read_text())
     assert [r["mode"] for r in report["rows"]] == list(MODES)
     for r in report["rows"]:

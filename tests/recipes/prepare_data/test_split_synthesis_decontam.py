@@ -6,9 +6,9 @@ from pathlib import Path
 
 from recipes.prepare_data.config import DecontamConfig, SplitConfig, SynthesisConfig
 from recipes.prepare_data.decontam import Decontaminator
-from recipes.prepare_data.formats import MCQ_SINGLE, mcq_prompt
 from recipes.prepare_data.split import split_records
 from recipes.prepare_data.synthesis import synthesize
+from recipes.shared.prompt_formats import MCQ_SINGLE, mcq_prompt
 from tests.recipes.prepare_data.helpers import read
 
 

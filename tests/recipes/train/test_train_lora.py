@@ -10,7 +10,8 @@ import pytest
 
 from legal_edge.config import load_config
 from legal_edge.manifest import ModelManifest
-from recipes.train.stage import Config, LoraSettings, TrainError, run
+from recipes.train import Config, run
+from recipes.train.config import LoraSettings, TrainError
 
 pytest.importorskip("peft")
 
@@ -65,6 +66,9 @@ def test_training_writes_a_servable_model_directory(trained, tiny):
     assert "<start_of_turn>" in m.chat_template
     t = m.training
     assert t["base"]["sha256"] and len(t["base"]["sha256"]) == 64
+    # no path of this machine: the base relative to the model directory, no cache directory
+    assert (out / t["base"]["gguf"]).resolve() == tiny.gguf.resolve()
+    assert not Path(t["base"]["gguf"]).is_absolute() and t["base"]["hf_dir"] is None
     assert t["steps"] == t["total_steps"] == 6 and not t["stopped_early"]
     assert t["config"]["lora"]["r"] == 4
     report = t["data"]["train_report"]  # a row whose answer does not fit is counted, not lost
@@ -162,7 +166,8 @@ def test_llama_architecture_trains_with_only_a_config_change(tmp_path, data_dir)
     )
     out = run(cfg)
     m = ModelManifest.read(out)
-    assert m.files == [] and m.training["base"]["hf_dir"] == str(llama.hf_dir.resolve())
+    assert m.files == [] and not Path(m.training["base"]["hf_dir"]).is_absolute()
+    assert (out / m.training["base"]["hf_dir"]).resolve() == llama.hf_dir.resolve()
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,5 @@
+"""What several stages share, kept once: paths, content keys, prompt formats, report rendering.
+
+Import direction: ``legal_edge`` <- ``recipes.shared`` <- the stages (prepare_data, train,
+evaluate) <- export <- pipeline. Nothing here imports a stage.
+"""
