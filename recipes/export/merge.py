@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -96,18 +95,10 @@ def _llama_permute(w: np.ndarray, n_head: int) -> np.ndarray:
 
 
 def merge_into_gguf(
-    base_gguf: Path,
-    peft_dir: Path | None,
-    out: Path,
-    *,
-    outtype: str = "f16",
-    chat_template: str,
-    stop: list[str],
-    name: str | None = None,
-    progress: Callable[[str], None] | None = None,
+    base_gguf: Path, peft_dir: Path | None, out: Path, **options: Any
 ) -> dict[str, Any]:
-    """Write ``out``: the base GGUF's tensors (dequantized) plus the PEFT LoRA deltas, as
-    ``outtype``.
+    """Write ``out``: the base GGUF's tensors (dequantized) plus the PEFT LoRA deltas; the
+    ``options`` (outtype, chat_template, stop, name, progress) are ``write_merged_gguf``'s.
 
     ``peft_dir=None`` converts the base alone (the quantization-loss baseline of an untuned
     model). Returns what was done: merged tensor names, eot token id, file type.
@@ -131,14 +122,5 @@ def merge_into_gguf(
                     heads = n_head if "attn_q" in tensor else n_head_kv
                     deltas[tensor] = replace(d, b=_llama_permute(d.b, heads))
     del reader
-    info = write_merged_gguf(
-        base_gguf,
-        deltas,
-        out,
-        outtype=outtype,
-        chat_template=chat_template,
-        stop=stop,
-        name=name,
-        progress=progress,
-    )
+    info = write_merged_gguf(base_gguf, deltas, out, **options)
     return {"method": "gguf", **info}
