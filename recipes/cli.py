@@ -23,6 +23,11 @@ STAGES: dict[str, tuple[str, str]] = {
     ),
     "export": ("recipes.export_gguf", "Export a fine-tuned model to GGUF and quantize it."),
     "pipeline": ("recipes.pipeline", "Run data -> train -> evaluate -> export as one pipeline."),
+    "build-index": ("recipes.build_index", "Build the statute index the server retrieves from."),
+    "measure-loops": (
+        "recipes.measure_loops",
+        "Measure answers caught in a loop and answers that end, through the server's defaults.",
+    ),
 }
 
 

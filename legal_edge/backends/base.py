@@ -28,15 +28,46 @@ class BackendOptions:
     max_queue: int = 64  # requests allowed to wait for a slot; beyond -> QueueFull (503)
     queue_timeout_s: float = 30.0  # Retry-After hint when the queue is full
     seed: int = 0  # default sampling seed when a request gives none
+    cpu_repack: str = "auto"  # llama.cpp weight repacking: auto (probe) | on | off
+    batch_invariant: bool = False  # one sequence per llama_decode: answers never depend on load
     extra: dict[str, object] = field(default_factory=dict)  # backend-specific (e.g. vLLM)
 
 
 @dataclass(frozen=True)
 class SamplingParams:
+    """How tokens are picked. The repetition controls count only the answer's own tokens (never
+    the prompt's), so an answer may use the question's terms freely; the defaults switch them
+    off. A model manifest's ``generation`` section may set them (see ``GENERATION_KEYS``)."""
+
     max_tokens: int = 256
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int | None = None
+    # OpenAI: logit -= frequency_penalty * count + presence_penalty * (count > 0), per token.
+    frequency_penalty: float = 0.0
+    presence_penalty: float = 0.0
+    # llama.cpp's repeat penalty (CTRL): a seen token's logit is divided by it (times if < 0).
+    repeat_penalty: float = 1.0
+    repeat_last_n: int = 64  # answer tokens the three penalties look back on (-1: all, 0: off)
+    # DRY ("don't repeat yourself"): a token that would extend a repeat of more than
+    # dry_allowed_length tokens loses dry_multiplier * dry_base ** (length - allowed); 0 = off.
+    dry_multiplier: float = 0.0
+    dry_base: float = 1.75
+    dry_allowed_length: int = 2
+    dry_last_n: int = -1  # answer tokens DRY looks back on (-1: all)
+    # Past end_bias_after answer tokens, end-of-turn gains end_bias logits per further token:
+    # an answer that has said its piece ends at the next likely stop instead of running on to
+    # max_tokens (0 = off; llama.cpp only).
+    end_bias: float = 0.0
+    end_bias_after: int = 256
+
+    @property
+    def penalised(self) -> bool:
+        """Whether any repetition control is on."""
+        penalties = self.repeat_last_n != 0 and (
+            self.repeat_penalty != 1.0 or self.frequency_penalty or self.presence_penalty
+        )
+        return bool(penalties) or (self.dry_multiplier > 0 and self.dry_last_n != 0)
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,10 @@ class Job:
     )
 
 
+# DRY's sequence breakers (llama.cpp's defaults): a repeat is not followed across them, so
+# list markup and quoted text may recur.
+_DRY_BREAKERS = [b"\n", b":", b'"', b"*"]
+
 _AGED = 1.0  # seconds a prompt may be passed over by shorter ones before it goes first
 
 # What a step hands back per job: a chunk, or an exception that ends the request.
@@ -326,9 +330,17 @@ class Engine:
         self.reused_tokens += n
 
     def _make_sampler(self, params: SamplingParams, seed: int) -> object | None:
-        if params.temperature <= 0:
+        greedy = params.temperature <= 0
+        if greedy and not params.penalised:
             return None  # greedy: argmax over the logits, no sampler needed
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        # Penalties first, on the whole vocabulary (llama.cpp's own order): a sampler chain
+        # accepts each token it samples, never the prompt's, so only the answer is penalised.
+        for sampler in self._penalty_samplers(params):
+            llama_cpp.llama_sampler_chain_add(chain, sampler)
+        if greedy:  # penalised argmax: still one answer per prompt
+            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
+            return chain
         if params.top_p < 1.0:
             llama_cpp.llama_sampler_chain_add(
                 chain, llama_cpp.llama_sampler_init_top_p(params.top_p, 1)
@@ -340,6 +352,48 @@ class Engine:
             chain, llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF)
         )
         return chain
+
+    def _end_ids(self) -> list[int]:
+        """End-of-generation tokens (EOS, EOT, special stop tokens such as <end_of_turn>)."""
+        ids = getattr(self, "_end_token_ids", None)
+        if ids is None:
+            eog = (llama_cpp.llama_vocab_eos(self.vocab), llama_cpp.llama_vocab_eot(self.vocab))
+            ids = sorted({t for t in eog if t >= 0} | self.stop_ids)
+            self._end_token_ids = ids
+        return ids
+
+    def _penalty_samplers(self, params: SamplingParams) -> list[object]:
+        """llama.cpp's penalties (repeat / frequency / presence) and DRY samplers, as asked."""
+        samplers = []
+        whole = max(1, params.max_tokens)  # "-1: the whole answer"
+        last_n = whole if params.repeat_last_n < 0 else params.repeat_last_n
+        if last_n and (
+            params.repeat_penalty != 1.0 or params.frequency_penalty or params.presence_penalty
+        ):
+            samplers.append(
+                llama_cpp.llama_sampler_init_penalties(
+                    self.n_vocab,
+                    last_n,
+                    params.repeat_penalty,
+                    params.frequency_penalty,
+                    params.presence_penalty,
+                )
+            )
+        dry_last_n = whole if params.dry_last_n < 0 else params.dry_last_n
+        if params.dry_multiplier > 0 and dry_last_n:
+            breakers = (ctypes.c_char_p * len(_DRY_BREAKERS))(*_DRY_BREAKERS)
+            samplers.append(
+                llama_cpp.llama_sampler_init_dry(
+                    self.vocab,
+                    params.dry_multiplier,
+                    params.dry_base,
+                    params.dry_allowed_length,
+                    dry_last_n,
+                    breakers,
+                    len(_DRY_BREAKERS),
+                )
+            )
+        return samplers
 
     def _step(self, out: list[Output]) -> None:
         self._admit(out)
@@ -397,6 +451,12 @@ class Engine:
             self._sample(job, idx, out)
 
     def _sample(self, job: Job, idx: int, out: list[Output]) -> None:
+        late = job.n_out - job.params.end_bias_after
+        if job.params.end_bias > 0 and late >= 0:
+            # in place: the sampler chain reads the same logits
+            logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
+            row = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
+            row[self._end_ids()] += job.params.end_bias * (late + 1)
         if job.sampler is None:
             logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
             token = int(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).argmax())

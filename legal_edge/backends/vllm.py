@@ -186,6 +186,11 @@ class VLLMBackend:
             temperature=p.temperature,
             top_p=p.top_p if p.top_p > 0 else 1.0,
             seed=p.seed if p.seed is not None else next(self._seeds),
+            # OpenAI's penalties count answer tokens in both engines; vLLM's repetition penalty
+            # also counts the prompt's and has no look-back window, and vLLM has no DRY
+            frequency_penalty=p.frequency_penalty,
+            presence_penalty=p.presence_penalty,
+            repetition_penalty=p.repeat_penalty if p.repeat_last_n != 0 else 1.0,
             stop=self._stop_texts or None,
             stop_token_ids=self._stop_ids or None,
             output_kind=RequestOutputKind.DELTA,

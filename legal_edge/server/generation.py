@@ -11,6 +11,7 @@ import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+from typing import Any
 from legal_edge.backends.base import (
     Backend,
     BackendNotReady,
@@ -117,9 +118,6 @@ def completion_prompt(req: CompletionRequest) -> str:
 def _check_unsupported(req: ChatCompletionRequest | CompletionRequest) -> None:
     if req.n != 1:
         raise bad_request("n: only n=1 is supported", "n")
-    for name in ("presence_penalty", "frequency_penalty"):
-        if getattr(req, name):
-            raise bad_request(f"{name}: not supported by this server (use 0)", name)
     if req.logprobs:
         raise bad_request("logprobs: not supported by this server", "logprobs")
     if req.logit_bias:
@@ -152,6 +150,22 @@ def _stops(req: ChatCompletionRequest | CompletionRequest) -> tuple[str, ...]:
 
 
 def prepare(
+# Request fields that fall back to the model manifest's ``generation`` section, then to
+# SamplingParams' defaults (temperature 1, top_p 1, no penalties: OpenAI's).
+_REQUEST_SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
+
+
+def sampling_params(
+    req: ChatCompletionRequest | CompletionRequest, manifest: ModelManifest, max_tokens: int
+) -> SamplingParams:
+    """The request's sampling fields, else the model's defaults (``manifest.generation``)."""
+    values: dict[str, Any] = dict(manifest.generation or {})
+    for name in _REQUEST_SAMPLING:
+        if getattr(req, name) is not None:
+            values[name] = getattr(req, name)
+    return SamplingParams(max_tokens=max_tokens, seed=req.seed, **values)
+
+
     req: ChatCompletionRequest | CompletionRequest,
     runtime: ModelRuntime,
     settings: Settings,
@@ -180,12 +194,7 @@ def prepare(
         exc = ContextLengthExceeded(n_prompt, requested or 0, limit)
         raise APIError(400, str(exc), code="context_length_exceeded", param=param)
     max_tokens = requested or min(settings.default_max_tokens, limit - n_prompt)
-    params = SamplingParams(
-        max_tokens=max_tokens,
-        temperature=1.0 if req.temperature is None else req.temperature,
-        top_p=1.0 if req.top_p is None else req.top_p,
-        seed=req.seed,
-    )
+    params = sampling_params(req, runtime.manifest, max_tokens)
     return Prepared(
         request_id=new_id("chatcmpl" if param == "messages" else "cmpl"),
         runtime=runtime,
