@@ -5,7 +5,7 @@
         [--model gemma3-270m] [--threads 2] [--concurrency 1,4,8] [--json-out bench.json]
 
 Each server is started in turn on the same GGUF with the same thread count (8 slots where the
-server has slots), measured with ``legal_edge.bench.run_bench`` (streamed /v1/completions, the
+server has slots), measured with ``legal_edge.tools.bench.run_bench`` (streamed /v1/completions, the
 prompt rendered client-side with Gemma's turn format so every server sees identical text;
 greedy; legal questions from ../shared/legal-data), then stopped. Prints one table with the
 ratio of legal-edge to llama-server. Build llama-server with ``bench/build_llama_server.sh``;
@@ -29,9 +29,9 @@ from typing import Any
 
 import httpx
 
-from legal_edge.bench import format_table, load_prompts, run_bench
 from legal_edge.fileio import atomic_write_json
 from legal_edge.manifest import resolve_model
+from legal_edge.tools.bench import format_table, load_prompts, run_bench
 
 REPO = Path(__file__).resolve().parents[1]
 SLOTS = 8
@@ -210,7 +210,10 @@ def main() -> None:
 
     manifest = resolve_model(args.model, REPO / "models")
     gguf = manifest.model_path
-    prompts = load_prompts()
+    # the workload of the dated peer runs: the shared legal Q&A questions
+    prompts = load_prompts(
+        REPO.parent / "shared" / "legal-data" / "qa" / "lawyer_llama_single_turn.jsonl"
+    )
     conc = [int(c) for c in args.concurrency.split(",")]
     results: dict[str, dict[str, Any]] = {}
     for name in args.servers.split(","):

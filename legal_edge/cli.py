@@ -12,15 +12,15 @@ import click
 
 from legal_edge import __version__
 from legal_edge.config import ConfigError
-from legal_edge.manifest import ManifestError
+from legal_edge.manifest import ManifestError, resolve_model
 
 # Commands living in their own modules, imported only when used: name -> "module:attribute".
 LAZY_COMMANDS: dict[str, str] = {
-    "chat": "legal_edge.chat:chat_command",
-    "bench": "legal_edge.bench:bench_command",
-    "feedback": "legal_edge.feedback:feedback_group",
-    "ab-report": "legal_edge.ab:ab_report_command",
-    "cost": "legal_edge.cost:cost_command",
+    "chat": "legal_edge.tools.chat:chat_command",
+    "bench": "legal_edge.tools.bench:bench_command",
+    "feedback": "legal_edge.tools.feedback_commands:feedback_group",
+    "ab-report": "legal_edge.tools.ab_report:ab_report_command",
+    "cost": "legal_edge.tools.cost:cost_command",
 }
 
 
@@ -84,8 +84,8 @@ def serve(config: Path | None, **options: Any) -> None:
     """Start the OpenAI-compatible server (POST /v1/chat/completions, /v1/completions)."""
     import uvicorn
 
-    from legal_edge.ab import load_runtimes
     from legal_edge.merged import served_form
+    from legal_edge.server.ab import load_runtimes
     from legal_edge.server.app import create_app, load_runtime
     from legal_edge.settings import load_settings
 
@@ -197,6 +197,98 @@ def models_install_default(models_dir: Path) -> None:
         click.echo(str(install_default_model(models_dir)))
     except DefaultModelError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command("check-cpu")
+@click.option(
+    "--model",
+    "model_spec",
+    default=None,
+    help="Model name, directory or GGUF [the configured model].",
+)
+@click.option("--models-dir", type=click.Path(path_type=Path), default=None)
+@click.option("--config", type=click.Path(path_type=Path), default=None, help="Server config.")
+@click.option(
+    "--compare", is_flag=True, help="Also measure prompt/decode tokens/s with and without it."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@click.option("--child", is_flag=True, hidden=True)
+@click.option("--repack", type=click.Choice(["on", "off"]), default="on", hidden=True)
+@click.option("--adapter", type=click.Path(path_type=Path), default=None, hidden=True)
+@click.option("--workload", type=click.Choice(["quick", "bench"]), default="quick", hidden=True)
+def check_cpu(
+    model_spec: str | None,
+    models_dir: Path | None,
+    config: Path | None,
+    compare: bool,
+    as_json: bool,
+    child: bool,
+    repack: str,
+    adapter: Path | None,
+    workload: str,
+) -> None:
+    """Check how llama.cpp can run on this CPU (weight repacking or plain kernels).
+
+    Decodes with repacking in a child process (a CPU that cannot run it kills only the child),
+    caches the verdict the server then uses, and prints it.
+    """
+    import json as json_mod
+
+    from legal_edge import llama_mode
+
+    if child:  # the probe itself: may die by a signal, which is the point
+        assert model_spec is not None
+        stats = llama_mode.run_test_decode(Path(model_spec), adapter, repack == "on", workload)
+        click.echo(json_mod.dumps(stats))
+        return
+    from legal_edge.settings import load_settings
+
+    try:
+        overrides = {"models_dir": models_dir} if models_dir else {}
+        settings = load_settings(config, overrides)
+        from legal_edge.merged import select_form
+
+        # the form `serve` would load (a merged build when there is a valid one)
+        manifest = select_form(
+            resolve_model(model_spec or settings.model, settings.models_dir), settings.model_form
+        )
+        manifest.verify_files()
+    except (ConfigError, ManifestError) as exc:
+        raise click.ClickException(str(exc)) from None
+    mode = llama_mode.decide(
+        manifest.model_path, manifest.adapter_path, settings.cpu_repack, use_cache=False
+    )
+    result: dict[str, Any] = {
+        "model": str(manifest.model_path),
+        "cpu": llama_mode.cpu_identity().split("|")[1],
+        "repack": mode.repack,
+        "reason": mode.reason,
+    }
+    if compare:
+        for label, on in (("with_repacking", True), ("plain_kernels", False)):
+            if on and not mode.repack:
+                result[label] = None  # it does not run here: nothing to measure
+                continue
+            try:
+                result[label] = llama_mode.measure(
+                    manifest.model_path, manifest.adapter_path, repack=on, workload="bench"
+                )
+            except llama_mode.ProbeFailed as exc:
+                result[label] = {"error": str(exc)}
+    if as_json:
+        click.echo(json_mod.dumps(result, ensure_ascii=False))
+    else:
+        click.echo(f"CPU: {result['cpu']}")
+        click.echo(llama_mode.describe(mode))
+        for label in ("with_repacking", "plain_kernels"):
+            if label in result:
+                r = result[label]
+                figures = (
+                    f"prompt {r['prompt_tps']:.0f} tokens/s, decode {r['decode_tps']:.0f} tokens/s"
+                    if r and "prompt_tps" in r
+                    else (r or {}).get("error", "not measured (does not run here)")
+                )
+                click.echo(f"  {label.replace('_', ' '):15} {figures}")
 
 
 if __name__ == "__main__":

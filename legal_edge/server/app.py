@@ -27,15 +27,14 @@ from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
 from legal_edge import __version__
-from legal_edge.ab import ABSplit, ab_split, sticky_key
 from legal_edge.backends import create_backend
 from legal_edge.backends.base import Backend
 from legal_edge.feedback import FeedbackStore
-from legal_edge.gpu import register_gpu_metrics
 from legal_edge.manifest import ModelManifest, resolve_model
 from legal_edge.merged import select_form, served_form
+from legal_edge.server.ab import ABSplit, ab_split, sticky_key
 from legal_edge.server.errors import EXCEPTION_HANDLERS, APIError
-from legal_edge.server.feedback import create_feedback, store_response
+from legal_edge.server.feedback_api import create_feedback, store_response
 from legal_edge.server.generation import (
     Delta,
     Generation,
@@ -43,9 +42,11 @@ from legal_edge.server.generation import (
     map_backend_error,
     prepare,
 )
+from legal_edge.server.gpu import register_gpu_metrics
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.settings import Settings
+from legal_edge.web import chat_router
 
 log = logging.getLogger("legal_edge.access")
 UNKNOWN_MODEL = "(unknown)"  # metrics label of requests naming no served model
@@ -473,7 +474,7 @@ def create_app(
         guards=[api_key_guard(settings.api_keys)],
     )
     return Litestar(
-        route_handlers=[v1, live, ready, metrics],
+        route_handlers=[v1, live, ready, metrics, chat_router],
         dependencies={"server": Provide(provide_state)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from legal_edge.gguf_meta import read_gguf_metadata
+from legal_edge.llama_mode import open_llama
 from legal_edge.manifest import gguf_manifest
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, render_chat
 from tests.fixtures.tiny_gguf import END_OF_TURN_ID, START_OF_TURN_ID, write_tiny_gguf
@@ -16,7 +17,7 @@ llama_cpp = pytest.importorskip("llama_cpp")
 
 @pytest.fixture(scope="module")
 def llm(tiny_gguf: Path):
-    return llama_cpp.Llama(str(tiny_gguf), n_ctx=256, verbose=False)
+    return open_llama(str(tiny_gguf), n_ctx=256, verbose=False)
 
 
 def test_metadata_carries_template_and_gemma_family(tiny_gguf: Path) -> None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 
 import httpx
 import openai
@@ -148,7 +147,7 @@ def test_langchain_chat_openai(server_url):
 def test_legal_edge_chat_streams_answers_and_keeps_the_history(server_url):
     from click.testing import CliRunner
 
-    from legal_edge.chat import chat_command
+    from legal_edge.tools.chat import chat_command
 
     args = ["--url", server_url + "/v1", "--api-key", KEY, "--system", ""]
     result = CliRunner().invoke(chat_command, args, input="合同 无效\n第二 问\n/exit\n")

@@ -2,8 +2,8 @@
 
 ``run_bench`` is the measurement (a plain function the cost analysis reuses); ``bench_command``
 is the ``legal-edge bench`` CLI around it. Each of ``concurrency`` clients sends ``requests``
-requests one after another; prompts are legal questions from ``../shared/legal-data`` unless a
-file is given. Completion tokens are counted from the server's ``usage`` (streamed with
+requests one after another; prompts are the legal questions shipped with it
+(``bench_prompts.txt``) unless a file is given. Completion tokens are counted from the server's ``usage`` (streamed with
 ``stream_options: {include_usage: true}``), or as content chunks where a server reports no
 usage (counted in ``usage_missing``); a stream is *incomplete* when it ends without
 ``[DONE]`` or a finish reason, or says "length" with fewer tokens than were asked for.
@@ -25,9 +25,8 @@ import httpx
 
 from legal_edge.fileio import atomic_write_json
 from legal_edge.prompts import KNOWN_TEMPLATES, render_chat
-from legal_edge.sse import parse_line
+from legal_edge.tools.sse import parse_line
 
-DEFAULT_PROMPTS = Path("qa") / "lawyer_llama_single_turn.jsonl"
 PROMPT_FIELDS = ("prompt", "instruction", "question", "text")
 
 
@@ -54,23 +53,14 @@ class RequestResult:
 # -- prompts ----------------------------------------------------------------------------------
 
 
-def find_legal_data() -> Path | None:
-    """``../shared/legal-data`` from the working directory or from the source checkout."""
-    for base in (Path.cwd(), Path(__file__).resolve().parents[1]):
-        candidate = base.parent / "shared" / "legal-data"
-        if candidate.is_dir():
-            return candidate
-    return None
+# Our own questions, shipped inside the package (and the binary), so a bench runs anywhere.
+DEFAULT_PROMPTS = Path(__file__).with_name("bench_prompts.txt")
 
 
 def load_prompts(path: Path | None = None, limit: int = 256, max_chars: int = 400) -> list[str]:
     """Prompts from a JSONL file (first of the fields prompt/instruction/question/text) or a
-    text file (one per line). Default: the legal Q&A instructions in the shared legal data."""
-    if path is None:
-        data = find_legal_data()
-        if data is None:
-            raise BenchError("no --prompts file given and ../shared/legal-data not found")
-        path = data / DEFAULT_PROMPTS
+    text file (one per line). Default: the legal questions shipped with legal-edge."""
+    path = DEFAULT_PROMPTS if path is None else path
     if not path.is_file():
         raise BenchError(f"prompts file not found: {path}")
     prompts: list[str] = []

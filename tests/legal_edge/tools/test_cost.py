@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from legal_edge.cost import SECONDS_PER_MONTH, CostError, analyse, cost_command, load_points
+from legal_edge.tools.cost import SECONDS_PER_MONTH, CostError, analyse, cost_command, load_points
 
 
 def write(path, points, **meta):
@@ -92,9 +92,9 @@ def test_cost_reads_real_bench_results(tmp_path):
     """legal-edge bench against a live server (echo backend), then cost on its JSON."""
     from legal_edge.backends.base import BackendOptions
     from legal_edge.backends.echo import EchoBackend
-    from legal_edge.bench import run_bench
     from legal_edge.server.app import create_app
     from legal_edge.settings import Settings
+    from legal_edge.tools.bench import run_bench
     from tests.fixtures.live_server import live_server
     from tests.legal_edge.ops.helpers import echo_manifest
 

@@ -9,7 +9,7 @@ from typing import Any
 import click
 import httpx
 
-from legal_edge.sse import parse_line
+from legal_edge.tools.sse import parse_line
 
 
 class ChatError(RuntimeError):

@@ -10,7 +10,10 @@ import pytest
 from click.testing import CliRunner
 
 from legal_edge.backends.base import BackendOptions
-from legal_edge.bench import (
+from legal_edge.manifest import gguf_manifest
+from legal_edge.server.app import create_app
+from legal_edge.settings import Settings
+from legal_edge.tools.bench import (
     BenchError,
     bench_command,
     format_table,
@@ -19,9 +22,6 @@ from legal_edge.bench import (
     percentiles,
     run_bench,
 )
-from legal_edge.manifest import gguf_manifest
-from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
 from tests.fixtures.live_server import live_server
 
 
@@ -126,9 +126,11 @@ def test_cut_streams_are_incomplete() -> None:
     assert level["completion_tokens"] == 4  # no usage: counted as chunks
 
 
-def test_prompts_from_legal_data_and_files(legal_data: Path, tmp_path: Path) -> None:
-    prompts = load_prompts(limit=10)
+def test_prompts_shipped_and_from_files(legal_data: Path, tmp_path: Path) -> None:
+    prompts = load_prompts(limit=10)  # shipped in the package: no source tree needed
     assert len(prompts) == 10 and all(p.strip() for p in prompts)
+    shared = load_prompts(legal_data / "qa" / "lawyer_llama_single_turn.jsonl", limit=5)
+    assert len(shared) == 5 and set(shared).isdisjoint(prompts)
     bad = tmp_path / "p.jsonl"
     bad.write_text('{"instruction": "ok"}\n{not json\n', encoding="utf-8")
     with pytest.raises(BenchError, match=r"p\.jsonl:2"):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
-from legal_edge.gpu import GPUCollector, _nvml, register_gpu_metrics
+from legal_edge.server.gpu import GPUCollector, _nvml, register_gpu_metrics
 from tests.legal_edge.ops.helpers import client, wait_ready
 
 

@@ -7,14 +7,8 @@ import sqlite3
 
 import pytest
 
-from legal_edge.feedback import (
-    DAY,
-    FeedbackError,
-    FeedbackStore,
-    ResponseRecord,
-    export,
-    report_path,
-)
+from legal_edge.feedback import FeedbackError, FeedbackStore, ResponseRecord, export, report_path
+from legal_edge.feedback.store import DAY
 
 CONV = [
     {"role": "system", "content": "你是律师助理。"},

@@ -34,9 +34,9 @@ REJECTED = "邻居家的树枝伸到我家院子里，我可以直接砍掉吗�
 
 def test_feedback_becomes_training_data(tmp_path, legal_data):
     db = tmp_path / "feedback.db"
-    app = create_app(
-        Settings(backend="echo", feedback_db=db), runtimes=[echo_runtime("legal-echo")]
-    )
+    # the loop needs the conversation text, which the admin must choose to keep
+    settings = Settings(backend="echo", feedback_db=db, response_retention_days=30)
+    app = create_app(settings, runtimes=[echo_runtime("legal-echo")])
     with live_server(app) as url:
         sdk = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
         first = sdk.chat.completions.create(

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from legal_edge.sse import DONE, parse_line
+from legal_edge.tools.sse import DONE, parse_line
 
 
 def test_data_lines_decode_and_the_end_marker_is_recognised():

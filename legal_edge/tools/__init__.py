@@ -1,0 +1,1 @@
+"""Operator and client commands: chat, bench, cost, the A/B report, feedback."""
