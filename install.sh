@@ -16,6 +16,9 @@
 #                           --prefix: install under DIR (no user, no systemctl; for tests/packaging)
 #   sudo ./install.sh --system --uninstall [--purge]
 #                           remove program and service; keeps config and data unless --purge
+#   --keep-conversations DAYS
+#                           keep questions and answers DAYS days in the feedback store (default 0:
+#                           conversation text is never stored; ratings and timings are)
 #   ./install.sh --help
 #
 # Needs Python >= 3.11 with venv, a C/C++ compiler (llama-cpp-python compiles llama.cpp, about
@@ -39,6 +42,7 @@ UNINSTALL=0
 PURGE=0
 USE_VENV=0
 MODELS_FROM=""
+KEEP_DAYS=0  # conversation text kept this many days in the feedback store; 0 = never
 while [ $# -gt 0 ]; do
   case "$1" in
     --dev) MODE=dev ;;
@@ -50,6 +54,8 @@ while [ $# -gt 0 ]; do
     --binary) shift; BINARY="${1:-}"; [ -n "$BINARY" ] || die "--binary needs a path" ;;
     --venv) USE_VENV=1 ;;
     --models-from) shift; MODELS_FROM="${1:-}" ;;
+    --keep-conversations) shift; KEEP_DAYS="${1:-}"
+      [[ "$KEEP_DAYS" =~ ^[0-9]+$ ]] || die "--keep-conversations needs a number of days (0 = never keep)" ;;
     --uninstall) UNINSTALL=1 ;;
     --purge) PURGE=1 ;;
     -h|--help) usage; exit 0 ;;
@@ -174,8 +180,15 @@ backend: llamacpp
 api_keys: []             # e.g. [a-long-random-key]; clients send Authorization: Bearer <key>
 n_parallel: 8            # sequences decoded together
 n_ctx: 4096              # context tokens per sequence
-feedback_db: $ROOT/feedback.db   # responses + lawyers' feedback (POST /v1/feedback); remove to switch off
-response_retention_days: 30      # answer text kept this long so feedback can refer to it (0 = never stored)
+feedback_db: $ROOT/feedback.db   # ratings, timings, token counts (POST /v1/feedback); remove to switch off
+# Conversation text (questions and answers) is client-confidential: kept only if you choose it.
+# N > 0 keeps it N days (so a correction can be traced to its answer); purge: legal-edge feedback purge
+response_retention_days: $KEEP_DAYS
 EOF
 fi
+# -- CPU check: can llama.cpp's repacked kernels run here? (AMX Xeons crash with them) -----------
+step "checking how llama.cpp runs on this CPU (a test decode in a child process)"
+"$VENV/bin/legal-edge" check-cpu --config "$config" \
+  || echo "install.sh: warning: the CPU check failed; the server probes again when it starts" >&2
+
 step "done. Start the server: $VENV/bin/legal-edge serve   (API on http://127.0.0.1:8000/v1)"

@@ -178,7 +178,9 @@ models_dir: $DATA_DIR/models
 # model: legal-gemma3-270m
 backend: llamacpp
 api_keys: [$new_key]     # clients send Authorization: Bearer <key>; add one per client
-feedback_db: $DATA_DIR/feedback/feedback.sqlite3
+feedback_db: $DATA_DIR/feedback/feedback.sqlite3   # ratings, timings, token counts
+# Conversation text is client-confidential: 0 = never stored. N > 0 keeps it N days.
+response_retention_days: $KEEP_DAYS
 n_parallel: 8
 n_ctx: 4096
 EOF

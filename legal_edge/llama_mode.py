@@ -389,7 +389,13 @@ def open_llama(model_path: Path | str, *, cpu_repack: str | None = None, **kwarg
 
 # enum ggml_log_level (ggml.h): NONE 0, DEBUG 1, INFO 2, WARN 3, ERROR 4, CONT 5 (continues
 # the previous message). llama-cpp-python's own table predates this numbering.
-_GGML_LEVELS = {0: logging.INFO, 1: logging.DEBUG, 2: logging.INFO, 3: logging.WARNING, 4: logging.ERROR}
+_GGML_LEVELS = {
+    0: logging.INFO,
+    1: logging.DEBUG,
+    2: logging.INFO,
+    3: logging.WARNING,
+    4: logging.ERROR,
+}
 _llama_log = logging.getLogger("llama_cpp")
 _log_state: dict[str, Any] = {"verbose": False, "partial": "", "level": logging.INFO, "seen": {}}
 _log_callback: Callable[..., None] | None = None  # kept alive: llama.cpp holds the pointer

@@ -38,6 +38,16 @@ class Settings:
     allow_public_without_keys: bool = False
     # Engine: threads (0 = all cores), sequences decoded together, context per sequence.
     n_threads: int = 0
+    # llama.cpp weight repacking (faster kernels for the CPU's widest instructions). auto: a test
+    # decode in a child process decides, cached per llama.cpp build and CPU (AMX Xeons crash with
+    # it); on/off force a mode and skip the probe.
+    cpu_repack: str = "auto"
+    # At temperature 0 the same request always gets the same answer when the server is otherwise
+    # idle, and after the cache holds its prefix. With other requests running at the same time,
+    # llama.cpp's batched CPU kernels round differently, so a token can flip. true: decode every
+    # sequence in its own llama.cpp call, so an answer never depends on what else runs (for
+    # evaluations against the server; costs throughput with several clients).
+    batch_invariant: bool = False
     n_parallel: int = 8
     n_ctx: int = 4096
     max_queue: int = 64  # waiting requests beyond the running ones; more -> 503 + Retry-After
@@ -52,9 +62,11 @@ class Settings:
     # Feedback store (SQLite, WAL): every response is recorded so POST /v1/feedback can refer to
     # it and ab-report can compare variants. None = feedback disabled (the endpoint answers 503).
     feedback_db: Path | None = None
-    # Days the conversation and answer text are kept for feedback (0 = text never stored; only
-    # timings, status and token counts are); request_log_days: when those rows go too (0 = never).
-    response_retention_days: float = 30.0
+    # Days the conversation and answer text are kept for feedback. 0 (the default): text is never
+    # stored, only timings, status, token counts and ratings; in a law office that text is
+    # client-confidential, so keeping it is the admin's explicit choice. request_log_days: when
+    # those rows go too (0 = never).
+    response_retention_days: float = 0.0
     request_log_days: float = 90.0
     # A/B test: ab_model (a model name or directory) serves as variant B beside model (A) for
     # ab_split of the clients, sticky per ab_header value, else per API key, else per address.
@@ -68,6 +80,8 @@ class Settings:
             n_parallel=self.n_parallel,
             n_ctx=self.n_ctx,
             max_queue=self.max_queue,
+            cpu_repack=self.cpu_repack,
+            batch_invariant=self.batch_invariant,
             extra=dict(self.backend_options or {}),
         )
 
@@ -78,6 +92,8 @@ class Settings:
         for key in ("n_parallel", "n_ctx", "default_max_tokens", "max_body_bytes"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1")
+        if self.cpu_repack not in ("auto", "on", "off"):
+            raise ConfigError(f"cpu_repack: {self.cpu_repack!r} must be auto, on or off")
         if self.max_queue < 0:
             raise ConfigError("max_queue: must be >= 0")
         if self.response_retention_days < 0 or self.request_log_days < 0:

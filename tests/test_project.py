@@ -44,6 +44,26 @@ def test_runtime_never_imports_the_workshop():
     assert not offenders, "legal_edge/ must not import: " + "; ".join(offenders)
 
 
+def test_every_gguf_load_goes_through_the_cpu_mode():
+    """A GGUF loaded any other way would repack weights on a CPU where that crashes (AMX)."""
+    allowed = {
+        "legal_edge/llama_mode.py",
+        "tests/test_project.py",
+        "tests/legal_edge/test_llama_mode.py",  # checks the defaults are restored
+    }
+    offenders = []
+    for top in ("legal_edge", "recipes", "bench", "tests", "deploy", "build"):
+        for path in sorted((REPO / top).rglob("*.py")):
+            rel = str(path.relative_to(REPO))
+            text = path.read_text(encoding="utf-8")
+            if rel in allowed:
+                continue
+            for pattern in ("llama_cpp.Llama(", "llama_model_default_params()", "Llama(model_path"):
+                if pattern in text:
+                    offenders.append(f"{rel}: {pattern}")
+    assert not offenders, "load GGUFs with legal_edge.llama_mode: " + "; ".join(offenders)
+
+
 def readme_commands() -> list[str]:
     text = (REPO / "README.md").read_text(encoding="utf-8")
     head = text.split("<!-- sections below -->")[0]

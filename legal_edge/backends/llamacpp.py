@@ -15,9 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
+from legal_edge import llama_mode
 from legal_edge.backends.base import (
     Admission,
     BackendNotReady,
@@ -27,6 +29,8 @@ from legal_edge.backends.base import (
     TokenChunk,
 )
 from legal_edge.manifest import ModelManifest
+
+log = logging.getLogger("legal_edge.backends.llamacpp")
 
 if TYPE_CHECKING:  # the engine module imports llama_cpp: load it only when serving
     from legal_edge.backends.llamacpp_engine import Engine, Output
@@ -55,6 +59,17 @@ class LlamaCppBackend:
             except RuntimeError:  # loop closed: nobody is listening any more
                 pass
 
+        mode = await asyncio.to_thread(
+            llama_mode.decide,
+            self.manifest.model_path,
+            self.manifest.adapter_path,
+            self.options.cpu_repack,
+        )
+        log.log(
+            logging.INFO if mode.repack or mode.source == "setting" else logging.WARNING,
+            "%s",
+            llama_mode.describe(mode),
+        )
         self._engine = await asyncio.to_thread(
             Engine,
             self.manifest.model_path,
@@ -68,6 +83,8 @@ class LlamaCppBackend:
             kv_unified=bool(extra.get("kv_unified", False)),
             swa_full=bool(extra.get("swa_full", False)),
             verbose=bool(extra.get("verbose", False)),
+            repack=mode.repack,
+            batch_invariant=self.options.batch_invariant,
         )
         self._accepting = True
 

@@ -29,6 +29,7 @@ import llama_cpp
 import numpy as np
 
 from legal_edge.backends.base import BackendError, DeadlineExceeded, SamplingParams, TokenChunk
+from legal_edge.llama_mode import ProbeFailed, apply_lora, model_params, route_llama_log
 
 _backend_lock = threading.Lock()
 _backend_ready = False
@@ -40,9 +41,7 @@ def _init_llama_backend(verbose: bool) -> None:
         if not _backend_ready:
             llama_cpp.llama_backend_init()
             _backend_ready = True
-    from llama_cpp import _logger
-
-    _logger.set_verbose(verbose)
+    route_llama_log(verbose)
 
 
 def physical_cores() -> int:
@@ -108,8 +107,11 @@ class Engine:
         kv_unified: bool = False,
         swa_full: bool = False,
         verbose: bool = False,
+        repack: bool = True,
+        batch_invariant: bool = False,
     ):
         self.n_parallel = n_parallel
+        self.batch_invariant = batch_invariant
         # Prompts are cut into chunks of ``chunk`` tokens at fixed offsets, whatever else runs:
         # the same prompt is then computed the same way alone or in company (at temperature 0
         # the answer does not depend on the load). A step holds the decode tokens + chunks.
@@ -118,7 +120,8 @@ class Engine:
         self._deliver = deliver
         _init_llama_backend(verbose)
 
-        mparams = llama_cpp.llama_model_default_params()
+        # repack: llama.cpp's weight repacking, decided by ``llama_mode`` (off where it crashes)
+        mparams = model_params(repack)
         self.model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), mparams)
         if not self.model:
             raise BackendError(f"llama.cpp could not load the model {model_path}")
@@ -147,15 +150,11 @@ class Engine:
 
         self.adapter = None
         if adapter_path is not None:
-            self.adapter = llama_cpp.llama_adapter_lora_init(self.model, str(adapter_path).encode())
-            if not self.adapter:
+            try:
+                self.adapter = apply_lora(self.model, self.ctx, adapter_path)
+            except ProbeFailed as exc:
                 self.close()
-                raise BackendError(f"llama.cpp could not load the LoRA adapter {adapter_path}")
-            adapters = (llama_cpp.llama_adapter_lora_p_ctypes * 1)(self.adapter)
-            scales = (ctypes.c_float * 1)(1.0)
-            if llama_cpp.llama_set_adapters_lora(self.ctx, adapters, 1, scales) != 0:
-                self.close()
-                raise BackendError(f"llama.cpp could not apply the LoRA adapter {adapter_path}")
+                raise BackendError(str(exc)) from None
 
         self.n_swa = max(0, llama_cpp.llama_model_n_swa(self.model))
         # Tokens whose KV a free slot still holds from its last request: a new request whose
@@ -166,6 +165,7 @@ class Engine:
         self.reused_tokens = 0  # prompt tokens found in a slot's cache instead
         self.stop_ids = self._special_stop_ids(stop_texts)
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self._warm_up()
 
         self._slots: list[Job | None] = [None] * n_parallel
         self._waiting: deque[Job] = deque()
@@ -173,6 +173,23 @@ class Engine:
         self._closing = False
         self._thread = threading.Thread(target=self._run, name="llamacpp-engine", daemon=True)
         self._thread.start()
+
+    def _warm_up(self) -> None:
+        """One real decode in the mode that will serve, before the server says it is ready
+        (a kernel this CPU cannot run fails here, not on a lawyer's first question)."""
+        batch = self.batch
+        bos = llama_cpp.llama_vocab_bos(self.vocab)
+        batch.token[0] = bos if bos >= 0 else 0
+        batch.pos[0] = 0
+        batch.n_seq_id[0] = 1
+        batch.seq_id[0][0] = 0
+        batch.logits[0] = True
+        batch.n_tokens = 1
+        rc = llama_cpp.llama_decode(self.ctx, batch)
+        llama_cpp.llama_memory_seq_rm(self.mem, 0, -1, -1)
+        if rc != 0:
+            self.close()
+            raise BackendError(f"llama.cpp's test decode failed with code {rc}")
 
     # -- called from any thread -------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
@@ -222,7 +239,9 @@ class Engine:
                 self._close_error = error or BackendError("the engine shut down")
                 self._wake.notify()
             self._thread.join()
+        if getattr(self, "batch", None) is not None:
             llama_cpp.llama_batch_free(self.batch)
+            self.batch = None
         if getattr(self, "ctx", None):
             llama_cpp.llama_free(self.ctx)
             self.ctx = None
@@ -276,7 +295,12 @@ class Engine:
         job = self._slots[slot]
         self._slots[slot] = None
         if keep and job is not None:
-            self._kv_tokens[slot] = (job.tokens + job.generated)[: job.n_past]
+            # Only whole prompt chunks can be reused: they were computed exactly as a fresh
+            # request computes them. Generated tokens (decoded one at a time) and a prompt's
+            # last partial chunk round differently from the same tokens read as one chunk, so
+            # reusing them would change a temperature-0 answer.
+            whole = len(job.tokens) // self.chunk * self.chunk
+            self._kv_tokens[slot] = job.tokens[:whole]
         else:
             self._kv_tokens[slot] = []
             llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
@@ -318,6 +342,7 @@ class Engine:
         shared = [_common_prefix(self._kv_tokens[i], job.tokens) for i in free]
         best = max(range(len(free)), key=lambda k: (shared[k], not self._kv_tokens[free[k]]))
         slot, n = free[best], min(shared[best], len(job.tokens) - 1)  # last token: logits
+        n = n // self.chunk * self.chunk  # restart at a chunk boundary, as a fresh prompt does
         if n > 0 and self.n_swa:
             # sliding-window layers keep only recent cells: reuse needs the window before n
             if llama_cpp.llama_memory_seq_pos_min(self.mem, slot) > max(0, n - self.n_swa):
@@ -397,22 +422,6 @@ class Engine:
 
     def _step(self, out: list[Output]) -> None:
         self._admit(out)
-        batch = self.batch
-        n = 0
-        sample_at: list[tuple[Job, int]] = []
-
-        def add(job: Job, token: int, logits: bool) -> None:
-            nonlocal n
-            batch.token[n] = token
-            batch.pos[n] = job.n_past
-            batch.n_seq_id[n] = 1
-            batch.seq_id[n][0] = job.slot
-            batch.logits[n] = logits
-            if logits:
-                sample_at.append((job, n))
-            job.n_past += 1
-            n += 1
-
         running = [j for j in self._slots if j is not None]
         # Prompt chunks, up to ``chunk`` tokens a step: shortest remaining prompt first
         # (the mean wait for a first token is lowest), but a prompt that has waited longer
@@ -434,15 +443,37 @@ class Engine:
             if len(todo) <= room:  # else a later step takes it
                 chunks.append((job, todo))
                 room -= len(todo)
-        for job in running:  # and the next token of every generating sequence
-            if job.pending >= 0:
-                add(job, job.pending, True)
-        for job, todo in chunks:
-            self.prefill_tokens += len(todo)
-            for tok in todo:  # logits only for the prompt's last token
-                add(job, tok, job.n_past + 1 == len(job.tokens))
-        if n == 0:
-            return
+        # the next token of every generating sequence, then the prompt chunks
+        work = [(job, [job.pending]) for job in running if job.pending >= 0] + chunks
+        if self.batch_invariant:
+            # llama.cpp's CPU kernels round differently with the batch's size and layout (the
+            # repacked gemm vs gemv paths, tiled matmuls): one sequence per llama_decode makes
+            # every answer independent of what else runs, at the cost of batching.
+            for item in work:
+                self._decode([item], out)
+        elif work:
+            self._decode(work, out)
+
+    def _decode(self, work: list[tuple[Job, list[int]]], out: list[Output]) -> None:
+        """One ``llama_decode`` over ``work`` (each job's tokens), then sample where due."""
+        batch = self.batch
+        n = 0
+        sample_at: list[tuple[Job, int]] = []
+        for job, tokens in work:
+            prompt = job.pending < 0
+            if prompt:
+                self.prefill_tokens += len(tokens)
+            for tok in tokens:  # a prompt needs logits only for its last token
+                logits = not prompt or job.n_past + 1 == len(job.tokens)
+                batch.token[n] = tok
+                batch.pos[n] = job.n_past
+                batch.n_seq_id[n] = 1
+                batch.seq_id[n][0] = job.slot
+                batch.logits[n] = logits
+                if logits:
+                    sample_at.append((job, n))
+                job.n_past += 1
+                n += 1
         batch.n_tokens = n
         rc = llama_cpp.llama_decode(self.ctx, batch)
         if rc != 0:

@@ -6,12 +6,13 @@ Everything here is backend-independent, so llama.cpp, vLLM and the echo backend 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
-
 from typing import Any
+
 from legal_edge.backends.base import (
     Backend,
     BackendNotReady,
@@ -149,7 +150,6 @@ def _stops(req: ChatCompletionRequest | CompletionRequest) -> tuple[str, ...]:
     return tuple(stops)
 
 
-def prepare(
 # Request fields that fall back to the model manifest's ``generation`` section, then to
 # SamplingParams' defaults (temperature 1, top_p 1, no penalties: OpenAI's).
 _REQUEST_SAMPLING = ("temperature", "top_p", "frequency_penalty", "presence_penalty")
@@ -166,6 +166,7 @@ def sampling_params(
     return SamplingParams(max_tokens=max_tokens, seed=req.seed, **values)
 
 
+def prepare(
     req: ChatCompletionRequest | CompletionRequest,
     runtime: ModelRuntime,
     settings: Settings,
@@ -273,7 +274,9 @@ def map_backend_error(exc: Exception) -> APIError:
             type="server_error",
             headers={"Retry-After": "5"},
         )
-    raise exc
+    # Anything else is a bug: logged with its traceback, answered (and counted) as a 500.
+    logging.getLogger("legal_edge.server").error("request failed", exc_info=exc)
+    return APIError(500, "internal server error", code="internal_error", type="server_error")
 
 
 @dataclass

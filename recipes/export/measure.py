@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from legal_edge.fileio import atomic_write_json
+from legal_edge.llama_mode import open_llama
 
 
 class MeasureError(RuntimeError):
@@ -55,11 +56,9 @@ def _logits_ptr(llm, n_vocab: int) -> np.ndarray:
 
 def serve_stats(req: dict[str, Any]) -> dict[str, Any]:
     """Load time, decode tokens/s and peak RSS with a server-sized context."""
-    import llama_cpp
 
     t0 = time.perf_counter()
-    llm = llama_cpp.Llama(
-        model_path=req["model"],
+    llm = open_llama(req["model"],
         lora_path=req.get("lora"),
         n_ctx=req["serve_ctx"],
         n_threads=req["threads"],
@@ -94,11 +93,9 @@ def serve_stats(req: dict[str, Any]) -> dict[str, Any]:
 
 def quality_stats(req: dict[str, Any]) -> dict[str, Any]:
     """Perplexity on the validation tokens; KL and top-1 agreement against the reference."""
-    import llama_cpp
 
     chunk = req["chunk_tokens"]
-    llm = llama_cpp.Llama(
-        model_path=req["model"],
+    llm = open_llama(req["model"],
         lora_path=req.get("lora"),
         n_ctx=chunk + 8,
         n_batch=chunk + 8,

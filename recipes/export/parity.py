@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from legal_edge.llama_mode import open_llama
 from recipes.export.measure import _log_softmax
 
 
@@ -37,11 +38,10 @@ class ParityError(RuntimeError):
 
 def tokenizer_parity(hf_dir: Path, gguf_path: Path, texts: Sequence[str]) -> dict[str, Any]:
     """Compare token ids of ``texts`` from the HF tokenizer and the GGUF (BOS included)."""
-    import llama_cpp
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(hf_dir)
-    llm = llama_cpp.Llama(model_path=str(gguf_path), vocab_only=True, verbose=False)
+    llm = open_llama(str(gguf_path), vocab_only=True, verbose=False)
     mismatches = []
     n_tokens = 0
     for i, text in enumerate(texts):
@@ -72,11 +72,9 @@ def tokenizer_parity(hf_dir: Path, gguf_path: Path, texts: Sequence[str]) -> dic
 
 
 def _gguf_logits(gguf_path: Path, prompts: list[list[int]]) -> list[np.ndarray]:
-    import llama_cpp
 
     n = max(len(p) for p in prompts)
-    llm = llama_cpp.Llama(
-        model_path=str(gguf_path), n_ctx=n + 8, n_batch=n + 8, logits_all=True, verbose=False
+    llm = open_llama(str(gguf_path), n_ctx=n + 8, n_batch=n + 8, logits_all=True, verbose=False
     )
     out = []
     for p in prompts:
@@ -162,9 +160,8 @@ def prompt_tokens(
     gguf_path: Path, texts: Sequence[str], n: int, max_tokens: int
 ) -> list[list[int]]:
     """The first ``n`` texts tokenized by the GGUF (BOS first), cut to ``max_tokens``."""
-    import llama_cpp
 
-    llm = llama_cpp.Llama(model_path=str(gguf_path), vocab_only=True, verbose=False)
+    llm = open_llama(str(gguf_path), vocab_only=True, verbose=False)
     out = [
         llm.tokenize(t.encode("utf-8"), add_bos=True, special=True)[:max_tokens] for t in texts[:n]
     ]

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from legal_edge.llama_mode import open_llama
 from legal_edge.manifest import ManifestError, ModelManifest, resolve_model
 from legal_edge.prompts import render_chat
 from recipes.evaluation.backends import (
@@ -60,8 +61,7 @@ class GGUFBackend:
         if lora_path is not None and not Path(lora_path).is_file():
             raise BackendError(f"GGUF LoRA adapter not found: {lora_path}")
         self._lib = llama_cpp
-        self.llm = llama_cpp.Llama(
-            model_path=str(model_path),
+        self.llm = open_llama(str(model_path),
             lora_path=str(lora_path) if lora_path else None,
             n_ctx=n_ctx,
             n_batch=n_batch,

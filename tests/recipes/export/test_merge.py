@@ -12,6 +12,7 @@ from legal_edge.gguf_meta import read_gguf_metadata
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from recipes.export.merge import MergeError, load_peft_adapter, merge_into_gguf
 from tests.fixtures.tiny_gguf import END_OF_TURN_ID, write_tiny_gguf
+from legal_edge.llama_mode import open_llama
 
 
 def _tensors(path: Path) -> dict[str, np.ndarray]:
@@ -86,7 +87,7 @@ def test_f16_merge_loads_in_llama_cpp_with_end_of_turn_as_eog(
         stop=["<end_of_turn>"],
     )
     assert read_gguf_metadata(out)["file_type_name"] == "F16"
-    llm = llama_cpp.Llama(model_path=str(out), n_ctx=64, verbose=False)
+    llm = open_llama(str(out), n_ctx=64, verbose=False)
     vocab = llama_cpp.llama_model_get_vocab(llm.model)
     assert llama_cpp.llama_vocab_eot(vocab) == END_OF_TURN_ID
     assert llama_cpp.llama_vocab_is_eog(vocab, END_OF_TURN_ID)

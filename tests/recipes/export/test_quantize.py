@@ -12,6 +12,7 @@ from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from recipes.export.merge import merge_into_gguf
 from recipes.export.quantize import QuantizeError, ftype_of, quantize_gguf
 from tests.fixtures.tiny_gguf import END_OF_TURN_ID
+from legal_edge.llama_mode import open_llama
 
 # rows of 256 (the tiny_trained model) fit K-quant super-blocks; Q8_0 needs rows of 32
 TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0"]
@@ -43,7 +44,7 @@ def test_quantized_file_keeps_template_and_end_of_turn(
     assert meta["tokenizer.chat_template"] == GEMMA_CHAT_TEMPLATE
     assert meta["tokenizer.ggml.eot_token_id"] == END_OF_TURN_ID
     assert out.stat().st_size < merged_f16.stat().st_size
-    llm = llama_cpp.Llama(model_path=str(out), n_ctx=64, verbose=False)
+    llm = open_llama(str(out), n_ctx=64, verbose=False)
     text = llm.create_completion("the court held", max_tokens=4, temperature=0.0)
     assert text["usage"]["completion_tokens"] >= 1
     llm.close()

@@ -12,6 +12,7 @@ from legal_edge.config import load_config
 from legal_edge.manifest import ModelManifest
 from recipes.train import Config, run
 from recipes.train.config import LoraSettings, TrainError
+from legal_edge.llama_mode import open_llama
 
 pytest.importorskip("peft")
 
@@ -102,8 +103,7 @@ def test_gguf_adapter_changes_llama_cpp_output(trained, tiny):
     def logits(**kw):
         # logits_all: with it off, llm.scores holds no row for the prompt's last token (the
         # row read stayed zero in a fresh process, so base and adapter "agreed" at 0.0)
-        llm = llama_cpp.Llama(
-            model_path=str(tiny.gguf), n_ctx=128, verbose=False, logits_all=True, **kw
+        llm = open_llama(str(tiny.gguf), n_ctx=128, verbose=False, logits_all=True, **kw
         )
         toks = llm.tokenize(prompt.encode(), special=True)
         llm.eval(toks)
@@ -240,8 +240,7 @@ def test_smoke_config_trains_the_real_base(default_base_gguf, data_dir, tmp_path
     m = ModelManifest.read(run(cfg))
     m.verify_files(check_hash=True)
     assert m.training["steps"] == 3
-    llm = llama_cpp.Llama(
-        model_path=str(m.model_path), lora_path=str(m.adapter_path), n_ctx=256, verbose=False
+    llm = open_llama(str(m.model_path), lora_path=str(m.adapter_path), n_ctx=256, verbose=False
     )
     assert (
         llm(
