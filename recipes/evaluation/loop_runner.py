@@ -178,6 +178,8 @@ def measure(cfg: Config) -> Path:
         "n_parallel": cfg.n_parallel,
         "n_threads": cfg.n_threads,
         "max_queue": max(64, cfg.concurrency),
+        # a measurement, not a service: a slow shared box must not turn answers into timeouts
+        "request_timeout_s": 24 * 3600.0,
     }
     if cfg.default_max_tokens is not None:
         overrides["default_max_tokens"] = cfg.default_max_tokens
