@@ -84,7 +84,8 @@ def read_groups(cls: type = Settings) -> list[Group]:
             line -= 1
         follows_field = bool(groups) and line == previous_end and not block
         if not follows_field:
-            groups.append(Group(" ".join(block)))
+            # a path broken over two comment lines ("models/<name>/" + "merged/") stays one word
+            groups.append(Group(" ".join(block).replace("/ ", "/")))
         groups[-1].fields.append(name)
         end = node.end_lineno or node.lineno
         if end in comments and not lines[end - 1].strip().startswith("#"):
