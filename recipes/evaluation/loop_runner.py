@@ -24,6 +24,7 @@ import msgspec
 from legal_edge.backends import create_backend
 from legal_edge.fileio import atomic_write_json, sha256_file
 from legal_edge.manifest import resolve_model
+from legal_edge.merged import select_form
 from legal_edge.server.generation import Generation, ModelRuntime, prepare
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest
@@ -150,7 +151,8 @@ async def _measure_model(
     questions: list[dict[str, Any]],
     done: Callable[[RequestSetting, ModelRuntime, list[dict[str, Any]], float], None],
 ) -> None:
-    manifest = resolve_model(spec.model, settings.models_dir)
+    # the form the server would load (its merged build when that passed its gate)
+    manifest = select_form(resolve_model(spec.model, settings.models_dir), settings.model_form)
     if spec.generation is not None:
         manifest = dataclasses.replace(manifest, generation=dict(spec.generation))
     backend = create_backend(settings.backend, manifest, settings.backend_opts())
@@ -200,6 +202,7 @@ def measure(cfg: Config) -> Path:
             run = {
                 "model": spec.name,
                 "served_as": runtime.name,
+                "weights": [f.path for f in runtime.manifest.files],
                 "setting": dataclasses.asdict(setting),
                 "generation": runtime.manifest.generation,
                 "default_max_tokens": settings.default_max_tokens,
