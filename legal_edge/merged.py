@@ -80,7 +80,29 @@ def merged_build(parent: ModelManifest) -> tuple[ModelManifest | None, str]:
         return None, str(exc)
     if entry is None or entry.size != merged.model_path.stat().st_size:
         return None, f"{merged.model_path} is not the file the merged manifest describes"
-    return merged, ""
+    return as_merged(parent, merged), ""
+
+
+def as_merged(parent: ModelManifest, merged: ModelManifest) -> ModelManifest:
+    """``parent`` served from ``merged``'s GGUF. Only the weights come from the merged build:
+    how to serve the model (chat template, stop tokens, sampling defaults, context, licence,
+    evaluation) stays the parent's, so editing the parent's manifest needs no rebuild."""
+    directory = merged.directory or Path(".")
+    license_file = parent.license_file
+    if license_file and not os.path.isabs(license_file):
+        license_file = os.path.relpath((parent.directory or Path(".")) / license_file, directory)
+    data = parent.to_dict()
+    data.update(
+        files=[asdict(f) for f in merged.files],
+        quantization=merged.quantization,
+        license_file=license_file,
+        description=f"{parent.description} Merged form ({merged.quantization}): the LoRA "
+        f"merged into the base's weights by `{BUILD_COMMAND}`.".strip(),
+        stage="merged",
+        training=None,  # the parent's manifest has it; derived_from names the parent
+        derived_from=merged.derived_from,
+    )
+    return ModelManifest.from_dict(data, directory=directory)
 
 
 def select_form(manifest: ModelManifest, form: str = "auto") -> ModelManifest:
@@ -232,23 +254,17 @@ def build_merged(
         "built_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "build_seconds": seconds,
     }
-    files = [file_entry(out_dir, gguf_path, "model")]
+    weights = ModelManifest(
+        name=parent.name,
+        base_model=parent.base_model,
+        files=[file_entry(out_dir, gguf_path, "model")],
+        chat_template=parent.chat_template,
+        quantization=QUANTIZATION,
+        derived_from=derived,
+        directory=out_dir,
+    )
     if not gate.passed:
         gguf_path.unlink()  # never served: not worth its disk space
-    license_file = parent.license_file
-    if license_file and not os.path.isabs(license_file):
-        license_file = os.path.relpath(out_dir.parent / license_file, out_dir)
-    # every other key (template, stop tokens, licence, sampling defaults...) is the parent's
-    data = parent.to_dict()
-    data.update(
-        files=[asdict(f) for f in files],
-        quantization=QUANTIZATION,
-        license_file=license_file,
-        description=f"{parent.description} Merged form ({QUANTIZATION}): the LoRA merged into "
-        f"the base's weights by `{BUILD_COMMAND}`.".strip(),
-        stage="merged",
-        training=None,  # the parent's manifest has it; derived_from names the parent
-        derived_from=derived,
-    )
-    ModelManifest.from_dict(data, directory=out_dir).write(out_dir)
+    # written whole (readable alone: --model models/<name>/merged), served as as_merged() says
+    as_merged(parent, weights).write(out_dir)
     return MergedBuild(out_dir, True, gate.passed, figures, seconds)

@@ -99,6 +99,17 @@ def test_a_second_build_keeps_the_first(models: Path) -> None:
     assert gguf.stat().st_mtime_ns == before
 
 
+def test_the_parents_serving_keys_apply_without_a_rebuild(models: Path) -> None:
+    path = models / NAME / "manifest.json"
+    data = json.loads(path.read_text())
+    data.update(stop=["<end_of_turn>", "\n\n\n"], context_length=1024, license="edited")
+    path.write_text(json.dumps(data))
+    served = select_form(ModelManifest.read(models / NAME), "auto")
+    assert served_form(served) == "merged" and served.model_path.name == "tiny-legal-q8_0.gguf"
+    assert served.stop == ["<end_of_turn>", "\n\n\n"] and served.context_length == 1024
+    assert served.license == "edited" and served.license_file == "../../tiny-base/LICENSE"
+
+
 def test_auto_serves_the_merged_build_and_adapter_forces_the_lora(built: Path) -> None:
     card, metrics = card_and_metrics(built)
     assert card["metadata"]["form"] == "merged" and card["metadata"]["quantization"] == "Q8_0"
