@@ -301,9 +301,11 @@
   function describeError(status, err, retryAfter) {
     if (status === 401) return t("unauthorized");
     if (err.code === "context_length_exceeded") return t("contextTooLong");
-    if (status === 503 && err.code === "model_not_ready") return t("modelLoading");
-    if (status === 503 || status === 429) return t("queueFull", retryAfter ? t("seconds", retryAfter) : t("later"));
-    if (status === 504) return t("timeout");
+    if (err.code === "model_not_ready") return t("modelLoading");
+    if (err.code === "timeout" || status === 504) return t("timeout");
+    if (err.code === "server_overloaded" || status === 503 || status === 429) {
+      return t("queueFull", retryAfter ? t("seconds", retryAfter) : t("later"));
+    }
     return t("failed", status, err.message || "");
   }
 
@@ -530,10 +532,25 @@
 
   // -- asking -------------------------------------------------------------------------------
 
+  // The turns sent with a question: a question whose answer failed or came back empty is left
+  // out with it, so the model always sees user and assistant turns in turn.
   function history(c) {
-    return c.messages
-      .filter((m) => !m.pending && !m.error && m.content)
-      .map((m) => ({ role: m.role, content: m.content }));
+    const out = [];
+    c.messages.forEach((m, i) => {
+      const next = c.messages[i + 1];
+      const answered = next && next.role === "assistant" && !next.error && next.content;
+      if (m.role === "user" && (answered || !next)) out.push({ role: "user", content: m.content });
+      else if (m.role === "assistant" && !m.pending && !m.error && m.content) out.push({ role: "assistant", content: m.content });
+    });
+    return out;
+  }
+
+  // Keep the newest text in view while it grows, unless the reader has scrolled up to read.
+  function followBottom(change) {
+    const box = $("messages");
+    const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 48;
+    change();
+    if (atBottom) box.scrollTop = box.scrollHeight;
   }
 
   function setBusy(busy) {
@@ -571,9 +588,7 @@
       scheduled = true;
       requestAnimationFrame(() => {
         scheduled = false;
-        if (node.isConnected) fillAnswer(node, answer, index);
-        const box = $("messages");
-        box.scrollTop = box.scrollHeight;
+        if (node.isConnected) followBottom(() => fillAnswer(node, answer, index));
       });
     };
     controller = new AbortController();
@@ -616,7 +631,7 @@
       if (!answer.content && !answer.stopped && !answer.error) answer.error = t("failed", "-", "");
       save();
       setBusy(false);
-      if (node.isConnected) { fillAnswer(node, answer, index); showSources(index, false); }
+      if (node.isConnected) followBottom(() => { fillAnswer(node, answer, index); showSources(index, false); });
       if (document.activeElement === document.body || document.activeElement === $("stop")) prompt.focus();
     }
   }

@@ -79,6 +79,11 @@ def test_the_answer_grows_as_tokens_stream(page: Any) -> None:
     assert body.locator("code").inner_text() == "第四十条"
     assert page.locator(".msg.user .body").inner_text() == question
     assert page.evaluate("document.activeElement.id") == "prompt"
+    # copy gives the answer as the model wrote it (Markdown), not the rendered text
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.click(".msg.assistant .copy")
+    page.wait_for_selector(".copy-status:has-text('已复制')")
+    assert page.evaluate("navigator.clipboard.readText()") == question
 
 
 def test_stop_cancels_the_request_and_frees_the_sequence(page: Any, server: dict[str, Any]) -> None:
@@ -210,6 +215,12 @@ def test_full_queue_and_too_long_conversation_read_as_sentences(
     ask(page, " ".join(["很长"] * 300))
     wait_answered(page)
     assert page.inner_text("#error").startswith("对话太长")
+    # the failed turns are not sent again with the next question
+    with page.expect_request("**/v1/chat/completions") as request:
+        ask(page, "正常 问题")
+    wait_answered(page)
+    assert request.value.post_data_json["messages"] == [{"role": "user", "content": "正常 问题"}]
+    assert page.is_hidden("#error")
 
 
 def test_sse_parser_handles_lf_crlf_cr_and_split_chunks(page: Any) -> None:
@@ -317,6 +328,8 @@ def test_usable_at_laptop_and_phone_width(browser: Any, server: dict[str, Any], 
         if width == 1024:  # three columns: conversations, chat, sources
             nav = page.locator("nav").bounding_box()
             assert nav["x"] < main["x"] < aside["x"]
+            send = page.locator("#send").bounding_box()
+            assert send["y"] + send["height"] <= 800  # the question box stays in the window
             assert not page.is_visible("#toggle-nav")
         else:  # one column; the conversation list opens from the menu button
             assert aside["y"] > main["y"]
