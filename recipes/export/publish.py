@@ -75,6 +75,7 @@ def publish_variant(
         quantization=quantization,
         license=source.license,
         license_file=license_file,
+        generation=source.generation,  # the model's sampling defaults survive the export
         description=(
             f"{source.name} merged into one GGUF and quantized to {quantization} by "
             "legal-recipes export."

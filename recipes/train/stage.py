@@ -101,6 +101,8 @@ def finalize(plan: Plan, result: Result) -> Path:
         description=cfg.description
         or f"LoRA adapter trained by legal-recipes train on {plan.data_info.get('train_file')}",
         stage="train",
+        # the base's sampling defaults (loop controls) hold for the adapter too, until measured
+        generation=bm.generation if bm else None,
         training=training_record(plan, result, out).to_dict(),
         extra={"data_licenses": licences} if licences else {},
     )
