@@ -22,7 +22,7 @@ from litestar.datastructures import State
 from litestar.di import NamedDependency, Provide
 from litestar.exceptions import NotAuthorizedException
 from litestar.handlers.base import BaseRouteHandler
-from litestar.openapi import OpenAPIConfig
+from litestar.openapi import OpenAPIConfig, ResponseSpec
 from litestar.params import FromPath, JSONBody
 from litestar.response import Stream
 
@@ -32,6 +32,7 @@ from legal_edge.backends.base import Backend
 from legal_edge.feedback import FeedbackStore
 from legal_edge.manifest import ModelManifest, resolve_model
 from legal_edge.merged import select_form, served_form
+from legal_edge.server import error_docs
 from legal_edge.server.ab import ABSplit, ab_split, sticky_key
 from legal_edge.server.errors import EXCEPTION_HANDLERS, APIError
 from legal_edge.server.feedback_api import create_feedback, store_response
@@ -291,7 +292,12 @@ async def provide_state(request: Request[Any, Any, Any]) -> ServerState:
     return request.app.state.server  # type: ignore[no-any-return]
 
 
-@post("/chat/completions", status_code=200, summary="Create a chat completion (OpenAI API)")
+@post(
+    "/chat/completions",
+    status_code=200,
+    summary="Create a chat completion (OpenAI API)",
+    responses=error_docs.GENERATION,
+)
 async def chat_completions(
     request: Request[Any, Any, Any],
     data: JSONBody[ChatCompletionRequest],
@@ -300,7 +306,12 @@ async def chat_completions(
     return await _run(request, server, data, "chat", _chat_chunk, _chat_full)
 
 
-@post("/completions", status_code=200, summary="Create a text completion (OpenAI API)")
+@post(
+    "/completions",
+    status_code=200,
+    summary="Create a text completion (OpenAI API)",
+    responses=error_docs.GENERATION,
+)
 async def completions(
     request: Request[Any, Any, Any],
     data: JSONBody[CompletionRequest],
@@ -332,12 +343,12 @@ def _model_card(rt: ModelRuntime) -> dict[str, Any]:
     }
 
 
-@get("/models", summary="List served models")
+@get("/models", summary="List served models", responses=error_docs.MODELS)
 async def list_models(server: NamedDependency[ServerState]) -> dict[str, Any]:
     return {"object": "list", "data": [_model_card(rt) for rt in server.models.values()]}
 
 
-@get("/models/{model_id:str}", summary="Describe one model")
+@get("/models/{model_id:str}", summary="Describe one model", responses=error_docs.MODELS)
 async def get_model(
     model_id: FromPath[str], server: NamedDependency[ServerState]
 ) -> dict[str, Any]:
@@ -349,7 +360,11 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@get("/health/ready", summary="Readiness: every model is loaded")
+@get(
+    "/health/ready",
+    summary="Readiness: every model is loaded",
+    responses={503: ResponseSpec(dict[str, Any], description="Loading, or the load failed")},
+)
 async def ready(server: NamedDependency[ServerState]) -> Response[dict[str, Any]]:
     models = {name: rt.backend.ready for name, rt in server.models.items()}
     ok = server.loaded and all(models.values()) and server.load_error is None
@@ -478,6 +493,7 @@ def create_app(
         dependencies={"server": Provide(provide_state)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
+        on_startup=[error_docs.document_contract],
         state=State({"server": state}),
         request_max_body_size=settings.max_body_bytes,
         openapi_config=OpenAPIConfig(title="legal-edge", version=__version__, path="/schema"),

@@ -69,6 +69,8 @@ def _validation_param(exc: ValidationException) -> tuple[str | None, str]:
         if isinstance(item, dict):
             key = item.get("key")
             msg = str(item.get("message", ""))
+            if key == "data" and msg.strip("'") == "data":  # Litestar's words for "no body"
+                return None, "request body is missing: send a JSON object"
             missing = _MISSING.search(msg)
             if missing and key in (None, "data", "$"):
                 key = (

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import uuid
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import post
 from litestar.di import NamedDependency
@@ -13,22 +13,34 @@ from litestar.params import JSONBody
 from msgspec import Meta, Struct
 
 from legal_edge.feedback import FeedbackError, FeedbackStore, ResponseRecord, request_payload
+from legal_edge.server import error_docs
 from legal_edge.server.errors import APIError
 
 log = logging.getLogger("legal_edge.access")
 
 MAX_TAGS = 16
+TAG_SCHEMA = {"type": "string", "minLength": 1, "maxLength": 64, "pattern": r"\S"}
 
 
 class FeedbackRequest(Struct, kw_only=True, forbid_unknown_fields=True):
     response_id: Annotated[str, Meta(min_length=1, max_length=200)]
-    rating: str  # "up" | "down"
+    rating: Literal["up", "down"]
     correction: str | None = None  # the answer the model should have given
-    tags: Annotated[list[Annotated[str, Meta(max_length=64)]], Meta(max_length=MAX_TAGS)] = []
+    # a tag has a non-space character (the store keeps tags stripped); Litestar leaves the
+    # items' constraints out of the OpenAPI schema, so they are stated again
+    tags: Annotated[
+        list[Annotated[str, Meta(min_length=1, max_length=64, pattern=r"\S")]],
+        Meta(max_length=MAX_TAGS, extra_json_schema={"extra": {"items": TAG_SCHEMA}}),
+    ] = []
     comment: Annotated[str, Meta(max_length=4000)] | None = None
 
 
-@post("/feedback", status_code=200, summary="Rate (and optionally correct) a response")
+@post(
+    "/feedback",
+    status_code=200,
+    summary="Rate (and optionally correct) a response",
+    responses=error_docs.FEEDBACK,
+)
 async def create_feedback(
     data: JSONBody[FeedbackRequest], server: NamedDependency[Any]
 ) -> dict[str, Any]:

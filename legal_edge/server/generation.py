@@ -126,7 +126,7 @@ def _check_unsupported(req: ChatCompletionRequest | CompletionRequest) -> None:
     if isinstance(req, ChatCompletionRequest):
         if req.tools:
             raise bad_request("tools: tool calling is not supported by this server", "tools")
-        fmt = (req.response_format or {}).get("type", "text")
+        fmt = req.response_format.type if req.response_format else "text"
         if fmt != "text":
             raise bad_request(f"response_format: {fmt!r} is not supported", "response_format")
     else:

@@ -7,19 +7,29 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import Meta, Struct
 
-Temperature = Annotated[float, Meta(ge=0.0, le=2.0)]
-TopP = Annotated[float, Meta(gt=0.0, le=1.0)]
+
+def stated(**schema: Any) -> Meta:
+    """A constraint stated in the served OpenAPI schema, so clients and fuzzers see the contract
+    that ``generation.prepare`` enforces in code (with its own message naming the field)."""
+    return Meta(extra_json_schema={"extra": schema})
+
+
+# Litestar drops a bound of zero from the OpenAPI schema (a falsy value): restated as extra.
+Temperature = Annotated[float, Meta(ge=0.0, le=2.0, extra_json_schema={"extra": {"minimum": 0.0}})]
+TopP = Annotated[
+    float, Meta(gt=0.0, le=1.0, extra_json_schema={"extra": {"exclusiveMinimum": 0.0}})
+]
 MaxTokens = Annotated[int, Meta(ge=1)]
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
 
 
 class ContentPart(Struct, kw_only=True):
-    type: str
-    text: str | None = None
+    type: Annotated[str, stated(enum=["text"])]  # only text parts
+    text: str
 
 
 class ChatMessage(Struct, kw_only=True):
-    role: str
+    role: Annotated[str, stated(enum=["system", "developer", "user", "assistant"])]
     content: str | list[ContentPart] | None = None
     name: str | None = None
 
@@ -28,38 +38,42 @@ class StreamOptions(Struct, kw_only=True):
     include_usage: bool = False
 
 
+class ResponseFormat(Struct, kw_only=True):
+    type: Annotated[str, stated(enum=["text"])] = "text"  # plain text answers only
+
+
 class _Sampling(Struct, kw_only=True):
     model: str
     max_tokens: MaxTokens | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
-    n: Annotated[int, Meta(ge=1)] = 1
+    n: Annotated[int, Meta(ge=1, le=1)] = 1  # one choice per request
     stream: bool = False
     stream_options: StreamOptions | None = None
-    stop: str | list[str] | None = None
+    stop: Annotated[str | list[str], stated(minLength=1, maxItems=8)] | None = None
     seed: int | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
-    logprobs: bool | None = None
-    logit_bias: dict[str, float] | None = None
+    logprobs: Annotated[bool, stated(enum=[False, None])] | None = None  # not supported
+    logit_bias: Annotated[dict[str, float], stated(maxProperties=0)] | None = None
     user: str | None = None
 
 
 class ChatCompletionRequest(_Sampling, kw_only=True):
-    messages: list[ChatMessage]
+    messages: Annotated[list[ChatMessage], stated(minItems=1)]
     max_completion_tokens: MaxTokens | None = None
     top_logprobs: int | None = None
-    response_format: dict[str, Any] | None = None
-    tools: list[dict[str, Any]] | None = None
+    response_format: ResponseFormat | None = None
+    tools: Annotated[list[dict[str, Any]], stated(maxItems=0)] | None = None  # no tool calling
     tool_choice: Any = None
     parallel_tool_calls: bool | None = None
 
 
 class CompletionRequest(_Sampling, kw_only=True):
-    prompt: str | list[str]
-    echo: bool | None = None
-    suffix: str | None = None
-    best_of: int | None = None
+    prompt: Annotated[str | list[str], stated(minItems=1, maxItems=1)]  # one prompt
+    echo: Annotated[bool, stated(enum=[False, None])] | None = None  # not supported
+    suffix: Annotated[str, stated(maxLength=0)] | None = None  # not supported
+    best_of: Annotated[int, stated(enum=[1, None])] | None = None
 
 
 def to_builtins(obj: Any) -> Any:
