@@ -581,14 +581,16 @@
     renderList();
     renderMessages();
     prompt.value = "";
-    const node = $("messages").lastChild;
+    // looked up each time: switching the language re-renders the list while the answer streams
+    const shown = () => (currentId === c.id ? $("messages").querySelector(`article[data-index="${index}"]`) : null);
     let scheduled = false;
     const update = () => {
       if (scheduled) return;
       scheduled = true;
       requestAnimationFrame(() => {
         scheduled = false;
-        if (node.isConnected) followBottom(() => fillAnswer(node, answer, index));
+        const node = shown();
+        if (node) followBottom(() => fillAnswer(node, answer, index));
       });
     };
     controller = new AbortController();
@@ -631,7 +633,8 @@
       if (!answer.content && !answer.stopped && !answer.error) answer.error = t("failed", "-", "");
       save();
       setBusy(false);
-      if (node.isConnected) followBottom(() => { fillAnswer(node, answer, index); showSources(index, false); });
+      const node = shown();
+      if (node) followBottom(() => { fillAnswer(node, answer, index); showSources(index, false); });
       if (document.activeElement === document.body || document.activeElement === $("stop")) prompt.focus();
     }
   }

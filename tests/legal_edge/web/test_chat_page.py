@@ -242,8 +242,14 @@ def test_language_follows_the_browser_and_can_be_switched(
     try:
         assert page.inner_text("#send") == "Send"
         assert page.get_attribute("html", "lang") == "en"
-        page.click("#lang")
+        question = " ".join(["word"] * 40)
+        ask(page, question)
+        assert page.inner_text(".msg.assistant .who") == "Assistant"
+        page.click("#lang")  # while the answer streams: it keeps growing in the new language
         assert page.inner_text("#send") == "发送"
+        wait_answered(page)
+        assert page.inner_text(".msg.assistant .who") == "助手"
+        assert last_answer(page) == question
         page.reload()
         page.wait_for_selector("body[data-ready]", state="attached")
         assert page.inner_text("#send") == "发送"  # the choice is remembered
