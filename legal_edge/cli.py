@@ -21,6 +21,7 @@ LAZY_COMMANDS: dict[str, str] = {
     "feedback": "legal_edge.tools.feedback_commands:feedback_group",
     "ab-report": "legal_edge.tools.ab_report:ab_report_command",
     "cost": "legal_edge.tools.cost:cost_command",
+    "statutes": "legal_edge.tools.statutes_commands:statutes_group",
 }
 
 

@@ -62,6 +62,9 @@ class Settings:
     # Feedback store (SQLite, WAL): every response is recorded so POST /v1/feedback can refer to
     # it and ab-report can compare variants. None = feedback disabled (the endpoint answers 503).
     feedback_db: Path | None = None
+    # The statute index (`legal-recipes build-index`: its directory or index.sqlite3) behind
+    # GET /v1/statutes/*. None = those endpoints answer 503.
+    statutes_index: Path | None = None
     # Days the conversation and answer text are kept for feedback. 0 (the default): text is never
     # stored, only timings, status, token counts and ratings; in a law office that text is
     # client-confidential, so keeping it is the admin's explicit choice. request_log_days: when

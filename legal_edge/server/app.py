@@ -46,6 +46,7 @@ from legal_edge.server.generation import (
 from legal_edge.server.gpu import register_gpu_metrics
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
+from legal_edge.server.statutes import HANDLERS as statute_handlers
 from legal_edge.settings import Settings
 from legal_edge.web import chat_router
 
@@ -485,7 +486,14 @@ def create_app(
 
     v1 = Router(
         path="/v1",
-        route_handlers=[chat_completions, completions, list_models, get_model, create_feedback],
+        route_handlers=[
+            chat_completions,
+            completions,
+            list_models,
+            get_model,
+            create_feedback,
+            *statute_handlers,
+        ],
         guards=[api_key_guard(settings.api_keys)],
     )
     return Litestar(

@@ -1,0 +1,121 @@
+"""``GET /v1/statutes/search`` and ``GET /v1/statutes/{law}/{article}``: the statute index
+(``settings.statutes_index``, built by ``legal-recipes build-index``) over HTTP.
+
+The index is opened on first use and kept on the app's state: reading its per-article arrays
+takes a fraction of a second and jieba's dictionary about a second, once per process.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Annotated, Any
+
+from litestar import Request, get
+from litestar.di import NamedDependency
+from litestar.params import FromPath, Parameter
+
+from legal_edge.server import error_docs
+from legal_edge.server.errors import APIError, bad_request
+from legal_edge.statutes.index import IndexError_, StatuteIndex
+
+_OPEN_LOCK = threading.Lock()
+_STATE_KEY = "statute_index"
+RESPONSES = error_docs.error_responses(*error_docs.COMMON, 404, 503)
+
+
+def statute_index(request: Request[Any, Any, Any], server: Any) -> StatuteIndex:
+    """The app's statute index, opened once; 503 when none is configured or it cannot open."""
+    path = server.settings.statutes_index
+    if path is None:
+        raise APIError(
+            503,
+            "no statute index is configured (setting statutes_index; build one "
+            "with `legal-recipes build-index`)",
+            code="statutes_unavailable",
+            type="server_error",
+        )
+    with _OPEN_LOCK:
+        index = request.app.state.get(_STATE_KEY)
+        if index is None:
+            try:
+                index = StatuteIndex(path)
+            except IndexError_ as exc:
+                raise APIError(
+                    503, str(exc), code="statutes_unavailable", type="server_error"
+                ) from None
+            request.app.state[_STATE_KEY] = index
+    return index  # type: ignore[no-any-return]
+
+
+def _date(value: str | None) -> str | None:
+    if value is None:
+        return None
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(value).isoformat()
+    except ValueError:
+        raise bad_request(f"date must be YYYY-MM-DD, got {value!r}", param="date") from None
+
+
+@get(
+    "/statutes/search", summary="Search the statute books", responses=RESPONSES, sync_to_thread=True
+)
+def search_statutes(
+    request: Request[Any, Any, Any],
+    server: NamedDependency[Any],
+    q: Annotated[str, Parameter(min_length=1, max_length=2000, description="question or keywords")],
+    k: Annotated[int, Parameter(ge=1, le=50, description="articles to return")] = 5,
+    date: Annotated[
+        str | None, Parameter(description="YYYY-MM-DD: the version in force then")
+    ] = None,
+) -> dict[str, Any]:
+    """Articles for a question, best first: articles it names outright, then BM25 matches,
+    from the version in force now (or on ``date``)."""
+    index = statute_index(request, server)
+    hits = index.search(q, k=k, date=_date(date))
+    return {"object": "list", "data": [h.to_dict() for h in hits]}
+
+
+@get(
+    "/statutes/{law:str}/{article:str}",
+    summary="One article of a law",
+    responses=RESPONSES,
+    sync_to_thread=True,
+)
+def show_statute(
+    request: Request[Any, Any, Any],
+    server: NamedDependency[Any],
+    law: FromPath[str],
+    article: FromPath[str],
+    date: Annotated[
+        str | None, Parameter(description="YYYY-MM-DD: the version in force then")
+    ] = None,
+) -> dict[str, Any]:
+    """An article by law (``刑法``, ``民诉法``, the official title) and number (``133-1``,
+    ``第二百六十四条``), with every version the index holds."""
+    index = statute_index(request, server)
+    title = index.resolve_law(law)
+    if title is None:
+        raise APIError(
+            404, f"no law named {law!r} in the statute index", code="law_not_found", param="law"
+        )
+    try:
+        versions = index.versions(title, article)
+    except ValueError:
+        raise bad_request(f"not an article number: {article!r}", param="article") from None
+    when = _date(date)
+    current = index.lookup(title, article, when)
+    if current is None:
+        raise APIError(
+            404,
+            f"《{title}》 has no article {article} in force"
+            + (f" on {when}" if when else "")
+            + (f"; versions held: {', '.join(v.version for v in versions)}" if versions else ""),
+            code="article_not_found",
+            param="article",
+        )
+    return {**current.to_dict(), "versions": [v.to_dict() for v in versions]}
+
+
+HANDLERS = [search_statutes, show_statute]

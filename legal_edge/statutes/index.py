@@ -1,0 +1,297 @@
+"""The statute index, read-only: direct look-up, search, and verification of citations.
+
+Opened once per process (the server keeps one), it answers ``lookup`` by (law, article) with
+short names and numerals normalised, ``search`` by summing the BM25 scores the recipe
+precomputed per term (see ``schema``), and ``verify_citations`` for each ``《…》第…条`` in a text.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sqlite3
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from legal_edge.statutes.citations import find_citations, find_named_articles
+from legal_edge.statutes.names import REPEALED, AliasTable, clean_name
+from legal_edge.statutes.numbers import parse_article
+from legal_edge.statutes.schema import INDEX_FILE, SCHEMA_VERSION
+from legal_edge.statutes.tokens import TOKENIZERS
+
+_FIELDS = (
+    "id",
+    "law",
+    "part",
+    "number",
+    "label",
+    "chapter",
+    "text",
+    "category",
+    "version",
+    "effective_from",
+    "effective_to",
+    "status",
+    "origin",
+    "licence",
+)
+_SELECT = f"SELECT {', '.join(_FIELDS)} FROM articles"
+
+
+class IndexError_(RuntimeError):
+    """The index file is missing, unreadable or of another schema version."""
+
+
+@dataclass(frozen=True)
+class SearchParams:
+    """How ``search`` ranks; the defaults are the ones chosen by ``recipes.bench.retrieval``."""
+
+    # BM25 x (1 + law_prior * ln(1 + citations of the law) + article_prior * ln(1 + citations of
+    # the article)), citations counted in the corpus itself (recipes/build_index/citegraph.py):
+    # questions rarely name their law, and practice turns on the laws the books cite most.
+    law_prior: float = 0.2
+    article_prior: float = 0.2
+
+
+@dataclass(frozen=True)
+class ArticleRecord:
+    """One article of one version, as a citation shows it."""
+
+    id: int
+    law: str
+    part: str
+    number: str  # 133-1
+    label: str  # 第一百三十三条之一
+    chapter: str
+    text: str
+    category: str
+    version: str
+    effective_from: str
+    effective_to: str | None
+    status: Literal["in_force", "superseded"]
+    origin: str  # file:line in the corpus
+    licence: str
+    score: float | None = None  # BM25 (higher is better); None for a direct look-up
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Verification:
+    """What the index says about one citation in a text."""
+
+    raw: str  # as written: 《刑法》第264条
+    law: str  # as written, without 《》
+    article: str  # 264
+    status: Literal["in_force", "superseded", "not_found"]
+    verified: bool  # true only for an article in force
+    reason: str
+    record: ArticleRecord | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def _day(iso: str | None, default: int) -> int:
+    return int(iso.replace("-", "")) if iso else default
+
+
+class StatuteIndex:
+    """A read-only statute index (``index.sqlite3`` or the directory holding it)."""
+
+    def __init__(self, path: Path | str, params: SearchParams | None = None) -> None:
+        path = Path(path)
+        if path.is_dir():
+            path = path / INDEX_FILE
+        if not path.is_file():
+            raise IndexError_(
+                f"statute index {path} not found (build it: legal-recipes build-index)"
+            )
+        self.path = path
+        self.params = params or SearchParams()
+        self._con = sqlite3.connect(
+            f"{path.resolve().as_uri()}?mode=ro", uri=True, check_same_thread=False
+        )
+        self._lock = threading.Lock()
+        try:
+            meta = dict(self._con.execute("SELECT key, value FROM meta").fetchall())
+        except sqlite3.DatabaseError as exc:
+            raise IndexError_(f"{path} is not a statute index: {exc}") from None
+        if meta.get("schema_version") != str(SCHEMA_VERSION):
+            raise IndexError_(
+                f"{path}: schema {meta.get('schema_version')}, expected {SCHEMA_VERSION}"
+            )
+        self._cut = TOKENIZERS[meta.get("tokenizer", "words")]
+        self._aliases = AliasTable(self._con.execute("SELECT alias, law FROM aliases").fetchall())
+        # Per-article arrays (index = id) that filter and weigh BM25 scores without SQL.
+        cols = self._con.execute(
+            "SELECT id, status, effective_from, effective_to, law_cites, article_cites "
+            "FROM articles ORDER BY id"
+        ).fetchall()
+        size = (cols[-1][0] if cols else 0) + 1
+        self._in_force = np.zeros(size, bool)
+        self._from = np.full(size, 99999999, np.int32)
+        self._to = np.full(size, 99999999, np.int32)
+        self._prior = np.ones(size, np.float32)
+        p = self.params
+        for i, status, start, end, law_cites, article_cites in cols:
+            self._in_force[i] = status == "in_force"
+            self._from[i], self._to[i] = _day(start, 0), _day(end, 99999999)
+            self._prior[i] = (
+                1 + p.law_prior * np.log1p(law_cites) + p.article_prior * np.log1p(article_cites)
+            )
+
+    def warm(self) -> None:
+        """Load the tokenizer's dictionary now (about a second) instead of on the first query."""
+        self._cut("法律")
+
+    def close(self) -> None:
+        self._con.close()
+
+    def _rows(self, sql: str, args: tuple[Any, ...]) -> list[tuple[Any, ...]]:
+        with self._lock:
+            return self._con.execute(sql, args).fetchall()
+
+    @staticmethod
+    def _record(row: tuple[Any, ...], score: float | None = None) -> ArticleRecord:
+        return ArticleRecord(*row, score=score)  # type: ignore[arg-type, misc]
+
+    def resolve_law(self, name: str) -> str | None:
+        """The official title a name stands for (``刑法``, ``《民诉法》``), or None."""
+        return self._aliases.resolve(name)
+
+    def versions(self, law: str, article: str) -> list[ArticleRecord]:
+        """Every version of one article, newest first; empty if the law or article is unknown."""
+        title = self.resolve_law(law)
+        if title is None:
+            return []
+        main, sub = parse_article(article)
+        rows = self._rows(
+            f"{_SELECT} WHERE law = ? AND main = ? AND sub = ? ORDER BY effective_from DESC",
+            (title, main, sub),
+        )
+        return [self._record(r) for r in rows]
+
+    def lookup(self, law: str, article: str, date: str | None = None) -> ArticleRecord | None:
+        """``lookup("刑法", "第二百六十四条")``: the version in force now, or on ``date``."""
+        for rec in self.versions(law, article):
+            if _governs(rec, date):
+                return rec
+        return None
+
+    def direct(self, text: str, date: str | None = None) -> list[ArticleRecord]:
+        """Articles a question names outright (``刑法第二百六十四条``), looked up, not searched."""
+        out: dict[int, ArticleRecord] = {}
+        for title, number in find_named_articles(text, self.resolve_law):
+            rec = self.lookup(title, number, date)
+            if rec is not None:
+                out.setdefault(rec.id, rec)
+        return list(out.values())
+
+    def search(self, query: str, k: int = 5, date: str | None = None) -> list[ArticleRecord]:
+        """Top ``k`` articles for a question: named articles first, then BM25 over the rest.
+
+        Only the version in force now (or on ``date``, ``YYYY-MM-DD``) of each article counts.
+        """
+        found = self.direct(query, date)[:k]
+        terms = self._cut(query)
+        if len(found) >= k or not terms:
+            return found
+        scores = self._scores(terms) * self._prior
+        if date is None:
+            scores[~self._in_force] = 0
+        else:
+            day = _day(dt.date.fromisoformat(date).isoformat(), 0)
+            scores[(self._from > day) | (self._to <= day)] = 0
+        for rec in found:
+            scores[rec.id] = 0
+        want = k - len(found)
+        pool = (
+            np.argpartition(-scores, want)[:want] if want < len(scores) else np.arange(len(scores))
+        )
+        top = [int(i) for i in pool[np.argsort(-scores[pool], kind="stable")] if scores[i] > 0]
+        if not top:
+            return found
+        rows = {
+            r[0]: r
+            for r in self._rows(f"{_SELECT} WHERE id IN ({', '.join('?' * len(top))})", tuple(top))
+        }
+        return found + [self._record(rows[i], float(scores[i])) for i in top]
+
+    def _scores(self, terms: list[str]) -> np.ndarray:
+        """BM25 of every article for ``terms`` (the sum of each term's precomputed scores)."""
+        scores = np.zeros(len(self._in_force), np.float32)
+        unique = list(dict.fromkeys(terms))
+        got = self._rows(
+            f"SELECT docs, scores FROM postings WHERE term IN ({', '.join('?' * len(unique))})",
+            tuple(unique),
+        )
+        for docs, values in got:
+            scores[np.frombuffer(docs, "<i4")] += np.frombuffer(values, "<f4")
+        return scores
+
+    def verify_citations(self, text: str, date: str | None = None) -> list[Verification]:
+        """Each ``《…》第…条`` in ``text``: in force, superseded or not found, and why."""
+        return [self._verify(c.raw, c.law, c.article, date) for c in find_citations(text)]
+
+    def _verify(self, raw: str, law: str, article: str, date: str | None) -> Verification:
+        title = self.resolve_law(law)
+        if title is None:
+            repealed = REPEALED.get(clean_name(law))
+            reason = f"《{law}》 {repealed}" if repealed else f"no law named 《{law}》 in the index"
+            return Verification(raw, law, article, "not_found", False, reason)
+        versions = self.versions(title, article)
+        if not versions:
+            last = self._rows(
+                "SELECT MAX(main) FROM articles WHERE law = ? AND status = 'in_force'", (title,)
+            )[0][0]
+            reason = f"《{title}》 has no article {article}" + (
+                f" (its last is {last})" if last else ""
+            )
+            return Verification(raw, law, article, "not_found", False, reason)
+        current = next((v for v in versions if _governs(v, date)), None)
+        if current is not None:
+            return Verification(
+                raw,
+                law,
+                article,
+                "in_force",
+                True,
+                f"in force since {current.effective_from}",
+                current,
+            )
+        older = [v for v in versions if date is None or v.effective_from <= date]
+        if not older:
+            first = versions[-1]
+            return Verification(
+                raw,
+                law,
+                article,
+                "not_found",
+                False,
+                f"not yet in force on {date}: first in the version of "
+                f"{first.version}, in force from {first.effective_from}",
+                first,
+            )
+        old = older[0]
+        return Verification(
+            raw,
+            law,
+            article,
+            "superseded",
+            False,
+            f"only in the version of {old.version}, in force until "
+            f"{old.effective_to}; the version in force has no such article",
+            old,
+        )
+
+
+def _governs(rec: ArticleRecord, date: str | None) -> bool:
+    if date is None:
+        return rec.status == "in_force"
+    dt.date.fromisoformat(date)  # a malformed date fails loudly, not as "nothing found"
+    return rec.effective_from <= date and (rec.effective_to is None or rec.effective_to > date)
