@@ -8,7 +8,7 @@ one, and says nothing an admin would keep secret.
 
 from __future__ import annotations
 
-from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from litestar import Response, Router, get
@@ -37,8 +37,11 @@ STATIC_TYPES = {
 }
 
 
+STATIC_DIR = Path(__file__).with_name("static")  # beside the module, in the wheel and the binary
+
+
 def _read(name: str) -> bytes:
-    return resources.files(__package__).joinpath("static", name).read_bytes()
+    return (STATIC_DIR / name).read_bytes()
 
 
 def _page_response(name: str) -> Response[bytes]:

@@ -260,7 +260,14 @@
   function loadConversations() {
     try {
       const list = JSON.parse(localStorage.getItem(STORE) || "[]");
-      return Array.isArray(list) ? list : [];
+      if (!Array.isArray(list)) return [];
+      for (const c of list) {
+        for (const m of c.messages || []) {
+          // the tab closed while this answer streamed: keep what arrived, as a stopped answer
+          if (m.pending) { delete m.pending; m.stopped = true; }
+        }
+      }
+      return list;
     } catch (e) {
       return [];
     }
@@ -584,6 +591,7 @@
     // looked up each time: switching the language re-renders the list while the answer streams
     const shown = () => (currentId === c.id ? $("messages").querySelector(`article[data-index="${index}"]`) : null);
     let scheduled = false;
+    let savedAt = Date.now();
     const update = () => {
       if (scheduled) return;
       scheduled = true;
@@ -591,6 +599,7 @@
         scheduled = false;
         const node = shown();
         if (node) followBottom(() => fillAnswer(node, answer, index));
+        if (Date.now() - savedAt > 1000) { save(); savedAt = Date.now(); } // survives a closed tab
       });
     };
     controller = new AbortController();
