@@ -88,6 +88,7 @@ def serve(config: Path | None, **options: Any) -> None:
     from legal_edge.merged import served_form
     from legal_edge.server.ab import load_runtimes
     from legal_edge.server.app import create_app, load_runtime
+    from legal_edge.server.slow_clients import bounded_h11
     from legal_edge.settings import load_settings
 
     try:
@@ -115,6 +116,7 @@ def serve(config: Path | None, **options: Any) -> None:
         log_level=settings.log_level,
         access_log=False,
         timeout_graceful_shutdown=30,
+        http=bounded_h11(settings.client_read_timeout_s),
     )
 
 

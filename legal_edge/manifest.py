@@ -9,6 +9,7 @@ directory, so a base shared by several adapters lives once (``../gemma3-270m/...
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +85,10 @@ class ModelManifest:
     def verify_files(self, check_hash: bool = False) -> None:
         """Raise ``ManifestError`` naming the first missing (with ``check_hash``: altered) file."""
         for f in self.files:
+            # files live beside the manifest or in a sibling model's directory (a shared base:
+            # ../<base>/...), never further out: a manifest cannot make the server read /etc/...
+            if Path(f.path).is_absolute() or os.path.normpath(f.path).startswith("../.."):
+                raise ManifestError(f"{self._where()}: {f.role} file {f.path} is outside models")
             p = self.path_of(f.role)
             assert p is not None
             if f.role == "hf":  # a Hugging Face model directory (vLLM backend)
@@ -284,6 +289,8 @@ def resolve_model(spec: str, models_dir: Path) -> ModelManifest:
     if p.is_dir() and (p / "config.json").is_file():
         return hf_manifest(p)
     candidate = Path(models_dir) / spec
+    if os.path.normpath(spec).startswith(".."):
+        raise ManifestError(f"model {spec!r}: a model name cannot leave {models_dir}")
     if (candidate / MANIFEST_NAME).is_file():
         return ModelManifest.read(candidate)
     known = list_models(models_dir)

@@ -36,6 +36,9 @@ class Settings:
     # Bearer keys accepted on /v1/*; empty = no auth (only allowed on loopback by default).
     api_keys: tuple[str, ...] = ()
     allow_public_without_keys: bool = False
+    # true: /metrics needs an API key too (give it to Prometheus: `authorization` in its scrape
+    # config). false: open to scrapers; it holds counts and timings, never conversation text.
+    metrics_require_key: bool = False
     # Engine: threads (0 = all cores), sequences decoded together, context per sequence.
     n_threads: int = 0
     # llama.cpp weight repacking (faster kernels for the CPU's widest instructions). auto: a test
@@ -54,6 +57,9 @@ class Settings:
     request_timeout_s: float = 600.0  # per-request deadline -> 504
     default_max_tokens: int = 512  # when a request gives no max_tokens (capped by the context)
     max_body_bytes: int = 1_000_000  # larger request bodies -> 413
+    # Seconds a client has to send a request's headers and body from its first byte; slower
+    # (a slowloris holding connections open) -> 408 and the connection closed.
+    client_read_timeout_s: float = 30.0
     # Logs never contain prompts or answers unless this is switched on (debugging only).
     log_prompts: bool = False
     log_level: str = "info"
@@ -92,6 +98,8 @@ class Settings:
         """Reject unsafe or impossible combinations, naming the setting."""
         if not (0 < self.port < 65536):
             raise ConfigError(f"port: {self.port} is not a TCP port")
+        if not self.client_read_timeout_s > 0:
+            raise ConfigError("client_read_timeout_s: must be > 0")
         for key in ("n_parallel", "n_ctx", "default_max_tokens", "max_body_bytes"):
             if getattr(self, key) < 1:
                 raise ConfigError(f"{key}: must be at least 1")

@@ -102,7 +102,11 @@ class FeedbackStore:
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable enough, fast
+        # WAL + NORMAL: a commit is in the WAL before it is acknowledged, so a killed process
+        # (kill -9, a crash) loses nothing; a power cut can lose the last commits (no fsync
+        # per commit). The response log keeps that (one write per request, on the event loop);
+        # a lawyer's rating is committed with synchronous=FULL (add_feedback).
+        self._db.execute("PRAGMA synchronous=NORMAL")
         self._db.execute("PRAGMA busy_timeout=5000")
         self._db.executescript(SCHEMA)
 
@@ -181,6 +185,8 @@ class FeedbackStore:
             "comment": comment,
         }
         with self._lock:
+            # acknowledged feedback survives a power cut too: this commit waits for its fsync
+            self._db.execute("PRAGMA synchronous=FULL")
             self._db.execute(
                 "INSERT INTO feedback VALUES (?,?,?,?,?,?,?,?,?)",
                 (
@@ -195,6 +201,7 @@ class FeedbackStore:
                     comment,
                 ),
             )
+            self._db.execute("PRAGMA synchronous=NORMAL")
         return fb
 
     def purge(self, now: float | None = None) -> dict[str, int]:

@@ -419,7 +419,7 @@ def load_runtime(
     merged build or base + adapter) and build its backend (not yet started)."""
     manifest: ModelManifest = resolve_model(name or settings.model, settings.models_dir)
     manifest = select_form(manifest, settings.model_form)
-    manifest.verify_files()
+    manifest.verify_files(check_hash=True)  # a replaced or damaged file is refused at start
     backend = create_backend(settings.backend, manifest, settings.backend_opts())
     return ModelRuntime(name=manifest.name, manifest=manifest, backend=backend, variant=variant)
 
@@ -496,8 +496,11 @@ def create_app(
         ],
         guards=[api_key_guard(settings.api_keys)],
     )
+    # metrics_require_key: /metrics behind the same keys (Prometheus sends one)
+    metrics_guards = [api_key_guard(settings.api_keys)] if settings.metrics_require_key else []
+    metrics_router = Router(path="/", route_handlers=[metrics], guards=metrics_guards)
     return Litestar(
-        route_handlers=[v1, live, ready, metrics, chat_router],
+        route_handlers=[v1, live, ready, metrics_router, chat_router],
         dependencies={"server": Provide(provide_state)},
         exception_handlers=EXCEPTION_HANDLERS,
         lifespan=[lifespan],
