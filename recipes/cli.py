@@ -21,7 +21,7 @@ STAGES: dict[str, tuple[str, str]] = {
         "recipes.evaluate",
         "Evaluate models on legal exam, cases, safety, general ability.",
     ),
-    "export": ("recipes.export_gguf", "Export a fine-tuned model to GGUF and quantize it."),
+    "export": ("recipes.export", "Export a fine-tuned model to GGUF and quantize it."),
     "pipeline": ("recipes.pipeline", "Run data -> train -> evaluate -> export as one pipeline."),
     "build-index": ("recipes.build_index", "Build the statute index the server retrieves from."),
     "measure-loops": (

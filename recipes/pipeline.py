@@ -5,19 +5,18 @@
 Each stage is the stage's own recipe, loaded from its own YAML plus ``set`` overrides; the
 pipeline only wires outputs to inputs (the data directory into training, the base and the tuned
 model into evaluation, the tuned model into export). ``work_dir/state.json`` records, per stage,
-a hash of its config and of its inputs' content, and a signature of its output: a rerun skips
-every stage whose inputs, config and output are unchanged, and reruns the rest. An interrupted
-stage resumes on its own (training from its checkpoints, evaluation from predictions.jsonl,
-export from its step state). ``work_dir/report.md`` and ``report.html`` link every stage's
-report.
+a key of its config and of its inputs' content, the directory its ``run`` returned and a
+signature of what it wrote there: a rerun skips every stage whose inputs, config and output are
+unchanged (``recipes.shared.step_cache.step_valid``), and reruns the rest. An interrupted stage
+resumes on its own (training from its checkpoints, evaluation from predictions.jsonl, export from
+its step state). ``work_dir/report.md`` and ``report.html`` link every stage's report.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
-import sys
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,12 @@ from typing import Any
 
 from legal_edge.config import ConfigError, load_config, to_dict
 from legal_edge.fileio import atomic_write_json, sha256_file
+from recipes import evaluate, export, prepare_data, train
+from recipes.export.report import table_markdown
+from recipes.shared.keys import content_key
+from recipes.shared.paths import resolve_path
+from recipes.shared.report import render_markdown, write_report
+from recipes.shared.step_cache import stderr_logger, step_valid
 
 STAGES = ("data", "train", "evaluate", "export")
 
@@ -51,32 +56,34 @@ class PipelineError(RuntimeError):
     """A stage failed; the message names the stage (its own error follows)."""
 
 
-def _log(msg: str) -> None:
-    print(f"[pipeline] {msg}", file=sys.stderr, flush=True)
+log = stderr_logger("pipeline")
 
+MODULES: dict[str, Any] = {
+    "data": prepare_data,
+    "train": train,
+    "evaluate": evaluate,
+    "export": export,
+}
 
-def _hash(*parts: Any) -> str:
-    return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-def _files_sig(*paths: Path) -> str | None:
-    """Content signature of a stage's output files; None when one is missing."""
-    if not all(p.is_file() for p in paths):
-        return None
-    return _hash([sha256_file(p) for p in paths])
+# What the next stage reads from each stage's output directory (the path its ``run`` returns),
+# and the report linked from the summary.
+ARTIFACTS: dict[str, tuple[str, ...]] = {
+    "data": ("train.jsonl", "val.jsonl"),
+    # not manifest.json itself: evaluation may add its numbers there
+    "train": ("peft/adapter_model.safetensors",),
+    "evaluate": ("results.json",),
+    "export": ("summary.json",),
+}
+REPORTS = {
+    "data": "report.md",
+    "train": "loss_curve.png",
+    "evaluate": "report.md",
+    "export": "report.md",
+}
 
 
 def load_stages(cfg: Config) -> dict[str, Any]:
     """Each enabled stage's config (its YAML + overrides), wired to the previous stage's output."""
-    from recipes import evaluate, export_gguf, prepare_data, train
-    from recipes.evaluate import resolve_path
-
-    modules = {
-        "data": prepare_data,
-        "train": train,
-        "evaluate": evaluate,
-        "export": export_gguf,
-    }
     out: dict[str, Any] = {}
     for stage in STAGES:
         spec: StageSpec = getattr(cfg, stage)
@@ -87,7 +94,7 @@ def load_stages(cfg: Config) -> dict[str, Any]:
                 f"{stage}.config: a stage config is needed (or {stage}.enabled: false)"
             )
         try:
-            out[stage] = load_config(modules[stage].Config, resolve_path(spec.config), spec.set)
+            out[stage] = load_config(MODULES[stage].Config, resolve_path(spec.config), spec.set)
         except ConfigError as exc:
             raise ConfigError(f"{stage}: {exc}") from None
     if "train" in out and "data" in out:
@@ -105,37 +112,22 @@ def load_stages(cfg: Config) -> dict[str, Any]:
     return out
 
 
-def output_signature(stage: str, cfg: Any) -> str | None:
-    """What the next stage reads from this one, hashed; None when it is not there (yet)."""
-    from recipes.evaluate import resolve_path
-
-    if stage == "data":
-        d = resolve_path(cfg.output_dir)
-        return _files_sig(d / "train.jsonl", d / "val.jsonl")
-    if stage == "train":
-        d = resolve_path(cfg.output_dir)
-        # not manifest.json itself: evaluation may add its numbers there
-        return (
-            _files_sig(d / "peft" / "adapter_model.safetensors")
-            if (d / "manifest.json").is_file()
-            else None
-        )
-    if stage == "evaluate":
-        return _files_sig(resolve_path(cfg.output_dir) / "results.json")
-    return _files_sig(resolve_path(cfg.output_dir) / "summary.json")
+def output_signature(stage: str, directory: str | Path | None) -> str | None:
+    """What the next stage reads from this stage's output directory, hashed; None when it is not
+    there (yet)."""
+    if directory is None:
+        return None
+    d = Path(directory)
+    if stage == "train" and not (d / "manifest.json").is_file():
+        return None
+    paths = [d / name for name in ARTIFACTS[stage]]
+    if not all(p.is_file() for p in paths):
+        return None
+    return content_key([[sha256_file(p) for p in paths]])
 
 
 def run(cfg: Config) -> Path:
     """Run every stage that changed; write the summary report; return the work directory."""
-    from recipes import evaluate, export_gguf, prepare_data, train
-    from recipes.evaluate import resolve_path
-
-    modules = {
-        "data": prepare_data,
-        "train": train,
-        "evaluate": evaluate,
-        "export": export_gguf,
-    }
     unknown = sorted(set(cfg.force) - set(STAGES))
     if unknown:
         raise ConfigError(f"force: unknown stage {unknown[0]!r}; stages: {', '.join(STAGES)}")
@@ -149,26 +141,26 @@ def run(cfg: Config) -> Path:
     upstream: list[str | None] = []
     runs: dict[str, dict[str, Any]] = {}
     for stage, scfg in stages.items():
-        key = _hash(stage, to_dict(scfg), upstream)
+        key = content_key([stage, to_dict(scfg), upstream])
         prev = state.get(stage) or {}
-        sig = output_signature(stage, scfg)
-        if stage not in cfg.force and prev.get("key") == key and sig and prev.get("output") == sig:
-            _log(f"{stage}: inputs, config and output unchanged; skipped")
+        sig = output_signature(stage, prev.get("path"))
+        if stage not in cfg.force and step_valid(prev, key) and sig and prev.get("output") == sig:
+            log(f"{stage}: inputs, config and output unchanged; skipped")
             runs[stage] = {**prev, "status": "skipped"}
         else:
-            _log(f"{stage}: running ({'resuming' if prev.get('key') == key else 'changed'})")
+            log(f"{stage}: running ({'resuming' if prev.get('key') == key else 'changed'})")
             state[stage] = {"key": key, "started": time.time(), "status": "running"}
             atomic_write_json(state_path, state)
             t0 = time.perf_counter()
             try:
-                result = modules[stage].run(scfg)
+                result = MODULES[stage].run(scfg)
             except ConfigError:
                 raise
             except Exception as exc:
                 state[stage]["status"] = f"failed: {type(exc).__name__}"
                 atomic_write_json(state_path, state)
                 raise PipelineError(f"stage {stage} failed: {exc}") from exc
-            sig = output_signature(stage, scfg)
+            sig = output_signature(stage, result)
             state[stage] = {
                 "key": key,
                 "output": sig,
@@ -179,112 +171,82 @@ def run(cfg: Config) -> Path:
             atomic_write_json(state_path, state)
             runs[stage] = {**state[stage], "status": "ran"}
         upstream.append(sig)
-    write_summary(cfg, work, stages, runs)
+    write_summary(cfg, work, runs)
     return work
 
 
-REPORTS = {
-    "data": "report.md",
-    "train": "loss_curve.png",
-    "evaluate": "report.md",
-    "export": "report.md",
-}
+SUMMARY = """\
+# Pipeline {{ name }}
+
+{{ stages | table(["stage", "status", "seconds", "output", "report"]) }}
+
+{% for section in sections %}
+{{ section }}
+
+{% endfor %}
+"""
 
 
-def _rel(path: Path, start: Path) -> str:
-    import os
-
-    return os.path.relpath(path, start)
-
-
-def write_summary(
-    cfg: Config, work: Path, stages: dict[str, Any], runs: dict[str, dict[str, Any]]
-) -> Path:
-    """``report.md`` / ``report.html``: every stage's status, key numbers, links to its report."""
-    import html
-
-    from recipes.evaluate import resolve_path
-
-    lines = [
-        f"# Pipeline {cfg.name}",
-        "",
-        "| stage | status | seconds | output | report |",
-        "|---|---|---|---|---|",
-    ]
-    for stage, scfg in stages.items():
-        r = runs.get(stage, {})
-        out = resolve_path(scfg.output_dir)
-        report = out / REPORTS[stage]
-        link = f"[{REPORTS[stage]}]({_rel(report, work)})" if report.is_file() else "-"
-        lines.append(
-            f"| {stage} | {r.get('status', '-')} | {r.get('seconds', '-')} | "
-            f"`{_rel(out, work)}` | {link} |"
+def write_summary(cfg: Config, work: Path, runs: dict[str, dict[str, Any]]) -> Path:
+    """``report.md`` / ``report.html``: every stage's status, key numbers, links to its report;
+    each stage read from the directory its ``run`` returned."""
+    outputs = {stage: Path(r["path"]) for stage, r in runs.items() if r.get("path")}
+    rows = []
+    for stage, r in runs.items():
+        out = outputs.get(stage)
+        report = out / REPORTS[stage] if out else None
+        link = (
+            f"[{REPORTS[stage]}]({os.path.relpath(report, work)})"
+            if report is not None and report.is_file()
+            else "-"
         )
-    lines.append("")
-    lines += _key_numbers(stages)
-    md = "\n".join(lines) + "\n"
-    from legal_edge.fileio import atomic_write_text
-
-    atomic_write_text(work / "report.md", md)
-    atomic_write_text(
-        work / "report.html",
-        (
-            "<!doctype html><html><head><meta charset='utf-8'><title>Pipeline "
-            f"{html.escape(cfg.name)}</title></head><body><pre>{html.escape(md)}</pre>"
-            "</body></html>"
-        ),
-    )
-    return work / "report.md"
+        shown = f"`{os.path.relpath(out, work)}`" if out else "-"
+        rows.append([stage, r.get("status", "-"), r.get("seconds", "-"), shown, link])
+    md = render_markdown(SUMMARY, name=cfg.name, stages=rows, sections=key_numbers(outputs))
+    return write_report(work, md, f"Pipeline {cfg.name}")[0]
 
 
-def _key_numbers(stages: dict[str, Any]) -> list[str]:
-    from recipes.evaluate import resolve_path
-
-    lines: list[str] = []
-    if "train" in stages:
-        m = resolve_path(stages["train"].output_dir) / "manifest.json"
-        if m.is_file():
-            t = json.loads(m.read_text(encoding="utf-8")).get("training") or {}
-            lines += [
-                "## Training",
-                "",
-                f"- steps {t.get('steps')}, final train loss "
-                f"{t.get('final_train_loss')}, val loss {t.get('initial_val_loss')} -> "
-                f"{t.get('final_val_loss')}",
-                "",
+def key_numbers(outputs: dict[str, Path]) -> list[str]:
+    """One Markdown section per stage with figures worth a glance."""
+    sections: list[str] = []
+    m = outputs.get("train", Path("-")) / "manifest.json"
+    if m.is_file():
+        t = json.loads(m.read_text(encoding="utf-8")).get("training") or {}
+        sections.append(
+            "## Training\n\n"
+            f"- steps {t.get('steps')}, final train loss "
+            f"{t.get('final_train_loss')}, val loss {t.get('initial_val_loss')} -> "
+            f"{t.get('final_val_loss')}"
+        )
+    res = outputs.get("evaluate", Path("-")) / "results.json"
+    if res.is_file():
+        r = json.loads(res.read_text(encoding="utf-8"))
+        rows = [
+            [
+                c.get("suite"),
+                c.get("metric"),
+                _num(c.get("original")),
+                _num(c.get("other")),
+                _num(c.get("change")),
             ]
-    if "evaluate" in stages:
-        res = resolve_path(stages["evaluate"].output_dir) / "results.json"
-        if res.is_file():
-            r = json.loads(res.read_text(encoding="utf-8"))
-            lines += [
-                "## Base vs tuned",
-                "",
-                "| suite | metric | base | tuned | change |",
-                "|---|---|---|---|---|",
-            ]
-            for c in r.get("comparison", [])[:20]:
-                lines.append(
-                    f"| {c.get('suite')} | {c.get('metric')} | {_num(c.get('original'))} "
-                    f"| {_num(c.get('other'))} | {_num(c.get('change'))} |"
-                )
-            lines.append("")
-    if "export" in stages:
-        s = resolve_path(stages["export"].output_dir) / "summary.json"
-        if s.is_file():
-            from recipes.export.report import table_markdown
-
-            summary = json.loads(s.read_text(encoding="utf-8"))
-            lines += [
-                "## Compression (export)",
-                "",
-                table_markdown(summary["rows"]),
-                "",
-                "Published: "
-                + (", ".join(f"`{p}`" for p in summary["published"].values()) or "none"),
-                "",
-            ]
-    return lines
+            for c in r.get("comparison", [])[:20]
+        ]
+        sections.append(
+            "## Base vs tuned\n\n"
+            + render_markdown(
+                "{{ rows | table(['suite', 'metric', 'base', 'tuned', 'change']) }}", rows=rows
+            )
+        )
+    s = outputs.get("export", Path("-")) / "summary.json"
+    if s.is_file():
+        summary = json.loads(s.read_text(encoding="utf-8"))
+        published = ", ".join(f"`{p}`" for p in summary["published"].values()) or "none"
+        sections.append(
+            "## Compression (export)\n\n"
+            + table_markdown(summary["rows"])
+            + f"\n\nPublished: {published}"
+        )
+    return sections
 
 
 def _num(v: Any) -> str:

@@ -1,1 +1,14 @@
-"""The export stage's parts: merge, quantize, parity checks, measurements, report, publish."""
+"""The export stage: merged and quantized GGUFs, measured, behind a quality gate, published."""
+
+from .config import Config, ExportError, MeasureSettings, ParityError, ParitySettings, QualityGate
+from .stage import run
+
+__all__ = [
+    "Config",
+    "ExportError",
+    "MeasureSettings",
+    "ParityError",
+    "ParitySettings",
+    "QualityGate",
+    "run",
+]

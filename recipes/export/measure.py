@@ -23,16 +23,11 @@ import numpy as np
 
 from legal_edge.fileio import atomic_write_json
 from legal_edge.llama_mode import open_llama
+from recipes.shared.numeric import log_softmax
 
 
 class MeasureError(RuntimeError):
     """A variant that could not be measured; the message has the subprocess's output tail."""
-
-
-def _log_softmax(x: np.ndarray) -> np.ndarray:
-    x = x.astype(np.float64)
-    x = x - x.max(axis=-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
 
 
 def _rss_mb() -> float:
@@ -58,7 +53,8 @@ def serve_stats(req: dict[str, Any]) -> dict[str, Any]:
     """Load time, decode tokens/s and peak RSS with a server-sized context."""
 
     t0 = time.perf_counter()
-    llm = open_llama(req["model"],
+    llm = open_llama(
+        req["model"],
         lora_path=req.get("lora"),
         n_ctx=req["serve_ctx"],
         n_threads=req["threads"],
@@ -95,7 +91,8 @@ def quality_stats(req: dict[str, Any]) -> dict[str, Any]:
     """Perplexity on the validation tokens; KL and top-1 agreement against the reference."""
 
     chunk = req["chunk_tokens"]
-    llm = open_llama(req["model"],
+    llm = open_llama(
+        req["model"],
         lora_path=req.get("lora"),
         n_ctx=chunk + 8,
         n_batch=chunk + 8,
@@ -130,7 +127,7 @@ def quality_stats(req: dict[str, Any]) -> dict[str, Any]:
     for c in chunks:
         llm.reset()
         llm.eval(c)
-        lp = _log_softmax(np.asarray(llm.scores[: len(c)]))
+        lp = log_softmax(np.asarray(llm.scores[: len(c)]))
         nll += [-float(lp[i, c[i + 1]]) for i in range(len(c) - 1)]
         if save is not None:
             save[row : row + len(c)] = lp

@@ -11,29 +11,15 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from legal_edge.llama_mode import open_llama
-from recipes.export.measure import _log_softmax
+from recipes.shared.numeric import log_softmax
 
-
-@dataclass(frozen=True)
-class ParitySettings:
-    enabled: bool = True
-    prompts: int = 3  # prompts whose logits are compared at every position
-    max_tokens: int = 96  # each prompt is cut to this many tokens (HF forward passes on CPU)
-    tokenizer_texts: int = 50  # validation texts whose token ids are compared
-    merge_max_abs_diff: float = 1e-2  # logits: adapter-on-base vs merged HF (fp32 vs fp32)
-    gguf_max_kl: float = 0.01  # mean KL(merged HF || float GGUF) per position
-    gguf_min_top1: float = 0.95  # share of positions with the same argmax token
-
-
-class ParityError(RuntimeError):
-    """A parity check failed; nothing is published. The message says which and by how much."""
+from .config import ParitySettings
 
 
 def tokenizer_parity(hf_dir: Path, gguf_path: Path, texts: Sequence[str]) -> dict[str, Any]:
@@ -74,8 +60,7 @@ def tokenizer_parity(hf_dir: Path, gguf_path: Path, texts: Sequence[str]) -> dic
 def _gguf_logits(gguf_path: Path, prompts: list[list[int]]) -> list[np.ndarray]:
 
     n = max(len(p) for p in prompts)
-    llm = open_llama(str(gguf_path), n_ctx=n + 8, n_batch=n + 8, logits_all=True, verbose=False
-    )
+    llm = open_llama(str(gguf_path), n_ctx=n + 8, n_batch=n + 8, logits_all=True, verbose=False)
     out = []
     for p in prompts:
         llm.reset()
@@ -86,7 +71,7 @@ def _gguf_logits(gguf_path: Path, prompts: list[list[int]]) -> list[np.ndarray]:
 
 
 def _kl_top1(ref: np.ndarray, other: np.ndarray) -> tuple[float, float]:
-    r, o = _log_softmax(ref), _log_softmax(other)
+    r, o = log_softmax(ref), log_softmax(other)
     kl = (np.exp(r) * (r - o)).sum(-1)
     return float(kl.mean()), float((r.argmax(-1) == o.argmax(-1)).mean())
 

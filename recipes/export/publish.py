@@ -4,19 +4,13 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from legal_edge.fileio import replaced_atomically
 from legal_edge.manifest import ModelManifest, file_entry
 
-
-@dataclass(frozen=True)
-class QualityGate:
-    metric: str = "acc_loglik"  # evaluation-harness metric compared with the F16 merge
-    max_accuracy_drop: float = 0.05  # absolute; with few questions one wrong answer is 1/n
-    max_kl: float | None = None  # optional ceiling on mean KL vs F16 (nats per token)
+from .config import QualityGate
 
 
 def gate(row: dict[str, Any], reference: dict[str, Any], g: QualityGate) -> tuple[bool, str]:

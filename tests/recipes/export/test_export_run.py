@@ -12,7 +12,7 @@ from legal_edge.gguf_meta import read_gguf_metadata
 from legal_edge.manifest import resolve_model
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from recipes.export.publish import QualityGate, gate
-from recipes.export_gguf import Config, run
+from recipes.export import Config, run
 
 REPO = Path(__file__).resolve().parents[3]
 SUITE = (
