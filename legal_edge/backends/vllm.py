@@ -59,8 +59,7 @@ def vllm_available() -> bool:
 
 class VLLMBackend:
     def __init__(self, manifest: ModelManifest, options: BackendOptions):
-        if not vllm_available():
-            raise ImportError(MISSING_VLLM.format(python=sys.executable))
+        # the model first: a GGUF cannot be served by vLLM at all, installed or not
         hf_dir = manifest.path_of("hf")
         if hf_dir is None:
             raise ManifestError(
@@ -69,6 +68,8 @@ class VLLMBackend:
                 f"`.venv-vllm/bin/python deploy/vllm/gguf_to_hf.py MODEL_DIR OUT_DIR`, or serve "
                 f"GGUF models with --backend llamacpp"
             )
+        if not vllm_available():
+            raise ImportError(MISSING_VLLM.format(python=sys.executable))
         self.manifest = manifest
         self.options = options
         self.hf_dir: Path = hf_dir

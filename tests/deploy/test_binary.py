@@ -25,7 +25,11 @@ pytestmark = pytest.mark.slow
 
 def _newest_source() -> float:
     sources = [
-        *(REPO / "legal_edge").rglob("*.py"),
+        *(
+            p
+            for p in (REPO / "legal_edge").rglob("*")
+            if p.is_file() and "__pycache__" not in p.parts
+        ),
         BUILD / "legal-edge.spec",
         BUILD / "entry.py",
         BUILD / "build.sh",

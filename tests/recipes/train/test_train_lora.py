@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from legal_edge.config import load_config
+from legal_edge.llama_mode import open_llama
 from legal_edge.manifest import ModelManifest
 from recipes.train import Config, run
 from recipes.train.config import LoraSettings, TrainError
-from legal_edge.llama_mode import open_llama
 
 pytest.importorskip("peft")
 
@@ -59,9 +60,7 @@ def test_training_writes_a_servable_model_directory(trained, tiny):
     m = ModelManifest.read(out)
     m.verify_files(check_hash=True)
     assert m.model_path == tiny.gguf.resolve()
-    assert m.file("model").path == "../../tiny0/tiny.gguf" or m.file("model").path.endswith(
-        "tiny.gguf"
-    )
+    assert m.file("model").path == os.path.relpath(tiny.gguf.resolve(), out.resolve())
     assert m.adapter_path == (out / "adapter.gguf").resolve()
     assert m.stage == "train" and m.stop == ["<end_of_turn>"]
     assert "<start_of_turn>" in m.chat_template
@@ -96,15 +95,13 @@ def test_training_lowers_the_loss(trained):
 
 
 def test_gguf_adapter_changes_llama_cpp_output(trained, tiny):
-    llama_cpp = pytest.importorskip("llama_cpp")
     _, out = trained
     prompt = "<start_of_turn>user\n合同法规定<end_of_turn>\n<start_of_turn>model\n"
 
     def logits(**kw):
         # logits_all: with it off, llm.scores holds no row for the prompt's last token (the
         # row read stayed zero in a fresh process, so base and adapter "agreed" at 0.0)
-        llm = open_llama(str(tiny.gguf), n_ctx=128, verbose=False, logits_all=True, **kw
-        )
+        llm = open_llama(str(tiny.gguf), n_ctx=128, verbose=False, logits_all=True, **kw)
         toks = llm.tokenize(prompt.encode(), special=True)
         llm.eval(toks)
         return list(llm.scores[len(toks) - 1])
@@ -226,7 +223,6 @@ def test_every_train_config_loads():
 
 @pytest.mark.slow
 def test_smoke_config_trains_the_real_base(default_base_gguf, data_dir, tmp_path):
-    llama_cpp = pytest.importorskip("llama_cpp")
     cfg = load_config(
         Config,
         REPO / "recipes" / "configs" / "train" / "smoke.yaml",
@@ -240,13 +236,14 @@ def test_smoke_config_trains_the_real_base(default_base_gguf, data_dir, tmp_path
     m = ModelManifest.read(run(cfg))
     m.verify_files(check_hash=True)
     assert m.training["steps"] == 3
-    llm = open_llama(str(m.model_path), lora_path=str(m.adapter_path), n_ctx=256, verbose=False
-    )
-    assert (
-        llm(
-            "<start_of_turn>user\n什么是合同？<end_of_turn>\n<start_of_turn>model\n",
-            max_tokens=4,
-            temperature=0.0,
-        )["choices"][0]["text"]
-        is not None
-    )
+    # three optimizer steps moved the adapter off zero: the next-token logits differ from the
+    # base's (an adapter that did not train, or did not load, leaves them identical)
+    prompt = "<start_of_turn>user\n什么是合同？<end_of_turn>\n<start_of_turn>model\n"
+    logits = []
+    for lora in (None, str(m.adapter_path)):
+        llm = open_llama(str(m.model_path), lora_path=lora, n_ctx=256, logits_all=True)
+        tokens = llm.tokenize(prompt.encode(), special=True)
+        llm.eval(tokens)
+        logits.append(llm.scores[len(tokens) - 1].copy())
+        llm.close()
+    assert float(abs(logits[0] - logits[1]).max()) > 1e-4
