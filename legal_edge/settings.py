@@ -26,13 +26,13 @@ class Settings:
     port: int = 8000
     # A model name in models_dir, a model directory, or a GGUF file.
     model: str = DEFAULT_MODEL
+    models_dir: Path = Path("models")
+    backend: str = "llamacpp"  # llamacpp | vllm | echo
     # Which form of a base + LoRA adapter model to load. auto: its merged build (models/<name>/
     # merged/, `legal-edge models build-merged`: faster, same answers) when that passed its
     # quality gate and matches the adapter, else the adapter at run time; merged: the merged
     # build or an error; adapter: always the run-time LoRA.
     model_form: str = "auto"
-    models_dir: Path = Path("models")
-    backend: str = "llamacpp"  # llamacpp | vllm | echo
     # Bearer keys accepted on /v1/*; empty = no auth (only allowed on loopback by default).
     api_keys: tuple[str, ...] = ()
     allow_public_without_keys: bool = False
@@ -41,6 +41,8 @@ class Settings:
     metrics_require_key: bool = False
     # Engine: threads (0 = all cores), sequences decoded together, context per sequence.
     n_threads: int = 0
+    n_parallel: int = 8
+    n_ctx: int = 4096
     # llama.cpp weight repacking (faster kernels for the CPU's widest instructions). auto: a test
     # decode in a child process decides, cached per llama.cpp build and CPU (AMX Xeons crash with
     # it); on/off force a mode and skip the probe.
@@ -51,8 +53,7 @@ class Settings:
     # sequence in its own llama.cpp call, so an answer never depends on what else runs (for
     # evaluations against the server; costs throughput with several clients).
     batch_invariant: bool = False
-    n_parallel: int = 8
-    n_ctx: int = 4096
+    # Requests: the wait queue, deadlines, default answer length and body size.
     max_queue: int = 64  # waiting requests beyond the running ones; more -> 503 + Retry-After
     request_timeout_s: float = 600.0  # per-request deadline -> 504
     default_max_tokens: int = 512  # when a request gives no max_tokens (capped by the context)
