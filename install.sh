@@ -172,7 +172,7 @@ if [ ! -f "$config" ]; then
   step "writing default config $config"
   cat > "$config" <<EOF
 # legal-edge server config (written by install.sh; edit freely, re-running keeps it).
-# Every key can also be set by env (LEGAL_EDGE_<KEY>) or a serve option; see README.md.
+# Every key can also be set by env (LEGAL_EDGE_<KEY>) or a serve option; every key: docs/configuration.md.
 host: 127.0.0.1          # bind address; a public address requires api_keys
 port: 8000
 models_dir: $MODELS_DIR

@@ -171,7 +171,7 @@ if [ ! -f "$config" ]; then
   umask 027  # the key is readable by root and the service group only
   cat > "$config.tmp" <<EOF
 # legal-edge server config (written by install.sh --system; kept on upgrade; edit, then
-# systemctl restart legal-edge). Keys: see README.md "Configuration".
+# systemctl restart legal-edge). Keys: docs/configuration.md in the source tree.
 host: 127.0.0.1          # put a reverse proxy in front, or 0.0.0.0 to listen on the network
 port: $PORT
 models_dir: $DATA_DIR/models
