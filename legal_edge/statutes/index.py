@@ -19,25 +19,10 @@ import numpy as np
 from legal_edge.statutes.citations import find_citations, find_named_articles
 from legal_edge.statutes.names import REPEALED, AliasTable, clean_name
 from legal_edge.statutes.numbers import parse_article
-from legal_edge.statutes.schema import INDEX_FILE, SCHEMA_VERSION
+from legal_edge.statutes.schema import INDEX_FILE, RECORD_COLUMNS, SCHEMA_VERSION
 from legal_edge.statutes.tokens import TOKENIZERS
 
-_FIELDS = (
-    "id",
-    "law",
-    "part",
-    "number",
-    "label",
-    "chapter",
-    "text",
-    "category",
-    "version",
-    "effective_from",
-    "effective_to",
-    "status",
-    "origin",
-    "licence",
-)
+_FIELDS = RECORD_COLUMNS
 _SELECT = f"SELECT {', '.join(_FIELDS)} FROM articles"
 
 
@@ -133,17 +118,21 @@ class StatuteIndex:
             "FROM articles ORDER BY id"
         ).fetchall()
         size = (cols[-1][0] if cols else 0) + 1
+        ids = np.array([c[0] for c in cols], np.int64)
         self._in_force = np.zeros(size, bool)
+        self._in_force[ids] = [c[1] == "in_force" for c in cols]
         self._from = np.full(size, 99999999, np.int32)
+        self._from[ids] = [_day(c[2], 0) for c in cols]
         self._to = np.full(size, 99999999, np.int32)
-        self._prior = np.ones(size, np.float32)
+        self._to[ids] = [_day(c[3], 99999999) for c in cols]
+        law_cites = np.array([c[4] for c in cols], np.float32)
+        article_cites = np.array([c[5] for c in cols], np.float32)
         p = self.params
-        for i, status, start, end, law_cites, article_cites in cols:
-            self._in_force[i] = status == "in_force"
-            self._from[i], self._to[i] = _day(start, 0), _day(end, 99999999)
-            self._prior[i] = (
-                1 + p.law_prior * np.log1p(law_cites) + p.article_prior * np.log1p(article_cites)
-            )
+        self._prior = np.ones(size, np.float32)
+        self._prior[ids] = (
+            1 + p.law_prior * np.log1p(law_cites) + p.article_prior * np.log1p(article_cites)
+        )
+        self._weight_now = self._prior * self._in_force  # 0 for superseded versions
 
     def warm(self) -> None:
         """Load the tokenizer's dictionary now (about a second) instead of on the first query."""
@@ -201,10 +190,11 @@ class StatuteIndex:
         terms = self._cut(query)
         if len(found) >= k or not terms:
             return found
-        scores = self._scores(terms) * self._prior
+        scores = self._scores(terms)
         if date is None:
-            scores[~self._in_force] = 0
+            scores *= self._weight_now
         else:
+            scores *= self._prior
             day = _day(dt.date.fromisoformat(date).isoformat(), 0)
             scores[(self._from > day) | (self._to <= day)] = 0
         for rec in found:

@@ -11,6 +11,12 @@ short name and chapter path, then its text): per term, the article ids (int32) a
 from __future__ import annotations
 
 SCHEMA_VERSION = 1
+# ``articles`` columns after ``id``, in table order; a record shows those up to ``licence``.
+ARTICLE_COLUMNS = (
+    "law", "part", "number", "main", "sub", "label", "chapter", "text", "category", "version",
+    "effective_from", "effective_to", "status", "origin", "licence", "law_cites", "article_cites",
+)  # fmt: skip
+RECORD_COLUMNS = ("id", *(c for c in ARTICLE_COLUMNS[:15] if c not in ("main", "sub")))
 INDEX_FILE = "index.sqlite3"
 
 DDL = """

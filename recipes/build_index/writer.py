@@ -7,27 +7,7 @@ from pathlib import Path
 
 from legal_edge.fileio import replaced_atomically
 from legal_edge.statutes.names import short_names
-from legal_edge.statutes.schema import DDL, INDEX_FILE, SCHEMA_VERSION
-
-COLUMNS = (
-    "law",
-    "part",
-    "number",
-    "main",
-    "sub",
-    "label",
-    "chapter",
-    "text",
-    "category",
-    "version",
-    "effective_from",
-    "effective_to",
-    "status",
-    "origin",
-    "licence",
-    "law_cites",
-    "article_cites",
-)
+from legal_edge.statutes.schema import ARTICLE_COLUMNS, DDL, INDEX_FILE, SCHEMA_VERSION
 
 
 def head_text(row: dict) -> str:
@@ -64,9 +44,9 @@ def write_index(
         try:
             con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + DDL)
             con.executemany(
-                f"INSERT INTO articles (id, {', '.join(COLUMNS)}) "
-                f"VALUES (?, {', '.join('?' * len(COLUMNS))})",
-                ((i, *(r[c] for c in COLUMNS)) for i, r in enumerate(rows, 1)),
+                f"INSERT INTO articles (id, {', '.join(ARTICLE_COLUMNS)}) "
+                f"VALUES (?, {', '.join('?' * len(ARTICLE_COLUMNS))})",
+                ((i, *(r[c] for c in ARTICLE_COLUMNS)) for i, r in enumerate(rows, 1)),
             )
             con.executemany("INSERT INTO postings VALUES (?, ?, ?)", postings)
             aliases = {(a, law) for law in {r["law"] for r in rows} for a in short_names(law)}
