@@ -50,7 +50,14 @@ class _Sampling(Struct, kw_only=True):
     n: Annotated[int, Meta(ge=1, le=1)] = 1  # one choice per request
     stream: bool = False
     stream_options: StreamOptions | None = None
-    stop: Annotated[str | list[str], stated(minLength=1, maxItems=8)] | None = None
+    # a non-empty string, or up to 8 of them (outer minLength/items apply to one form each)
+    stop: (
+        Annotated[
+            str | list[str],
+            stated(minLength=1, maxItems=8, items={"type": "string", "minLength": 1}),
+        ]
+        | None
+    ) = None
     seed: int | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None

@@ -11,6 +11,7 @@ import asyncio
 import json
 import os
 import re
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -31,9 +32,9 @@ class OverloadReport:
     rss_mb: list[float] = field(default_factory=list)
     after: dict[str, float] = field(default_factory=dict)  # gauges once the load is over
 
-    def p99(self, what: str) -> float:
+    def p99(self, what: str, q: float = 0.99) -> float:
         xs = sorted(self.probe_ms[what])
-        return xs[min(len(xs) - 1, int(0.99 * len(xs)))] if xs else float("nan")
+        return xs[min(len(xs) - 1, int(q * len(xs)))] if xs else float("nan")
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -42,7 +43,9 @@ class OverloadReport:
             "refused": self.refused,
             "cut_short": self.cut_short,
             "other": self.other[:20],
+            "health_live_p50_ms": round(self.p99("live", 0.5), 1),
             "health_live_p99_ms": round(self.p99("live"), 1),
+            "load_average_1m": os.getloadavg()[0],
             "metrics_p99_ms": round(self.p99("metrics"), 1),
             "health_live_max_ms": round(max(self.probe_ms["live"], default=0), 1),
             "probes": len(self.probe_ms["live"]) + len(self.probe_ms["metrics"]),
@@ -103,18 +106,21 @@ async def _one(c: httpx.AsyncClient, i: int, words: int, stream: bool, rep: Over
             rep.cut_short += 1
 
 
-async def _probe(base: str, rep: OverloadReport, stop: asyncio.Event, every_s: float) -> None:
-    # its own connection pool: a probe never waits behind the load's connections
-    async with httpx.AsyncClient(base_url=base, timeout=10) as c:
+def _probe(
+    base: str, rep: OverloadReport, stop: threading.Event, every_s: float, pid: int | None
+) -> None:
+    # a thread of its own with its own connections: a probe never waits for the load's event
+    # loop or behind its connections (only for the GIL, in this process)
+    with httpx.Client(base_url=base, timeout=10) as c:
         while not stop.is_set():
             for what, path in (("live", "/health/live"), ("metrics", "/metrics")):
                 t0 = time.perf_counter()
-                r = await c.get(path)
+                r = c.get(path)
                 rep.probe_ms[what].append((time.perf_counter() - t0) * 1000)
                 if r.status_code != 200:
                     rep.other.append(f"{path}: {r.status_code}")
-            rep.rss_mb.append(rss_mb())
-            await asyncio.sleep(every_s)
+            rep.rss_mb.append(rss_mb(pid))
+            stop.wait(every_s)
 
 
 def gauges(metrics_text: str) -> dict[str, float]:
@@ -126,12 +132,20 @@ def gauges(metrics_text: str) -> dict[str, float]:
 
 
 async def overload(
-    base: str, *, clients: int, waves: int = 1, words: int = 12, probe_every_s: float = 0.02
+    base: str,
+    *,
+    clients: int,
+    waves: int = 1,
+    words: int = 12,
+    probe_every_s: float = 0.02,
+    server_pid: int | None = None,
 ) -> OverloadReport:
-    """``waves`` bursts of ``clients`` simultaneous requests (every other one streaming)."""
+    """``waves`` bursts of ``clients`` simultaneous requests (every other one streaming);
+    ``server_pid``: the server's process, whose memory is sampled (default: this one)."""
     rep = OverloadReport()
-    stop = asyncio.Event()
-    prober = asyncio.create_task(_probe(base, rep, stop, probe_every_s))
+    stop = threading.Event()
+    prober = threading.Thread(target=_probe, args=(base, rep, stop, probe_every_s, server_pid))
+    prober.start()
     limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
     try:
         async with httpx.AsyncClient(base_url=base, timeout=120, limits=limits) as c:
@@ -141,7 +155,7 @@ async def overload(
                 )
     finally:
         stop.set()
-        await prober
+        prober.join()
     async with httpx.AsyncClient(base_url=base, timeout=10) as c:
         for _ in range(100):  # the last sequences are released as their streams close
             rep.after = gauges((await c.get("/metrics")).text)

@@ -29,7 +29,8 @@ def test_fuzz_with_key_finds_nothing(served, examples):
     report = fuzz(served, examples=examples, headers=AUTH, response_id=rid)
     assert report.failures == []
     assert not any(s.startswith("5") and s != "503" for s in report.statuses)
-    # valid requests mostly get through: the schema states what the server checks
+    # valid requests get through: the schema states what the server checks (a valid request
+    # refused for anything but an unknown name or the context is in report.failures)
     for op, n in report.positive.items():
         assert report.accepted[op] >= n // 3, (op, report.as_dict()["positive_accepted"])
 
@@ -48,7 +49,8 @@ def test_schema_states_what_the_server_enforces():
     chat, comp = s["ChatCompletionRequest"]["properties"], s["CompletionRequest"]["properties"]
     assert chat["temperature"]["minimum"] == 0.0 and chat["top_p"]["exclusiveMinimum"] == 0.0
     assert chat["n"]["maximum"] == 1 and chat["messages"]["minItems"] == 1
-    assert chat["stop"]["maxItems"] == 8 and chat["tools"]["maxItems"] == 0
+    assert chat["stop"]["maxItems"] == 8 and chat["stop"]["items"]["minLength"] == 1
+    assert chat["tools"]["maxItems"] == 0
     assert set(s["ChatMessage"]["properties"]["role"]["enum"]) == {
         "system",
         "developer",
