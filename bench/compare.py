@@ -14,7 +14,6 @@ ratio of legal-edge to llama-server. Build llama-server with ``bench/build_llama
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import os
@@ -27,6 +26,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import click
 import httpx
 
 from legal_edge.fileio import atomic_write_json
@@ -192,44 +192,58 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
     return "\n".join(lines)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--model", default="gemma3-270m", help="model name, directory or GGUF")
-    ap.add_argument("--llama-server", type=Path, default=None, help="llama-server binary")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--ctx", type=int, default=4096, help="context per sequence")
-    ap.add_argument("--concurrency", default="1,4,8")
-    ap.add_argument("--requests", type=int, default=4, help="requests per client")
-    ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument("--servers", default="llama-server,llama_cpp.server,legal-edge")
-    ap.add_argument("--json-out", type=Path, default=None)
-    ap.add_argument("--log-dir", type=Path, default=Path("/tmp"))
-    args = ap.parse_args()
+@click.command(help=__doc__)
+@click.option(
+    "--model", default="gemma3-270m", show_default=True, help="model name, directory or GGUF"
+)
+@click.option(
+    "--llama-server", type=click.Path(path_type=Path), default=None, help="llama-server binary"
+)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--ctx", type=int, default=4096, show_default=True, help="context per sequence")
+@click.option("--concurrency", default="1,4,8", show_default=True)
+@click.option("--requests", type=int, default=4, show_default=True, help="requests per client")
+@click.option("--max-tokens", type=int, default=64, show_default=True)
+@click.option("--servers", default="llama-server,llama_cpp.server,legal-edge", show_default=True)
+@click.option("--json-out", type=click.Path(path_type=Path), default=None)
+@click.option("--log-dir", type=click.Path(path_type=Path), default=Path("/tmp"), show_default=True)
+def main(
+    model: str,
+    llama_server: Path | None,
+    threads: int,
+    ctx: int,
+    concurrency: str,
+    requests: int,
+    max_tokens: int,
+    servers: str,
+    json_out: Path | None,
+    log_dir: Path,
+) -> None:
     # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the server being measured is stopped too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    manifest = resolve_model(args.model, REPO / "models")
+    manifest = resolve_model(model, REPO / "models")
     gguf = manifest.model_path
     # the workload of the dated peer runs: the shared legal Q&A questions
     prompts = load_prompts(
         REPO.parent / "shared" / "legal-data" / "qa" / "lawyer_llama_single_turn.jsonl"
     )
-    conc = [int(c) for c in args.concurrency.split(",")]
+    conc = [int(c) for c in concurrency.split(",")]
     results: dict[str, dict[str, Any]] = {}
-    for name in args.servers.split(","):
+    for name in servers.split(","):
         port = free_port()
-        cmd = commands(name, args.model, gguf, args.threads, args.ctx, port, args.llama_server)
+        cmd = commands(name, model, gguf, threads, ctx, port, llama_server)
         if cmd is None:
             print(f"skipping {name}: no binary given", file=sys.stderr)
             continue
         print(f"== {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-        log = args.log_dir / f"compare-{name}.log"
+        log = log_dir / f"compare-{name}.log"
         with running(cmd, port, READY_PATH[name], log) as (proc, url):
             res = run_bench(
                 url,
                 concurrency=conc,
-                requests=args.requests,
-                max_tokens=args.max_tokens,
+                requests=requests,
+                max_tokens=max_tokens,
                 prompts=prompts,
                 endpoint="completions",
                 template="gemma",
@@ -240,19 +254,19 @@ def main() -> None:
         print(format_table(res), file=sys.stderr, flush=True)
     table = comparison_table(results)
     print(table)
-    if args.json_out:
+    if json_out:
         load = os.getloadavg()
         atomic_write_json(
-            args.json_out,
+            json_out,
             {
                 "servers": results,
                 "table": table,
                 "gguf": str(gguf),
-                "threads": args.threads,
+                "threads": threads,
                 "loadavg_after": load,
             },
         )
-        print(json.dumps({"wrote": str(args.json_out)}))
+        print(json.dumps({"wrote": str(json_out)}))
 
 
 if __name__ == "__main__":

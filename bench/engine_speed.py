@@ -9,12 +9,13 @@ CPU-second of the process (steadier than wall time on a shared box).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
+import click
 import yaml
 
 from legal_edge.backends.base import BackendOptions, GenerationRequest, SamplingParams
@@ -39,7 +40,21 @@ def prompts(n: int) -> list[str]:
     return out
 
 
-async def run(args: argparse.Namespace) -> None:
+@dataclass(frozen=True)
+class Options:
+    model: str
+    threads: int
+    parallel: int
+    ctx: int
+    batch: int
+    requests: int
+    max_tokens: int
+    concurrency: tuple[int, ...]
+    ttfts: bool
+    set: tuple[str, ...]
+
+
+async def run(args: Options) -> None:
     manifest = resolve_model(args.model, REPO / "models")
     # the same key=value overrides as the recipes' --set; values read as YAML (true, 4, 0.5)
     extra = {k: yaml.safe_load(v) for k, v in parse_overrides(args.set).items()}
@@ -93,21 +108,47 @@ async def run(args: argparse.Namespace) -> None:
     await backend.stop()
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--model", default="gemma3-270m")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--parallel", type=int, default=8)
-    ap.add_argument("--ctx", type=int, default=2048)
-    ap.add_argument("--batch", type=int, default=512, help="prompt tokens per step (n_batch)")
-    ap.add_argument("--requests", type=int, default=4)
-    ap.add_argument("--max-tokens", type=int, default=64)
-    ap.add_argument(
-        "--concurrency", type=lambda s: [int(x) for x in s.split(",")], default=[1, 4, 8]
+def concurrency_list(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        return tuple(int(x) for x in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"{value!r}: comma-separated integers, e.g. 1,4,8") from None
+
+
+@click.command(help=__doc__)
+@click.option("--model", default="gemma3-270m", show_default=True)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--parallel", type=int, default=8, show_default=True)
+@click.option("--ctx", type=int, default=2048, show_default=True)
+@click.option(
+    "--batch", type=int, default=512, show_default=True, help="prompt tokens per step (n_batch)"
+)
+@click.option("--requests", type=int, default=4, show_default=True)
+@click.option("--max-tokens", type=int, default=64, show_default=True)
+@click.option("-c", "--concurrency", default="1,4,8", show_default=True, callback=concurrency_list)
+@click.option("--ttfts", is_flag=True, help="print every time to first token")
+@click.option(
+    "--set", "set_", multiple=True, metavar="KEY=VALUE", help="backend extra: kv_unified=true"
+)
+def main(
+    model: str,
+    threads: int,
+    parallel: int,
+    ctx: int,
+    batch: int,
+    requests: int,
+    max_tokens: int,
+    concurrency: tuple[int, ...],
+    ttfts: bool,
+    set_: tuple[str, ...],
+) -> None:
+    asyncio.run(
+        run(
+            Options(
+                model, threads, parallel, ctx, batch, requests, max_tokens, concurrency, ttfts, set_
+            )
+        )
     )
-    ap.add_argument("--ttfts", action="store_true", help="print every time to first token")
-    ap.add_argument("--set", action="append", default=[], help="backend extra: kv_unified=true")
-    asyncio.run(run(ap.parse_args()))
 
 
 if __name__ == "__main__":

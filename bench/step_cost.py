@@ -12,10 +12,10 @@ the aggregate tokens/s of a load level (all prompts read + all decode steps).
 
 from __future__ import annotations
 
-import argparse
 import time
 from pathlib import Path
 
+import click
 import llama_cpp
 
 from legal_edge import llama_mode
@@ -69,20 +69,21 @@ def median(values: list[float]) -> float:
     return sorted(values)[len(values) // 2]
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--model", default="gemma3-270m", help="model name, directory or GGUF")
-    ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--repeats", type=int, default=5)
-    args = ap.parse_args()
-    gguf = resolve_model(args.model, REPO / "models").model_path
-    c = Context(gguf, args.threads, n_seq=8, n_batch=1024)
+@click.command(help=__doc__)
+@click.option(
+    "--model", default="gemma3-270m", show_default=True, help="model name, directory or GGUF"
+)
+@click.option("--threads", type=int, default=2, show_default=True)
+@click.option("--repeats", type=int, default=5, show_default=True)
+def main(model: str, threads: int, repeats: int) -> None:
+    gguf = resolve_model(model, REPO / "models").model_path
+    c = Context(gguf, threads, n_seq=8, n_batch=1024)
     c.decode([(0, 0, 32)], False)  # warm-up: page in the weights
-    print(f"{gguf.name}, {args.threads} threads")
+    print(f"{gguf.name}, {threads} threads")
     print("prompt tokens in one call   ms      tokens/s")
     for size in (32, 64, 128, 256, 512, 1024):
         times = []
-        for _ in range(args.repeats):
+        for _ in range(repeats):
             c.clear()
             times.append(c.decode([(0, 0, size)], False))
         t = median(times)
@@ -93,7 +94,7 @@ def main() -> None:
     for n_seq in (1, 8):
         for per in (1, 2, 4, 8):
             times = []
-            for _ in range(args.repeats * 2):
+            for _ in range(repeats * 2):
                 times.append(c.decode([(s, 100, per) for s in range(n_seq)], True))
                 for s in range(n_seq):
                     llama_cpp.llama_memory_seq_rm(c.mem, s, 100, -1)

@@ -25,8 +25,17 @@ STAGES: dict[str, tuple[str, str]] = {
     "pipeline": ("recipes.pipeline", "Run data -> train -> evaluate -> export as one pipeline."),
     "build-index": ("recipes.build_index", "Build the statute index the server retrieves from."),
     "measure-loops": (
-        "recipes.measure_loops",
+        "recipes.evaluate.measure_loops",
         "Measure answers caught in a loop and answers that end, through the server's defaults.",
+    ),
+}
+
+# verb -> (module, click command in it, help): tools beside the stages, imported when run.
+TOOLS: dict[str, tuple[str, str, str]] = {
+    "build-heldout": (
+        "recipes.evaluate.heldout",
+        "main",
+        "Write the evaluation items no training set holds (for configs/eval/heldout.yaml).",
     ),
 }
 
@@ -63,6 +72,25 @@ def _make_command(verb: str, module_name: str, help_text: str) -> click.Command:
     return command
 
 
+def _make_tool(verb: str, module_name: str, attr: str, help_text: str) -> click.Command:
+    """A command that imports its module only when run; its own options (and ``--help``) are
+    the real command's."""
+
+    @click.command(
+        name=verb,
+        help=help_text,
+        add_help_option=False,
+        context_settings={"ignore_unknown_options": True, "allow_extra_args": True},
+    )
+    @click.argument("args", nargs=-1, type=click.UNPROCESSED)
+    @click.pass_context
+    def command(ctx: click.Context, args: tuple[str, ...]) -> None:
+        real: click.Command = getattr(importlib.import_module(module_name), attr)
+        real.main(list(args), prog_name=ctx.command_path)
+
+    return command
+
+
 @click.group(help=__doc__)
 def main() -> None:
     pass
@@ -70,6 +98,8 @@ def main() -> None:
 
 for _verb, (_module, _help) in STAGES.items():
     main.add_command(_make_command(_verb, _module, _help))
+for _verb, (_module, _attr, _help) in TOOLS.items():
+    main.add_command(_make_tool(_verb, _module, _attr, _help))
 
 
 if __name__ == "__main__":

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from recipes.evaluate import SuiteSpec
+from recipes.evaluate.config import SuiteSpec
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,5 @@
-"""The ``training`` section of a model manifest, typed: what ``legal-recipes train`` writes and
-export and the pipeline read back.
+"""The ``training`` and ``evaluation`` sections of a model manifest, typed: what
+``legal-recipes train`` and ``legal-recipes evaluate`` write and export and the pipeline read back.
 
 Paths in it are relative to the manifest's directory (``recipes.shared.paths``), so a committed
 model directory names no path of the machine that trained it.
@@ -58,6 +58,35 @@ class TrainingRecord:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainingRecord:
         return cls(**{**data, "base": TrainedBase(**data["base"])})
+
+
+@dataclass(frozen=True)
+class SuiteResult:
+    """One suite's figures for the model the manifest describes."""
+
+    metrics: dict[str, Any]  # metric -> {value, ci_low, ci_high, n}
+    n_items: int
+    path: str  # the suite's data as its config named it (relative: to the repo or working dir)
+
+
+@dataclass(frozen=True)
+class EvaluationRecord:
+    """The latest evaluation of the model, merged suite by suite over earlier ones."""
+
+    updated: str  # ISO time of the evaluation
+    results: str | None  # its results.json, relative to the manifest's directory
+    evaluated_as: str  # the model's name in that evaluation
+    original_model: str | None  # the baseline the changes are measured against
+    suites: dict[str, SuiteResult] = field(default_factory=dict)
+    changes: list[dict[str, Any]] = field(default_factory=list)  # vs the original, with CI
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> EvaluationRecord:
+        suites = {k: SuiteResult(**v) for k, v in (data.get("suites") or {}).items()}
+        return cls(**{**data, "suites": suites})
 
 
 def library_versions(packages: tuple[str, ...], missing: str | None = None) -> dict[str, str]:

@@ -7,7 +7,7 @@ import pytest
 
 from legal_edge.server.app import create_app
 from legal_edge.settings import Settings
-from recipes.evaluation.loops import find_loop
+from recipes.evaluate.loops import find_loop
 from tests.conftest import MODELS_DIR
 from tests.fixtures.live_server import live_server
 

@@ -11,8 +11,8 @@ from legal_edge.config import ConfigError, load_config
 from legal_edge.gguf_meta import read_gguf_metadata
 from legal_edge.manifest import resolve_model
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
-from recipes.export.publish import QualityGate, gate
 from recipes.export import Config, run
+from recipes.export.publish import QualityGate, gate
 
 REPO = Path(__file__).resolve().parents[3]
 SUITE = (

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from legal_edge.manifest import ModelManifest
-from recipes.shared.manifest import TrainingRecord
+from recipes.shared.manifest import EvaluationRecord, TrainingRecord
 from recipes.shared.paths import resolve_from_manifest
 from tests.conftest import MODELS_DIR
 
@@ -44,3 +44,20 @@ def test_training_section_is_the_record_and_names_no_host_path(model_dir: Path):
     assert not host, f"{model_dir.name}: training names host paths {host}"
     if record.base.gguf is not None:
         assert resolve_from_manifest(model_dir, record.base.gguf) == m.model_path
+
+
+EVALUATED = sorted(
+    p.parent
+    for p in MODELS_DIR.glob("*/manifest.json")
+    if json.loads(p.read_text(encoding="utf-8")).get("evaluation")
+)
+
+
+@pytest.mark.parametrize("model_dir", EVALUATED, ids=lambda p: p.name)
+def test_evaluation_section_is_the_record_and_names_no_host_path(model_dir: Path):
+    m = ModelManifest.read(model_dir)
+    record = EvaluationRecord.from_dict(m.evaluation or {})
+    assert record.to_dict() == m.evaluation
+    assert record.suites and record.changes
+    host = [s for s in _strings(m.evaluation) if s.startswith(("/", "~")) or s[1:3] == ":\\"]
+    assert not host, f"{model_dir.name}: evaluation names host paths {host}"

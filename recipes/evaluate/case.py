@@ -1,0 +1,38 @@
+"""Case analysis / open legal questions with reference answers.
+
+The model answers freely (greedy, up to ``max_tokens``); the answer is compared with the
+reference by ROUGE-L and character F1 (``textmetrics``), and the statute articles it cites are
+matched against those the reference cites: citation precision (cited articles that the
+reference also cites) and recall (reference articles the answer found), micro-averaged over
+items.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from recipes.evaluate.backends import EvalBackend
+from recipes.evaluate.items import Item
+from recipes.evaluate.textmetrics import char_f1, citation_counts, rouge_l
+
+SYSTEM = "你是一名专业的法律助手。请根据中国法律（或问题所涉法域的法律）准确回答，并引用相关法条。"
+
+
+def predict(
+    backend: EvalBackend, item: Item, *, max_tokens: int, system: bool = False
+) -> dict[str, Any]:
+    msgs = ([{"role": "system", "content": SYSTEM}] if system else []) + [
+        {"role": "user", "content": item.data["prompt"]}
+    ]
+    text = backend.generate(msgs, max_tokens)
+    ref = item.data["reference"]
+    correct, n_pred, found, n_ref = citation_counts(text, ref)
+    return {
+        "text": text,
+        "metrics": {
+            "rouge_l": [rouge_l(text, ref), 1.0],
+            "char_f1": [char_f1(text, ref), 1.0],
+            "citation_precision": [float(correct), float(n_pred)],
+            "citation_recall": [float(found), float(n_ref)],
+        },
+    }

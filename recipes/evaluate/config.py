@@ -1,0 +1,69 @@
+"""The evaluate stage's config (frozen, loaded from YAML by ``legal_edge.config.load_config``):
+the models, each in one form, and the suites they are asked."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model to evaluate, in one form."""
+
+    name: str  # label in tables; also the key in predictions.jsonl
+    backend: Literal["gguf", "hf", "http"] = "gguf"
+    # gguf: a model directory with manifest.json (base GGUF + optional adapter) or a .gguf file;
+    # hf: a transformers directory.
+    path: str = ""
+    # gguf: a LoRA adapter GGUF (overrides the manifest's adapter); hf: a PEFT adapter directory.
+    lora_path: str | None = None
+    use_manifest_adapter: bool = True  # false: evaluate a tuned directory's base without adapter
+    chat_template: str | None = None  # gemma | chatml | Jinja text; default: the model's own
+    url: str | None = None  # http: server root, e.g. http://127.0.0.1:8080
+    api_model: str | None = None  # http: model id (default: the first one the server lists)
+    api_key: str | None = None
+    n_ctx: int = 4096  # gguf: context window; longer prompts are skipped and counted
+    n_threads: int = 2
+    n_batch: int = 512
+    device: str = "cpu"  # hf
+    dtype: str = "float32"  # hf: float32 matches the GGUF best; bfloat16 is faster on GPU
+    timeout_s: float = 120.0  # http: per request
+
+
+@dataclass(frozen=True)
+class SuiteSpec:
+    """One suite: a data file (or CMMLU/C-Eval folder) and how to ask it."""
+
+    name: str
+    kind: Literal["mcq", "case", "safety", "general"]
+    path: str
+    limit: int | None = None  # a seeded random subset; null = all rows
+    shots: int = 0  # few-shot examples (mcq: from few_shot_path or unused rows; general: dev/)
+    few_shot_path: str | None = None
+    modes: tuple[Literal["loglik", "generate"], ...] = ("loglik", "generate")  # mcq / general
+    max_tokens: int | None = None  # generated tokens; default mcq/general 6, case 256, safety 64
+    subjects: tuple[str, ...] = ()  # general: subject files (empty = all)
+    expect: Literal["label", "refuse", "comply"] = "label"  # safety: where "must refuse" comes from
+    system_prompt: bool = False  # case: add the legal-assistant system message
+
+
+@dataclass(frozen=True)
+class Config:
+    """Evaluate models on legal exam, cases, safety, general ability."""
+
+    output_dir: Path = Path("runs/eval/default")
+    models: tuple[ModelSpec, ...] = ()
+    suites: tuple[SuiteSpec, ...] = ()
+    baseline: str | None = None  # the "original" model of the comparison (default: the first)
+    limit: int | None = None  # caps every suite's limit (quick runs: --set limit=5)
+    threads: int | None = None  # overrides every model's n_threads (1 is faster on a busy box)
+    seed: int = 0  # item sampling, few-shot choice, bootstrap
+    bootstrap_samples: int = 1000
+    confidence: float = 0.95
+    resume: bool = True  # reuse finished items from output_dir/predictions.jsonl
+    write_manifest: bool = True  # merge results into each evaluated model directory's manifest
+    charts: bool = True
+    suite_filter: tuple[str, ...] = field(default=())  # run only these suites (by name)
+    model_filter: tuple[str, ...] = field(default=())  # run only these models (by name)

@@ -1,0 +1,77 @@
+"""A suite prepared once for every model: its items (a seeded sample), few-shot examples and the
+baselines a guesser would score."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from recipes.evaluate import general, mcq
+from recipes.evaluate.config import Config, SuiteSpec
+from recipes.evaluate.items import Item, Loaded, load_cases, load_mcq_jsonl, load_safety, sample
+from recipes.shared.paths import resolve_path
+
+DEFAULT_MAX_TOKENS = {"mcq": 6, "general": 6, "case": 256, "safety": 64}
+
+
+@dataclass
+class PreparedSuite:
+    spec: SuiteSpec
+    items: list[Item]
+    loaded: Loaded
+    shots: dict[str, list[Item]] = field(default_factory=dict)  # by answer kind or by subject
+    baselines: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def max_tokens(self) -> int:
+        return self.spec.max_tokens or DEFAULT_MAX_TOKENS[self.spec.kind]
+
+    def shots_for(self, item: Item) -> list[Item]:
+        if self.spec.kind == "general":
+            return self.shots.get(item.groups.get("subject", ""), [])
+        return self.shots.get(item.data["kind"], [])
+
+
+def dedupe_ids(items: list[Item]) -> None:
+    seen: set[str] = set()
+    for it in items:
+        if it.id in seen:
+            it.id = f"{it.id}#{it.where.rsplit(':', 1)[-1]}"
+        seen.add(it.id)
+
+
+def prepare_suite(spec: SuiteSpec, cfg: Config) -> PreparedSuite:
+    path = resolve_path(spec.path)
+    limit = spec.limit if cfg.limit is None else min(spec.limit or cfg.limit, cfg.limit)
+    pool: list[Item] = []
+    if spec.kind == "mcq":
+        loaded = load_mcq_jsonl(path)
+        pool = (
+            load_mcq_jsonl(resolve_path(spec.few_shot_path)).items
+            if spec.few_shot_path
+            else loaded.items
+        )
+    elif spec.kind == "general":
+        loaded, pool = general.load_general(path, spec.subjects)
+    elif spec.kind == "case":
+        loaded = load_cases(path)
+    else:
+        loaded = load_safety(path, spec.expect)
+    dedupe_ids(loaded.items)
+    suite = PreparedSuite(spec, [], loaded)
+    shot_ids: set[str] = set()
+    if spec.kind == "mcq":
+        # Shots first (from the pool), then the scored sample from the rest: the shots do not
+        # depend on the limit, so a run with another limit reuses every finished item.
+        suite.shots = mcq.pick_shots(pool, spec.shots, cfg.seed, set())
+        if not spec.few_shot_path:
+            shot_ids = {it.id for shots in suite.shots.values() for it in shots}
+    elif spec.kind == "general" and spec.shots:
+        by_subject: dict[str, list[Item]] = {}
+        for it in pool:
+            by_subject.setdefault(it.groups.get("subject", ""), []).append(it)
+        suite.shots = {s: v[: spec.shots] for s, v in by_subject.items()}
+    suite.items = sample([it for it in loaded.items if it.id not in shot_ids], limit, cfg.seed)
+    if spec.kind in ("mcq", "general"):
+        suite.baselines = mcq.baselines(suite.items)
+    return suite

@@ -1,0 +1,34 @@
+"""The benchmark scripts at bench/ are click commands run as files: each one's --help runs, and
+options the dated measurement pages use are still accepted."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize(
+    "script, options",
+    [
+        ("compare.py", ["--llama-server", "--concurrency", "--json-out", "--servers"]),
+        ("engine_speed.py", ["--model", "--set", "--concurrency", "-c", "--ttfts", "--requests"]),
+        ("step_cost.py", ["--model", "--threads", "--repeats"]),
+    ],
+)
+def test_help_runs_and_lists_the_documented_options(script: str, options: list[str]) -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Usage:")
+    for option in options:
+        assert f"{option} " in out.stdout or f"{option}," in out.stdout, option
