@@ -131,6 +131,7 @@ def test_every_recipe_config_loads():
         "eval": "evaluate",
         "export": "export",
         "pipeline": "pipeline",
+        "index": "build-index",
         "loops": "measure-loops",
     }
     configs = sorted((REPO / "recipes" / "configs").rglob("*.yaml"))

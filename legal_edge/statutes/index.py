@@ -39,6 +39,10 @@ class SearchParams:
     # questions rarely name their law, and practice turns on the laws the books cite most.
     law_prior: float = 0.2
     article_prior: float = 0.2
+    # Query terms in more than this share of articles (规定, 人民, 管理, …) are dropped unless
+    # nothing else is left: they hardly move the ranking (-0.2 points of recall@5) and their
+    # long postings were half of a query's time.
+    max_df: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -133,6 +137,13 @@ class StatuteIndex:
             1 + p.law_prior * np.log1p(law_cites) + p.article_prior * np.log1p(article_cites)
         )
         self._weight_now = self._prior * self._in_force  # 0 for superseded versions
+        limit = self.params.max_df * len(cols)
+        self._common = frozenset(
+            t
+            for (t,) in self._con.execute(
+                "SELECT term FROM postings WHERE length(docs) > ?", (int(limit) * 4,)
+            )
+        )
 
     def warm(self) -> None:
         """Load the tokenizer's dictionary now (about a second) instead of on the first query."""
@@ -190,7 +201,7 @@ class StatuteIndex:
         terms = self._cut(query)
         if len(found) >= k or not terms:
             return found
-        scores = self._scores(terms)
+        scores = self._scores([t for t in terms if t not in self._common] or terms)
         if date is None:
             scores *= self._weight_now
         else:
