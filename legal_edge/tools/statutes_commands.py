@@ -87,7 +87,7 @@ def search_command(
 def show_command(
     law: str, article: str, date: str | None, index: Path | None, config: Path | None, as_json: bool
 ) -> None:
-    """One article: ``show 刑法 133-1`` (short names, Chinese or Arabic numerals)."""
+    """One article, e.g. `show 刑法 133-1` (short names, Chinese or Arabic numerals)."""
     ix = open_index(index, config)
     try:
         rec = ix.lookup(law, article, date)
@@ -109,8 +109,9 @@ def show_command(
 def verify_command(
     text: str | None, date: str | None, index: Path | None, config: Path | None
 ) -> None:
-    """Check each 《…》第…条 in TEXT (or stdin): in force, superseded or not found; exits 1 if
-    any is not in force."""
+    """Check each 《…》第…条 in TEXT (or stdin): in force, superseded or not found.
+
+    Exits with status 1 if any cited article is not in force."""
     checks = open_index(index, config).verify_citations(text or sys.stdin.read(), date)
     for v in checks:
         click.echo(f"{'ok ' if v.verified else 'BAD'} {v.raw}: {v.status} ({v.reason})")

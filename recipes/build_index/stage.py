@@ -7,6 +7,7 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
+from legal_edge.config import ConfigError
 from legal_edge.fileio import atomic_write_json, atomic_write_text, sha256_file
 from legal_edge.statutes.schema import INDEX_FILE
 from legal_edge.statutes.tokens import TOKENIZERS
@@ -52,7 +53,7 @@ def run(cfg: Config) -> Path:
     started = time.monotonic()
     root = resolve_path(cfg.statutes_dir)
     if not root.exists():
-        raise IndexBuildError(f"statutes_dir {root} does not exist")
+        raise ConfigError(f"statutes_dir: {root} does not exist")
     out_dir = resolve_path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     paths = statute_files(root, cfg.exclude, cfg.limit_files)

@@ -89,3 +89,13 @@ def test_malformed_file_reported_with_file_and_line(small_statute_index: Path) -
     assert _rows(small_statute_index, "SELECT text FROM articles WHERE law = '测试条例'") == [
         ("第一条的内容。",)
     ]
+
+
+def test_missing_statutes_dir_names_the_key(tmp_path: Path) -> None:
+    from recipes.build_index import run
+
+    cfg = load_config(
+        Config, CONFIG, (f"statutes_dir={tmp_path / 'none'}", f"output_dir={tmp_path}")
+    )
+    with pytest.raises(ConfigError, match="statutes_dir"):
+        run(cfg)
