@@ -115,6 +115,9 @@ def test_serves_the_shipped_default_even_where_repacking_crashes(
         body = r.json()
         assert re.match(TRAINED_ANSWER, body["choices"][0]["message"]["content"]), body
         assert httpx.get(s.url + "/metrics").status_code == 200
+        # the OpenAPI schema (built with Litestar's example machinery) and the chat page
+        assert httpx.get(s.url + "/schema/openapi.json").status_code == 200
+        assert "text/html" in httpx.get(s.url + "/").headers["content-type"]
     log = (tmp_path / "serve.log").read_text(errors="replace")
     assert "weight repacking OFF" in log and "SIGILL" in log, log[-2000:]
     # generous for a busy CI machine; the figure to report is printed above
