@@ -118,3 +118,18 @@ def test_end_bias_ends_a_run_on_answer_after_its_start(tiny_gguf: Path) -> None:
     assert biased[-1].finish_reason == "stop" and 20 <= biased[-1].completion_tokens < 60
     assert text_of(biased).startswith(text_of(plain)[:10])  # before the start: unchanged
     assert late[-1].finish_reason == "length"  # 200 tokens < the default start (256)
+
+
+def test_the_echo_backend_accepts_penalties() -> None:
+    from litestar.testing import TestClient
+
+    from legal_edge.backends.echo import EchoBackend
+    from tests.legal_edge.server.test_api import MODEL, manifest
+
+    backend = EchoBackend(manifest(256), BackendOptions(n_ctx=256))
+    with TestClient(create_app(Settings(backend="echo"), backend=backend)) as c:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": "合同 无效"}]}
+        r = c.post(
+            "/v1/chat/completions", json={**body, "frequency_penalty": 0.5, "presence_penalty": -1}
+        )
+        assert r.status_code == 200 and r.json()["choices"][0]["message"]["content"] == "合同 无效"
