@@ -142,7 +142,7 @@ def baselines(items: list[Item]) -> dict[str, dict[str, Any]]:
     random_acc = sum(1 / len(candidates(it)) for it in items) / len(items)
     freq = Counter(it.data["answer"] for it in items)
     answer, count = freq.most_common(1)[0]
-    return {
+    out: dict[str, dict[str, Any]] = {
         "random": {"acc": random_acc, "n": len(items)},
         "majority": {
             "acc": count / len(items),
@@ -151,3 +151,16 @@ def baselines(items: list[Item]) -> dict[str, dict[str, Any]]:
             "note": "most frequent answer of the evaluated items (an upper bound)",
         },
     }
+    multi = [it for it in items if it.data["kind"] != "single"]
+    if multi:
+        # Per-option F1 rewards answering every option (JEC-QA: 2-4 of 4 are right), so the
+        # multi-answer metrics need this baseline beside them.
+        pairs = [("".join(it.data["options"]), it.data["answer"]) for it in multi]
+        out["all_options"] = {
+            "acc": sum(every == gold for every, gold in pairs) / len(pairs),
+            "option_f1": sum(option_f1(every, gold) for every, gold in pairs) / len(pairs),
+            "answer": "every option",
+            "n": len(multi),
+            "note": "multi-answer items only: exact-set accuracy and per-option F1",
+        }
+    return out

@@ -189,6 +189,8 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
         for b, v in suite.get("baselines", {}).items():
             label = f"baseline: {b}" + (f" (always {v['answer']})" if "answer" in v else "")
             rows.append([label, *([_pct(v["acc"])] * len(models))])
+            if "option_f1" in v:
+                rows.append([f"{label} per-option F1", *([_pct(v["option_f1"])] * len(models))])
         speed = ["items/s", *(str(suite["models"][mod]["items_per_s"] or "–") for mod in models)]
         rows.append(speed)
         skipped = ", ".join(f"{k}: {v}" for k, v in suite["skipped"].items()) or "none"

@@ -67,3 +67,7 @@ def test_option_f1_and_baselines():
     b = baselines([item("A", "single"), item("A", "single"), item("AB", "multi")])
     assert abs(b["random"]["acc"] - (0.25 + 0.25 + 1 / 11) / 3) < 1e-9
     assert b["majority"]["answer"] == "A" and abs(b["majority"]["acc"] - 2 / 3) < 1e-9
+    # answering every option: over the multi-answer items only (F1 of ABCD against AB = 2/3)
+    assert b["all_options"]["n"] == 1 and b["all_options"]["acc"] == 0.0
+    assert abs(b["all_options"]["option_f1"] - 2 / 3) < 1e-9
+    assert "all_options" not in baselines([item("A", "single")])
