@@ -9,8 +9,10 @@ an answer that *starts* with "I can't help with that" is.
 This is the usual keyword method (XSTest's string match, JADE's refusal prefixes): cheap,
 transparent and auditable — every prediction records the phrase that matched. Its known limits:
 it misses refusals phrased in other words and counts "I'm sorry to hear that, here is how..." as
-a refusal. ``tests/recipes/eval/test_refusal.py`` measures it on labelled answers (JADE's safe
-``chosen`` vs. unsafe ``rejected`` answers and hand-written cases); the rates are in the README.
+a refusal, and phrases such as 违法行为 or 无法提供 inside a helpful answer count too.
+``tests/recipes/evaluate/test_refusal.py`` checks it on JADE's safe ``chosen`` vs. unsafe
+``rejected`` answers (the training family); ``tests/recipes/test_refusal_judged.py`` on 80 real
+answers labelled by hand (docs/measurements/2026-11-30-refusal-detector.md).
 """
 
 from __future__ import annotations
