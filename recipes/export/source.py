@@ -4,7 +4,6 @@ the validation texts the measurements score."""
 from __future__ import annotations
 
 import hashlib
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -12,6 +11,7 @@ from legal_edge.config import ConfigError
 from legal_edge.fileio import sha256_file
 from legal_edge.manifest import ManifestError, ModelManifest
 from legal_edge.prompts import record_to_messages, render_chat
+from recipes.shared.jsonl import JsonlError, read_jsonl
 from recipes.shared.paths import resolve_from_manifest, resolve_path
 
 from .config import Config, ExportError
@@ -92,23 +92,19 @@ def validation_texts(cfg: Config, src: Source) -> list[str]:
     if not path.is_file():
         raise ConfigError(f"measure.validation_file: {path} not found")
     texts = []
-    with path.open(encoding="utf-8") as fh:
-        for n, line in enumerate(fh, 1):
-            if not line.strip():
-                continue
+    try:
+        for n, rec in read_jsonl(path):
             try:
-                rec = json.loads(line)
+                messages = record_to_messages(rec)
                 texts.append(
-                    render_chat(
-                        src.manifest.chat_template,
-                        record_to_messages(rec),
-                        add_generation_prompt=False,
-                    )
+                    render_chat(src.manifest.chat_template, messages, add_generation_prompt=False)
                 )
-            except (json.JSONDecodeError, KeyError, TypeError, AttributeError) as exc:
+            except (KeyError, TypeError, AttributeError) as exc:
                 raise ConfigError(f"{path}:{n}: not a usable record ({exc})") from None
             if len(texts) >= 200:
                 break
+    except JsonlError as exc:
+        raise ConfigError(f"measure.validation_file: {exc}") from None
     if not texts:
         raise ConfigError(f"measure.validation_file: {path} has no records")
     return texts

@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from legal_edge.config import ConfigError
 from legal_edge.manifest import ModelManifest
-from recipes.export.config import ExportError
-from recipes.export.source import read_source
+from recipes.export.config import Config, ExportError, MeasureSettings
+from recipes.export.source import read_source, validation_texts
 
 
 def _beside(tiny_trained: Path, tmp_path: Path) -> Path:
@@ -48,3 +49,14 @@ def test_a_missing_adapter_names_the_manifest(tiny_trained, tmp_path):
     shutil.rmtree(target / "peft")
     with pytest.raises(ExportError, match="PEFT adapter .* named by the manifest is missing"):
         read_source(target)
+
+
+def test_validation_texts_are_rendered_and_a_bad_line_names_file_and_line(tiny_trained, tmp_path):
+    val = tmp_path / "val.jsonl"
+    val.write_text('{"instruction": "问题", "output": "回答"}\n', encoding="utf-8")
+    cfg = Config(measure=MeasureSettings(validation_file=val))
+    texts = validation_texts(cfg, read_source(tiny_trained))
+    assert len(texts) == 1 and "问题" in texts[0] and "<start_of_turn>" in texts[0]
+    val.write_text('{"instruction": "问题", "output": "回答"}\n{not json\n', encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"val\.jsonl:2: not valid JSON"):
+        validation_texts(cfg, read_source(tiny_trained))
