@@ -61,7 +61,7 @@ def test_binary_holds_llama_cpp_and_no_workshop(binary: Path) -> None:
     assert size < 400e6
 
 
-def test_every_command_and_lazy_import_is_inside(binary: Path) -> None:
+def test_every_command_and_lazy_import_is_inside(binary: Path, tmp_path: Path) -> None:
     out = subprocess.run([str(binary), "--version"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "legal-edge" in out.stdout
     for name in LAZY_COMMANDS:  # imported by name at run time: hiddenimports must carry them
@@ -69,8 +69,12 @@ def test_every_command_and_lazy_import_is_inside(binary: Path) -> None:
             [str(binary), name, "--help"], capture_output=True, text=True, timeout=60
         )
         assert out.returncode == 0 and "Usage:" in out.stdout, (name, out.stderr[-2000:])
-    # the registry's backends load (vllm: not bundled, so the clear error, not a crash)
+    # the registry's backends load (vllm: not bundled, so the clear error, not a crash); an HF
+    # directory, since a GGUF is refused by the vllm backend before it looks for vLLM
     assert set(REGISTRY) == {"llamacpp", "echo", "vllm"}
+    hf = tmp_path / "hf-model"
+    hf.mkdir()
+    (hf / "config.json").write_text('{"model_type": "gemma3_text"}', encoding="utf-8")
     out = subprocess.run(
         [
             str(binary),
@@ -78,7 +82,7 @@ def test_every_command_and_lazy_import_is_inside(binary: Path) -> None:
             "--backend",
             "vllm",
             "--model",
-            str(MODELS_DIR / "gemma3-270m"),
+            str(hf),
             "--port",
             "1",
         ],
