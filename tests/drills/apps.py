@@ -18,7 +18,7 @@ from legal_edge.backends.base import BackendOptions
 from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
 from legal_edge.settings import Settings
-from tests.legal_edge.ops.helpers import echo_manifest
+from tests.legal_edge.helpers import echo_manifest
 
 MODEL = "echo-model"
 API_KEY = "drill-key-0123456789"

@@ -21,7 +21,7 @@ from recipes.prepare_data import run as prepare_data
 from recipes.prepare_data.config import Config, DedupConfig, SourceConfig
 from tests.conftest import LEGAL_DATA
 from tests.fixtures.live_server import live_server
-from tests.legal_edge.ops.helpers import echo_runtime
+from tests.legal_edge.helpers import echo_runtime
 
 QUESTION = "公司在试用期内没有任何理由就辞退了我，这样合法吗？我能要求赔偿吗？"
 CORRECTION = (

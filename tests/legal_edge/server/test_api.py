@@ -14,7 +14,7 @@ from legal_edge.backends.echo import EchoBackend
 from legal_edge.manifest import ModelManifest
 from legal_edge.server.app import create_app
 from legal_edge.settings import Settings
-from tests.legal_edge.ops.helpers import echo_manifest, wait_ready
+from tests.legal_edge.helpers import echo_manifest, wait_ready
 
 MODEL = "echo-model"
 

@@ -6,7 +6,7 @@ import json
 import logging
 
 from legal_edge.feedback import FeedbackStore
-from tests.legal_edge.ops.helpers import chat, client, wait_ready
+from tests.legal_edge.helpers import chat, client, wait_ready
 
 SECRET = "张三 身份证 110101199001011234 借款 纠纷"
 

@@ -6,7 +6,7 @@ import pytest
 from prometheus_client import CollectorRegistry, generate_latest
 
 from legal_edge.server.gpu import GPUCollector, _nvml, register_gpu_metrics
-from tests.legal_edge.ops.helpers import client, wait_ready
+from tests.legal_edge.helpers import client, wait_ready
 
 
 def test_no_gpu_means_no_gpu_metrics(tmp_path):

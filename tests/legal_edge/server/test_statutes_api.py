@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.statute_index import small_statute_index  # noqa: F401
-from tests.legal_edge.ops.helpers import client
+from tests.legal_edge.helpers import client
 
 KEY = {"Authorization": "Bearer k1"}
 

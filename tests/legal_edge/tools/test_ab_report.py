@@ -10,7 +10,7 @@ from click.testing import CliRunner
 from legal_edge.feedback import FeedbackStore, ResponseRecord
 from legal_edge.server.ab import ABSplit
 from legal_edge.tools.ab_report import ab_report_command, mann_whitney, report, two_proportions
-from tests.legal_edge.ops.helpers import chat, client, echo_runtime, wait_ready
+from tests.legal_edge.helpers import chat, client, echo_runtime, wait_ready
 
 
 def ab_client(db, split=0.5):

@@ -96,7 +96,7 @@ def test_cost_reads_real_bench_results(tmp_path):
     from legal_edge.settings import Settings
     from legal_edge.tools.bench import run_bench
     from tests.fixtures.live_server import live_server
-    from tests.legal_edge.ops.helpers import echo_manifest
+    from tests.legal_edge.helpers import echo_manifest
 
     backend = EchoBackend(
         echo_manifest(), BackendOptions(n_ctx=256, n_parallel=2, extra={"echo_delay_s": 0.01})

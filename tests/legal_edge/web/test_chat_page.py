@@ -15,7 +15,7 @@ from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
 from legal_edge.settings import Settings
 from tests.fixtures.live_server import live_server
-from tests.legal_edge.ops.helpers import echo_manifest
+from tests.legal_edge.helpers import echo_manifest
 from tests.legal_edge.web.pages import (
     ask,
     last_answer,

@@ -17,7 +17,7 @@ from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
 from legal_edge.settings import Settings
 from legal_edge.web import STATIC_TYPES
-from tests.legal_edge.ops.helpers import echo_manifest, wait_ready
+from tests.legal_edge.helpers import echo_manifest, wait_ready
 
 REPO = Path(__file__).resolve().parents[3]
 KEY = "office-key-2026"
