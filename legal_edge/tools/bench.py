@@ -3,8 +3,9 @@
 ``run_bench`` is the measurement (a plain function the cost analysis reuses); ``bench_command``
 is the ``legal-edge bench`` CLI around it. Each of ``concurrency`` clients sends ``requests``
 requests one after another; prompts are the legal questions shipped with it
-(``bench_prompts.txt``) unless a file is given. Completion tokens are counted from the server's ``usage`` (streamed with
-``stream_options: {include_usage: true}``), or as content chunks where a server reports no
+(``bench_prompts.txt``) unless a file is given. Completion tokens are counted from the server's
+``usage`` (streamed with ``stream_options: {include_usage: true}``), or as content chunks where
+a server reports no
 usage (counted in ``usage_missing``); a stream is *incomplete* when it ends without
 ``[DONE]`` or a finish reason, or says "length" with fewer tokens than were asked for.
 """

@@ -8,11 +8,11 @@ from pathlib import Path
 import pytest
 
 from legal_edge.gguf_meta import read_gguf_metadata
+from legal_edge.llama_mode import open_llama
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from recipes.export.merge import merge_into_gguf
 from recipes.export.quantize import QuantizeError, ftype_of, quantize_gguf
 from tests.fixtures.tiny_gguf import END_OF_TURN_ID
-from legal_edge.llama_mode import open_llama
 
 # rows of 256 (the tiny_trained model) fit K-quant super-blocks; Q8_0 needs rows of 32
 TYPES = ["Q8_0", "Q6_K", "Q5_K_M", "Q4_K_M", "Q4_0"]
@@ -36,7 +36,6 @@ def merged_f16(tiny_trained: Path, tmp_path_factory: pytest.TempPathFactory) -> 
 def test_quantized_file_keeps_template_and_end_of_turn(
     merged_f16: Path, tmp_path: Path, qtype: str
 ) -> None:
-    import llama_cpp
 
     out = quantize_gguf(merged_f16, tmp_path / f"m-{qtype}.gguf", qtype)
     meta = read_gguf_metadata(out)

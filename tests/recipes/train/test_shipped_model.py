@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from legal_edge.llama_mode import open_llama
 from legal_edge.manifest import ModelManifest
 from legal_edge.prompts import render_chat
 from tests.conftest import MODELS_DIR
-from legal_edge.llama_mode import open_llama
 
 SHIPPED = MODELS_DIR / "legal-gemma3-270m"
 MCQ = (
@@ -31,10 +31,10 @@ def test_shipped_manifest_is_complete():
 
 @pytest.mark.slow
 def test_shipped_adapter_loads_over_the_base_and_answers(default_base_gguf):
-    llama_cpp = pytest.importorskip("llama_cpp")
     m = ModelManifest.read(SHIPPED)
     m.verify_files(check_hash=True)
-    llm = open_llama(str(m.model_path),
+    llm = open_llama(
+        str(m.model_path),
         lora_path=str(m.adapter_path),
         n_ctx=1024,
         n_threads=2,
