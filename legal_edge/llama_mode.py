@@ -275,6 +275,9 @@ def run_test_decode(
     cparams = llama_cpp.llama_context_default_params()
     cparams.n_ctx = n_prompt + n_decode + 16
     cparams.n_batch = cparams.n_ubatch = n_prompt
+    # as many threads as the server uses (llama.cpp's default of 4 oversubscribes small hosts)
+    threads = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1
+    cparams.n_threads = cparams.n_threads_batch = max(1, threads)
     cparams.no_perf = True
     ctx = llama_cpp.llama_init_from_model(model, cparams)
     if not ctx:
