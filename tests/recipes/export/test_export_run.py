@@ -84,6 +84,25 @@ def test_export_publishes_measured_variants_and_resumes(
     for step in ("merge", "parity", "quantize:Q4_K_M", "measure:Q8_0", "accuracy"):
         assert f"{step}: unchanged, reusing" in log
 
+    # the gate refuses end to end: a KL ceiling between the two variants publishes Q8_0 only
+    # (the measured steps are reused; only the gate and publishing run again)
+    ceiling = (rows["Q8_0"]["kl_mean"] + rows["Q4_K_M"]["kl_mean"]) / 2
+    strict = tmp_path / "models-strict"
+    out = run(
+        _cfg(
+            tiny_trained,
+            tmp_path,
+            "gate.max_accuracy_drop=1.0",
+            f"gate.max_kl={ceiling}",
+            f"models_dir={strict}",
+        )
+    )
+    rows = {r["variant"]: r for r in json.loads((out / "summary.json").read_text())["rows"]}
+    assert rows["Q4_K_M"]["gate"] == "refused" and "max_kl" in rows["Q4_K_M"]["gate_reason"]
+    assert rows["Q8_0"]["gate"] == "pass"
+    assert sorted(p.name for p in strict.iterdir()) == ["tiny-legal-q8_0"]
+    assert "Q4_K_M refused" in (out / "report.md").read_text()
+
 
 def test_gate_refuses_a_variant_that_loses_too_much() -> None:
     ref = {"accuracy": {"value": 0.60, "low": 0.5, "high": 0.7, "n": 100}}
