@@ -12,6 +12,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from legal_edge.statutes.numbers import cn_to_int
+
 _CJK = re.compile(r"[\u3400-\u9fff]")
 _WORD = re.compile(r"[a-z0-9]+")
 _PUNCT = re.compile(r"[\s\W_]+", re.UNICODE)
@@ -57,21 +59,6 @@ def char_f1(prediction: str, reference: str) -> float:
 
 
 # -- statute citations ------------------------------------------------------------------------
-_DIGITS = {
-    "零": 0,
-    "〇": 0,
-    "一": 1,
-    "二": 2,
-    "两": 2,
-    "三": 3,
-    "四": 4,
-    "五": 5,
-    "六": 6,
-    "七": 7,
-    "八": 8,
-    "九": 9,
-}
-_UNITS = {"十": 10, "百": 100, "千": 1000}
 _NUM = "零〇一二两三四五六七八九十百千0-9０-９"
 _ZH_CITE = re.compile(rf"(?:《([^《》]{{1,40}})》)?\s*第([{_NUM}]+)条(?:之([{_NUM}]+))?")
 _EN_CITE = re.compile(r"\b(section|s\.|cap\.?|chapter|article|art\.)\s*(\d+[a-z]?)\b", re.I)
@@ -79,19 +66,10 @@ _EN_CITE = re.compile(r"\b(section|s\.|cap\.?|chapter|article|art\.)\s*(\d+[a-z]
 
 def chinese_number(text: str) -> int | None:
     """``二百三十二`` -> 232, ``十五`` -> 15, ``232`` -> 232; None when it is not a number."""
-    text = text.translate(str.maketrans("０１２３４５６７８９", "0123456789"))
-    if text.isdigit():
-        return int(text)
-    total, digit = 0, None
-    for ch in text:
-        if ch in _DIGITS:
-            digit = _DIGITS[ch]
-        elif ch in _UNITS:
-            total += (1 if digit is None else digit) * _UNITS[ch]
-            digit = None
-        else:
-            return None
-    return total + (digit or 0)
+    try:
+        return cn_to_int(text.translate(str.maketrans("０１２３４５６７８９", "0123456789")))
+    except ValueError:
+        return None
 
 
 def _law_name(name: str | None) -> str:

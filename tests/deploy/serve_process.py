@@ -78,3 +78,26 @@ def serve_process(
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)  # the server and its engine processes
                 proc.wait()
+
+
+def assert_answers_in_the_trained_format(url: str) -> str:
+    """Ask the shipped model a bar-exam question; its answer must open with ``答案：<letter>``
+    (an echo or the untuned base fails this). Returns the answer."""
+    import re
+
+    from tests.conftest import SHIPPED_MCQ, TRAINED_ANSWER
+
+    r = httpx.post(
+        url + "/v1/chat/completions",
+        timeout=120,
+        json={
+            "model": "legal-gemma3-270m",
+            "max_tokens": 16,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": SHIPPED_MCQ}],
+        },
+    )
+    assert r.status_code == 200, r.text
+    answer = r.json()["choices"][0]["message"]["content"]
+    assert re.match(TRAINED_ANSWER, answer), answer
+    return str(answer)

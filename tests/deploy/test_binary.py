@@ -3,7 +3,6 @@ llama.cpp's libraries and no torch, runs every command, and serves the default m
 
 from __future__ import annotations
 
-import re
 import subprocess
 import time
 from pathlib import Path
@@ -13,8 +12,8 @@ import pytest
 
 from legal_edge.backends import REGISTRY
 from legal_edge.cli import LAZY_COMMANDS
-from tests.conftest import MODELS_DIR, REPO, SHIPPED_MCQ, TRAINED_ANSWER
-from tests.deploy.serve_process import serve_process
+from tests.conftest import MODELS_DIR, REPO
+from tests.deploy.serve_process import assert_answers_in_the_trained_format, serve_process
 
 BUILD = REPO / "build"
 DIST = BUILD / "dist" / "legal-edge"
@@ -105,19 +104,7 @@ def test_serves_the_shipped_default_even_where_repacking_crashes(
     # cwd: an empty directory, so no developer's ./legal-edge.yaml changes the defaults
     with serve_process(argv, tmp_path / "serve.log", timeout=180, env=env, cwd=tmp_path) as s:
         print(f"binary cold start to ready (probe included): {s.ready_s:.2f} s")
-        r = httpx.post(
-            s.url + "/v1/chat/completions",
-            timeout=120,
-            json={
-                "model": "legal-gemma3-270m",
-                "max_tokens": 16,
-                "temperature": 0,
-                "messages": [{"role": "user", "content": SHIPPED_MCQ}],
-            },
-        )
-        assert r.status_code == 200, r.text
-        body = r.json()
-        assert re.match(TRAINED_ANSWER, body["choices"][0]["message"]["content"]), body
+        assert_answers_in_the_trained_format(s.url)
         assert httpx.get(s.url + "/metrics").status_code == 200
         # the OpenAPI schema (built with Litestar's example machinery) and the chat page
         assert httpx.get(s.url + "/schema/openapi.json").status_code == 200
