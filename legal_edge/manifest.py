@@ -85,10 +85,10 @@ class ModelManifest:
     def verify_files(self, check_hash: bool = False) -> None:
         """Raise ``ManifestError`` naming the first missing (with ``check_hash``: altered) file."""
         for f in self.files:
-            # files live beside the manifest or in a sibling model's directory (a shared base:
-            # ../<base>/...), never further out: a manifest cannot make the server read /etc/...
-            if Path(f.path).is_absolute() or os.path.normpath(f.path).startswith("../.."):
-                raise ManifestError(f"{self._where()}: {f.role} file {f.path} is outside models")
+            # A manifest is the admin's own config, like a path in the YAML: its files may live
+            # on another disk (an HF directory for vLLM, a base shared from elsewhere). What a
+            # client sends never becomes a path: names are looked up among the served models,
+            # and a model *name* that climbs out of models_dir is refused in resolve_model.
             p = self.path_of(f.role)
             assert p is not None
             if f.role == "hf":  # a Hugging Face model directory (vLLM backend)
