@@ -175,11 +175,12 @@ def crash(rounds: int, writers: int, seed: int, as_json: bool) -> None:
 def hostile(read_timeout: float, as_json: bool) -> None:
     """A 2 GB body (Content-Length and chunked), slowloris on headers and on the body."""
     from legal_edge.server.slow_clients import bounded_h11
-    from tests.drills.apps import echo_app, uvicorn_server
+    from tests.drills.apps import echo_app
     from tests.drills.hostile import huge_body, slow_client
+    from tests.fixtures.live_server import live_server
 
     raw: dict[str, Any] = {}
-    with uvicorn_server(echo_app(), http=bounded_h11(read_timeout)) as url:
+    with live_server(echo_app(), http=bounded_h11(read_timeout)) as url:
         for chunked in (False, True):
             out = huge_body(url, "/v1/chat/completions", 2 * 1024**3, chunked=chunked)
             raw[f"2GB body ({'chunked' if chunked else 'Content-Length'})"] = vars(out)

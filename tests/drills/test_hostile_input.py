@@ -16,8 +16,9 @@ from legal_edge.manifest import ManifestError, ModelFile, gguf_manifest, resolve
 from legal_edge.server.app import create_app, load_runtime
 from legal_edge.server.slow_clients import bounded_h11
 from legal_edge.settings import Settings
-from tests.drills.apps import MODEL, echo_app, uvicorn_server
+from tests.drills.apps import MODEL, echo_app
 from tests.drills.hostile import huge_body, slow_client
+from tests.fixtures.live_server import live_server
 
 TWO_GB = 2 * 1024**3
 READ_TIMEOUT_S = 1.0
@@ -26,7 +27,7 @@ READ_TIMEOUT_S = 1.0
 @pytest.fixture(scope="module")
 def served():
     app = echo_app(ctx=8192, max_body_bytes=1_000_000)
-    with uvicorn_server(app, http=bounded_h11(READ_TIMEOUT_S)) as url:
+    with live_server(app, http=bounded_h11(READ_TIMEOUT_S)) as url:
         yield url
 
 
