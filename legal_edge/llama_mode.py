@@ -19,6 +19,7 @@ Everything in the project that loads a GGUF goes through ``model_params`` (low-l
 from __future__ import annotations
 
 import ctypes
+import functools
 import hashlib
 import json
 import logging
@@ -66,6 +67,7 @@ class ProbeFailed(RuntimeError):
 # -- identity of what the verdict depends on ---------------------------------------------------
 
 
+@functools.lru_cache(maxsize=1)
 def cpu_identity() -> str:
     """CPU model and instruction-set flags (``/proc/cpuinfo``'s first processor)."""
     model, flags = "", ""
@@ -86,6 +88,7 @@ def cpu_identity() -> str:
     return f"{platform.machine()}|{model}|{flags}"
 
 
+@functools.lru_cache(maxsize=1)
 def llama_build_identity() -> str:
     """The llama.cpp shared libraries this process loads (names, sizes, modification times)."""
     import llama_cpp
@@ -101,11 +104,19 @@ def llama_build_identity() -> str:
 
 def cache_key(model_path: Path, adapter: bool) -> str:
     try:
-        types = ",".join(sorted(set(read_gguf_tensor_types(model_path).values())))
+        st = Path(model_path).stat()
+        types = _tensor_types(str(Path(model_path).resolve()), st.st_size, st.st_mtime_ns)
     except (OSError, GGUFError):
         types = f"unreadable:{model_path}"
     raw = f"{llama_build_identity()}\n{cpu_identity()}\n{types}\nadapter={adapter}"
     return hashlib.sha256(raw.encode()).hexdigest()[:24]
+
+
+@functools.lru_cache(maxsize=64)
+def _tensor_types(path: str, size: int, mtime_ns: int) -> str:
+    """The model's tensor types, read once per file version (the header holds the whole
+    vocabulary: a second load of the same file should not read it again)."""
+    return ",".join(sorted(set(read_gguf_tensor_types(path).values())))
 
 
 def cache_path() -> Path:
@@ -384,7 +395,6 @@ def open_llama(model_path: Path | str, *, cpu_repack: str | None = None, **kwarg
             llm = llama_cpp.Llama(model_path=str(model_path), **kwargs)
         finally:
             lowlevel.llama_model_default_params = original
-    route_llama_log(verbose=bool(kwargs.get("verbose", False)))  # Llama() re-installs its own
     return llm
 
 
