@@ -92,6 +92,12 @@ def test_install_sh_help_and_bad_input():
         text=True,
     )
     assert out.returncode != 0 and "no Python found" in out.stderr
+    out = subprocess.run(
+        ["bash", str(REPO / "install.sh"), "--keep-conversations", "a month"],
+        capture_output=True,
+        text=True,
+    )
+    assert out.returncode != 0 and "--keep-conversations needs a number of days" in out.stderr
 
 
 def _all_commands(group, prefix=()):
