@@ -143,11 +143,26 @@ def server(vllm_env: Path, tmp_path_factory: pytest.TempPathFactory):
             }
         )
     )
-    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": str(os.cpu_count() or 2)}
+    # vLLM's CPU worker pins its OpenMP threads and spins them between steps: on a 2-core host,
+    # one thread per core left the API process and the test client starved (a CI run saw a
+    # request wait minutes before the server read it). Leave a core to them.
+    threads = max(1, (os.cpu_count() or 2) - 1)
+    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": str(threads)}
     argv = [str(vllm_env / "bin" / "legal-edge"), "serve", "--config", str(config)]
     with serve_process(argv, tmp / "serve.log", timeout=600, env=env) as served:
         print(f"vLLM server ready in {served.ready_s:.0f} s")
+        SERVE_LOG["path"] = tmp / "serve.log"
         yield served.url
+
+
+SERVE_LOG: dict[str, Path] = {}
+
+
+def _log_tail(lines: int = 30) -> str:
+    path = SERVE_LOG.get("path")
+    if path is None or not path.is_file():
+        return "(no server log)"
+    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
 
 
 def _chat(url: str, content: str, **body: object) -> httpx.Response:
@@ -255,8 +270,12 @@ def test_queue_full_cancellation_and_metrics(server: str) -> None:
         while _gauges(server) != (2.0, 1.0):
             assert time.monotonic() < deadline, f"running/waiting: {_gauges(server)}"
             time.sleep(0.2)
+        t0 = time.monotonic()
         r = _chat(server, QUESTION, max_tokens=4)
-        assert r.status_code == 503 and r.json()["error"]["code"] == "server_overloaded"
+        waited = time.monotonic() - t0
+        assert r.status_code == 503 and r.json()["error"]["code"] == "server_overloaded", (
+            f"{r.status_code} after {waited:.1f} s, gauges {_gauges(server)}\n{_log_tail()}"
+        )
         assert int(r.headers["Retry-After"]) >= 1
     finally:
         stop.set()
