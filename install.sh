@@ -10,7 +10,7 @@
 #                           office server: program in /opt/legal-edge, config and API key in
 #                           /etc/legal-edge, models and feedback in /var/lib/legal-edge, a system
 #                           user and a hardened systemd service; re-run to upgrade (keeps config,
-#                           keys, models, feedback). --binary: a PyInstaller build (folder, tarball
+#                           keys, feedback, models changed here; updates untouched shipped ones). --binary: a PyInstaller build (folder, tarball
 #                           or file; default build/dist/legal-edge if built, else a venv;
 #                           --venv: a venv even if a build exists).
 #                           --prefix: install under DIR (no user, no systemctl; for tests/packaging)

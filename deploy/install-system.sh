@@ -137,16 +137,41 @@ if [ "$LIVE" = 1 ] && ! getent passwd "$SVC_USER" >/dev/null; then
 fi
 mkdir -p "$R$DATA_DIR/models" "$R$DATA_DIR/feedback" "$R$CONFIG_DIR"
 
-# Models: copy the ones the data directory does not have yet (never overwrite: upgrades keep
-# models, and an office's own models are never replaced by the shipped ones).
+# Models: copy the ones the data directory does not have yet. A shipped model that is still
+# exactly as this installer copied it (its fingerprint, kept in models/.shipped/) is replaced by
+# a newer shipped build on upgrade (a retrained adapter, a merged form), the old one kept in
+# models/.previous/ (out of the server's sight); a model changed here since, or an office's
+# own, is never touched.
+fingerprint() {  # names, sizes and the manifest of a model directory (cheap: no GGUF hashing)
+  (cd "$1" && find . -type f ! -name '*.partial' -printf '%P %s\n' | LC_ALL=C sort \
+    && cat manifest.json) | sha256sum | cut -d' ' -f1
+}
 src_models="${MODELS_FROM:-$ROOT/models}"
+shipped="$R$DATA_DIR/models/.shipped"
 if [ -d "$src_models" ]; then
+  mkdir -p "$shipped"
   for m in "$src_models"/*/; do
     name="$(basename "$m")"
     [ -f "$m/manifest.json" ] || continue
-    if [ ! -e "$R$DATA_DIR/models/$name" ]; then
+    dest="$R$DATA_DIR/models/$name"
+    new_print="$(fingerprint "$m")"
+    if [ ! -e "$dest" ]; then
       step "copying model $name into $R$DATA_DIR/models"
-      cp -a "$m" "$R$DATA_DIR/models/$name.partial" && mv "$R$DATA_DIR/models/$name.partial" "$R$DATA_DIR/models/$name"
+      rm -rf "$dest.partial"
+      cp -a "$m" "$dest.partial" && mv "$dest.partial" "$dest" || die "copying model $name failed"
+      echo "$new_print" > "$shipped/$name"
+    elif [ ! -f "$shipped/$name" ]; then
+      step "keeping model $name (not installed by this installer)"
+    elif [ "$(fingerprint "$dest")" != "$(cat "$shipped/$name")" ]; then
+      step "keeping model $name (changed here since it was installed)"
+    elif [ "$new_print" != "$(cat "$shipped/$name")" ]; then
+      step "upgrading model $name (the previous build kept in models/.previous/$name)"
+      rm -rf "$dest.partial" "$R$DATA_DIR/models/.previous/$name"
+      mkdir -p "$R$DATA_DIR/models/.previous"
+      cp -a "$m" "$dest.partial" || die "copying model $name failed"
+      mv "$dest" "$R$DATA_DIR/models/.previous/$name" && mv "$dest.partial" "$dest" \
+        || die "replacing model $name failed"
+      echo "$new_print" > "$shipped/$name"
     fi
   done
 fi

@@ -103,6 +103,32 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path, models_from: Path) -> N
     assert not etc.exists() and not data.exists()
 
 
+def test_upgrade_replaces_an_untouched_shipped_model_only(
+    tmp_path: Path, models_from: Path
+) -> None:
+    root = tmp_path / "root"
+    args = ("--prefix", str(root), "--binary", str(PROGRAM), "--models-from", str(models_from))
+    install(*args)
+    models = root / "var/lib/legal-edge/models"
+    # a newer shipped build (a retrained adapter, a merged form): the installed copy, untouched
+    # since install, is replaced; the old one is kept out of the server's sight
+    (models_from / "tiny" / "merged").mkdir()
+    (models_from / "tiny" / "merged" / "model.gguf").write_bytes(b"newer build")
+    out = install(*args)
+    assert "upgrading model tiny" in out.stdout
+    assert (models / "tiny/merged/model.gguf").read_bytes() == b"newer build"
+    assert not (models / ".previous/tiny/merged").exists()
+    assert (models / ".previous/tiny/manifest.json").is_file()
+    assert not list(models.glob("*.partial"))
+    # changed here since (an office retrained it in place): never replaced
+    (models / "tiny/notes.txt").write_text("ours")
+    (models_from / "tiny" / "merged" / "model.gguf").write_bytes(b"even newer")
+    out = install(*args)
+    assert "keeping model tiny (changed here" in out.stdout
+    assert (models / "tiny/merged/model.gguf").read_bytes() == b"newer build"
+    assert (models / "tiny/notes.txt").read_text() == "ours"
+
+
 def test_bad_input_is_named(tmp_path: Path) -> None:
     out = install("--prefix", str(tmp_path), "--binary", str(tmp_path / "nope"), check=False)
     assert out.returncode != 0 and "--binary" in out.stderr and "not found" in out.stderr
