@@ -88,6 +88,13 @@ def _share(count: int, n: int) -> str:
     return f"{100 * count / n:.0f}"
 
 
+def _verdict(stats: dict[str, Any]) -> str:
+    high = stats["acc_over_const"]["ci_high"]
+    if not stats["at_constant_baseline"]:
+        return "above constant baseline"
+    return "BELOW CONSTANT BASELINE" if high is not None and high < 0 else "AT CONSTANT BASELINE"
+
+
 def letter_rows(suite: dict[str, Any], models: list[str]) -> list[list[str]]:
     """Report rows: the predicted-answer distribution, the constant answers, and the verdict."""
     rows: list[list[str]] = []
@@ -107,8 +114,6 @@ def letter_rows(suite: dict[str, Any], models: list[str]) -> list[list[str]]:
             shown = list(s["distribution"].items())[:6]
             dist.append(" ".join(f"{a or '∅'} {_share(c, s['n'])}" for a, c in shown))
             answers.append(f"{s['own_top'] or '∅'} / {s['gold_top']}")
-            verdict.append(
-                "AT CONSTANT BASELINE" if s["at_constant_baseline"] else "above constant baseline"
-            )
+            verdict.append(_verdict(s))
         rows += [dist, answers, verdict]
     return rows
