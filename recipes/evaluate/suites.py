@@ -31,7 +31,7 @@ class PreparedSuite:
     loaded: Loaded
     shots: dict[str, list[Item]] = field(default_factory=dict)  # by answer kind or by subject
     baselines: dict[str, Any] = field(default_factory=dict)
-    # per item id: [gold articles retrieved, gold articles] (retrieval suites with references)
+    # per item id: [gold articles retrieved, gold articles] (items with a reference, given an index)
     retrieval: dict[str, list[float]] = field(default_factory=dict)
 
     @property
@@ -63,7 +63,7 @@ def ground(suite: PreparedSuite, index: StatuteIndex, k: int) -> None:
     """Retrieve each item's articles once for every model: into the prompt when the suite has
     ``retrieval``, and scored against the reference's articles (recall@k) whenever it has one."""
     for it in suite.items:
-        if "prompt" in it.data:  # case, safety
+        if "prompt" in it.data:  # case
             query = it.data["prompt"]
         else:
             query = grounding.mcq_query(it.data["question"], it.data["options"])
@@ -120,6 +120,8 @@ def prepare_suite(spec: SuiteSpec, cfg: Config, index: StatuteIndex | None = Non
     suite.items = sample([it for it in loaded.items if it.id not in shot_ids], limit, cfg.seed)
     if spec.kind in ("mcq", "general"):
         suite.baselines = mcq.baselines(suite.items)
+    if spec.retrieval and spec.kind == "safety":
+        raise ConfigError(f"suites.{spec.name}.retrieval: only mcq, general and case suites")
     if spec.retrieval and index is None:
         raise ConfigError(f"suites.{spec.name}.retrieval: needs index_path (the statute index)")
     if index is not None and (spec.retrieval or spec.kind == "case"):

@@ -203,3 +203,10 @@ def test_recipe_with_retrieval_on_and_off(tmp_path, tiny_gguf, legal_data, small
     (tmp_path / "c.yaml").write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ConfigError, match="index_path"):
         run(load_config(Config, tmp_path / "c.yaml"))
+
+    data["index_path"] = str(small_statute_index)
+    data["suites"] = [{"name": "x", "kind": "safety", "retrieval": True,
+                       "path": str(legal_data / "safety/xstest_en.jsonl")}]  # fmt: skip
+    (tmp_path / "c.yaml").write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"suites\.x\.retrieval: only mcq"):
+        run(load_config(Config, tmp_path / "c.yaml"))
