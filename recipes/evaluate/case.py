@@ -4,14 +4,19 @@ The model answers freely (greedy, up to ``max_tokens``); the answer is compared 
 reference by ROUGE-L and character F1 (``textmetrics``), and the statute articles it cites are
 matched against those the reference cites: citation precision (cited articles that the
 reference also cites) and recall (reference articles the answer found), micro-averaged over
-items.
+items. With the statute index, ``grounding``'s metrics are added (citation validity against the
+index; article recall / precision with law names resolved through it), and a retrieval suite
+asks the question grounded in its retrieved articles.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from legal_edge.statutes.index import StatuteIndex
+from legal_edge.statutes.prompt import grounded_question
 from recipes.evaluate.backends import EvalBackend
+from recipes.evaluate.grounding import citation_metrics, describe_articles
 from recipes.evaluate.items import Item
 from recipes.evaluate.textmetrics import char_f1, citation_counts, rouge_l
 
@@ -19,15 +24,25 @@ SYSTEM = "你是一名专业的法律助手。请根据中国法律（或问题�
 
 
 def predict(
-    backend: EvalBackend, item: Item, *, max_tokens: int, system: bool = False
+    backend: EvalBackend,
+    item: Item,
+    *,
+    max_tokens: int,
+    system: bool = False,
+    index: StatuteIndex | None = None,
+    article_chars: int | None = None,
 ) -> dict[str, Any]:
+    """Answer one question (grounded in its retrieved articles when ``article_chars`` is set)."""
+    question = item.data["prompt"]
+    if article_chars is not None:
+        question = grounded_question(question, item.data.get("articles", []), article_chars)
     msgs = ([{"role": "system", "content": SYSTEM}] if system else []) + [
-        {"role": "user", "content": item.data["prompt"]}
+        {"role": "user", "content": question}
     ]
     text = backend.generate(msgs, max_tokens)
     ref = item.data["reference"]
     correct, n_pred, found, n_ref = citation_counts(text, ref)
-    return {
+    rec: dict[str, Any] = {
         "text": text,
         "metrics": {
             "rouge_l": [rouge_l(text, ref), 1.0],
@@ -36,3 +51,8 @@ def predict(
             "citation_recall": [float(found), float(n_ref)],
         },
     }
+    if article_chars is not None:
+        rec["retrieved"] = describe_articles(item.data.get("articles", []))
+    if index is not None:
+        rec["metrics"].update(citation_metrics(index, text, ref))
+    return rec

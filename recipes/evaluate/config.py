@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
+from legal_edge.statutes.prompt import ARTICLE_CHARS
+
 
 @dataclass(frozen=True)
 class ModelSpec:
@@ -47,6 +49,12 @@ class SuiteSpec:
     subjects: tuple[str, ...] = ()  # general: subject files (empty = all)
     expect: Literal["label", "refuse", "comply"] = "label"  # safety: where "must refuse" comes from
     system_prompt: bool = False  # case: add the legal-assistant system message
+    # Ask with the top ``retrieval_k`` articles of the statute index in the prompt
+    # (``legal_edge.statutes.prompt.grounded_question``, the format the server and training use).
+    # A suite that differs from another only here is compared with it ("retrieval on vs off").
+    retrieval: bool = False
+    single_answer: bool = False  # mcq: only questions with one correct letter
+    cited_only: bool = False  # case: only rows whose reference cites an article (《…》第…条)
 
 
 @dataclass(frozen=True)
@@ -65,5 +73,13 @@ class Config:
     resume: bool = True  # reuse finished items from output_dir/predictions.jsonl
     write_manifest: bool = True  # merge results into each evaluated model directory's manifest
     charts: bool = True
+    # The statute index (``legal-recipes build-index``; the file or its directory). With it, case
+    # suites also report citation validity, recall and precision against the reference (law names
+    # and numerals normalised through the index), and suites may set ``retrieval: true``.
+    index_path: str | None = None
+    # Articles put in a grounded prompt: more finds more gold articles (recall@k) but every
+    # article adds ~150 prompt tokens (time to first token) and distracts a small model.
+    retrieval_k: int = 5
+    article_chars: int = ARTICLE_CHARS  # each article trimmed to this many characters (0 = whole)
     suite_filter: tuple[str, ...] = field(default=())  # run only these suites (by name)
     model_filter: tuple[str, ...] = field(default=())  # run only these models (by name)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from recipes.evaluate.caseforms import first_exchange, split_case
 from recipes.shared.jsonl import JsonlError, read_jsonl
 
 LETTERS = "ABCDEFGH"
@@ -183,7 +184,8 @@ def load_mcq_csv(path: Path, subject: str) -> Loaded:
 
 # -- open answers with references ----------------------------------------------------------------
 def load_cases(path: Path) -> Loaded:
-    """Questions with reference answers: ``{question | instruction + input, reference}``."""
+    """Questions with reference answers: ``{question | instruction + input, reference |
+    output}``, a consultation's first exchange (``messages``) or a typical case (``text``)."""
     good, skipped = [], []
     for lineno, row in read_rows(path):
         where = f"{path}:{lineno}"
@@ -192,6 +194,10 @@ def load_cases(path: Path) -> Loaded:
             parts = [str(row.get(k) or "").strip() for k in ("instruction", "input")]
             prompt = "\n".join(p for p in parts if p)
         reference = str(row.get("reference") or row.get("output") or "").strip()
+        if not prompt and "messages" in row:
+            prompt, reference = first_exchange(row["messages"])
+        elif not prompt and "text" in row:
+            prompt, reference = split_case(str(row["text"]))
         if not prompt:
             skipped.append(Skipped(where, "missing question"))
             continue
@@ -203,8 +209,8 @@ def load_cases(path: Path) -> Loaded:
             groups["subject"] = str(row.get("task") or row.get("topic"))
         good.append(
             Item(
-                str(row.get("id") or f"{path.stem}/{lineno}"),
-                {"prompt": prompt, "reference": reference},
+                str(row.get("id") or row.get("file") or f"{path.stem}/{lineno}"),
+                {"prompt": prompt, "reference": reference.strip()},
                 groups,
                 where,
             )

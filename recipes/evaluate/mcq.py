@@ -19,7 +19,9 @@ from collections import Counter
 from typing import Any
 
 from legal_edge.prompts import record_to_messages
+from legal_edge.statutes.prompt import grounded_question
 from recipes.evaluate.backends import EvalBackend
+from recipes.evaluate.grounding import describe_articles
 from recipes.evaluate.items import Item
 from recipes.shared.prompt_formats import ANSWER_PREFIX, mcq_prompt
 
@@ -85,12 +87,19 @@ def pick_shots(pool: list[Item], shots: int, seed: int, exclude: set[str]) -> di
     return out
 
 
-def messages_for(item: Item, shots: list[Item], general: bool = False) -> list[dict[str, str]]:
+def messages_for(
+    item: Item, shots: list[Item], general: bool = False, article_chars: int | None = None
+) -> list[dict[str, str]]:
+    """The chat: few-shot turns, then the question; with ``article_chars`` set, the question is
+    grounded in the item's retrieved articles (the shots stay closed-book)."""
     msgs: list[dict[str, str]] = []
     for s in shots:
         msgs.append({"role": "user", "content": question_text(s, general)})
         msgs.append({"role": "assistant", "content": ANSWER_PREFIX + s.data["answer"]})
-    msgs.append({"role": "user", "content": question_text(item, general)})
+    text = question_text(item, general)
+    if article_chars is not None:
+        text = grounded_question(text, item.data.get("articles", []), article_chars)
+    msgs.append({"role": "user", "content": text})
     return msgs
 
 
@@ -102,16 +111,20 @@ def predict(
     shots: list[Item],
     max_tokens: int,
     general: bool = False,
+    article_chars: int | None = None,
 ) -> dict[str, Any]:
     """Score one question in every mode; returns the prediction record with per-item metrics.
 
     Log-likelihood scoring prefills the answer turn with ``答案：`` (as training answers start)
-    and scores the letters after it; generation lets the model write the whole answer.
+    and scores the letters after it; generation lets the model write the whole answer. With
+    ``article_chars`` set the question carries its retrieved articles (``grounded_question``).
     """
-    msgs = messages_for(item, shots, general)
+    msgs = messages_for(item, shots, general, article_chars)
     gold = item.data["answer"]
     multi = item.data["kind"] != "single"
     rec: dict[str, Any] = {"answer": gold, "kind": item.data["kind"], "metrics": {}}
+    if article_chars is not None:
+        rec["retrieved"] = describe_articles(item.data.get("articles", []))
     for mode in modes:
         if mode == "loglik":
             if not backend.supports_loglik:

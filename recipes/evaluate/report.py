@@ -9,7 +9,9 @@ from typing import Any
 
 from legal_edge.config import to_dict
 from legal_edge.fileio import atomic_write_json
+from recipes.evaluate import onoff
 from recipes.evaluate.config import Config
+from recipes.evaluate.letters import add_letter_stats, letter_rows
 from recipes.evaluate.stats import bootstrap, paired_change
 from recipes.evaluate.suites import PreparedSuite
 from recipes.shared.plots import pyplot, save_png
@@ -59,6 +61,14 @@ def aggregate(
             "baselines": suite.baselines,
             "models": {},
         }
+        if suite.retrieval:  # gold articles among the k retrieved, the same for every model
+            counts = list(suite.retrieval.values())
+            entry["retrieval"] = {
+                "k": cfg.retrieval_k,
+                "recall": bootstrap(
+                    [c[0] for c in counts], [c[1] for c in counts], **boot
+                ).to_dict(),
+            }
         for model, by_suite in per_model.items():
             records, rate = by_suite[name]
             metrics = sorted({m for r in records for m in r.get("metrics", {})})
@@ -75,6 +85,8 @@ def aggregate(
                 "items_per_s": rate,
                 "breakdown": {},
             }
+            if suite.spec.kind in ("mcq", "general"):
+                add_letter_stats(result, records, boot)
             for m in (m for m in BREAKDOWN_METRICS if m in metrics):
                 groups: dict[str, dict[str, list[dict[str, Any]]]] = defaultdict(
                     lambda: defaultdict(list)
@@ -93,6 +105,7 @@ def aggregate(
             entry["models"][model] = result
         out["suites"][name] = entry
         out["comparison"] += _compare(name, per_model, base, boot)
+    out["retrieval_on_off"] = onoff.compare([s.spec for s in suites], per_model, boot)
     return out
 
 
@@ -179,6 +192,8 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
                 rows,
             )
         )
+    if results.get("retrieval_on_off"):
+        out.append(onoff.table(results["retrieval_on_off"], conf))
     for name, suite in results["suites"].items():
         models = list(suite["models"])
         metrics = sorted({m for r in suite["models"].values() for m in r["metrics"]})
@@ -191,6 +206,13 @@ def tables(results: dict[str, Any]) -> list[tuple[str, list[str], list[list[str]
             rows.append([label, *([_pct(v["acc"])] * len(models))])
             if "option_f1" in v:
                 rows.append([f"{label} per-option F1", *([_pct(v["option_f1"])] * len(models))])
+        rows += letter_rows(suite, models)
+        if "retrieval" in suite:
+            r = suite["retrieval"]
+            rows.append(
+                [f"retrieval recall@{r['k']} (gold articles among those retrieved)"]
+                + [_est(r["recall"])] * len(models)
+            )
         speed = ["items/s", *(str(suite["models"][mod]["items_per_s"] or "–") for mod in models)]
         rows.append(speed)
         skipped = ", ".join(f"{k}: {v}" for k, v in suite["skipped"].items()) or "none"
@@ -226,7 +248,7 @@ def charts(results: dict[str, Any], out: Path) -> list[Path]:
                 m
                 for r in suite["models"].values()
                 for m in r["metrics"]
-                if not m.startswith("acc_") or m.count("_") == 1
+                if (not m.startswith("acc_") or m.count("_") == 1) and "const" not in m
             }
         )
         if not metrics:

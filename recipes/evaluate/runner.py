@@ -9,7 +9,8 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.config import ConfigError, to_dict
-from recipes.evaluate import case, mcq, safety
+from legal_edge.statutes.index import StatuteIndex
+from recipes.evaluate import case, grounding, mcq, safety
 from recipes.evaluate.backends import BackendError, ContextOverflow, EvalBackend, make_backend
 from recipes.evaluate.config import Config, ModelSpec, SuiteSpec
 from recipes.evaluate.items import DataError, Item
@@ -19,8 +20,11 @@ from recipes.evaluate.report import aggregate, write_reports
 from recipes.evaluate.suites import PreparedSuite, prepare_suite
 
 
-def _predict(backend: EvalBackend, suite: PreparedSuite, item: Item) -> dict[str, Any]:
+def _predict(
+    backend: EvalBackend, suite: PreparedSuite, item: Item, cfg: Config, index: StatuteIndex | None
+) -> dict[str, Any]:
     spec = suite.spec
+    chars = cfg.article_chars if spec.retrieval else None
     if spec.kind in ("mcq", "general"):
         return mcq.predict(
             backend,
@@ -29,9 +33,17 @@ def _predict(backend: EvalBackend, suite: PreparedSuite, item: Item) -> dict[str
             shots=suite.shots_for(item),
             max_tokens=suite.max_tokens,
             general=spec.kind == "general",
+            article_chars=chars,
         )
     if spec.kind == "case":
-        return case.predict(backend, item, max_tokens=suite.max_tokens, system=spec.system_prompt)
+        return case.predict(
+            backend,
+            item,
+            max_tokens=suite.max_tokens,
+            system=spec.system_prompt,
+            index=index,
+            article_chars=chars,
+        )
     return safety.predict(backend, item, max_tokens=suite.max_tokens)
 
 
@@ -70,6 +82,8 @@ def run_suite(
     suite: PreparedSuite,
     store: PredictionStore,
     sig: str,
+    cfg: Config,
+    index: StatuteIndex | None = None,
 ) -> tuple[list[dict[str, Any]], float | None]:
     records = []
     progress = Progress(f"{model.name}/{suite.spec.name}", len(suite.items))
@@ -89,7 +103,7 @@ def run_suite(
         if rec is None:
             started = time.monotonic()
             try:
-                body = _predict(backend, suite, item)
+                body = _predict(backend, suite, item, cfg, index)
             except ContextOverflow as exc:
                 body = {"skipped": "prompt exceeds context", "detail": str(exc), "metrics": {}}
             rec = {
@@ -119,9 +133,22 @@ def _answer_settings(model: ModelSpec) -> dict[str, Any]:
     return {k: v for k, v in to_dict(model).items() if k not in _SPEED_ONLY}
 
 
-def _suite_settings(spec: SuiteSpec) -> dict[str, Any]:
+_OFF_BY_DEFAULT = ("retrieval", "single_answer", "cited_only")
+
+
+def _suite_settings(spec: SuiteSpec, cfg: Config, index: StatuteIndex | None) -> dict[str, Any]:
     # The limit picks which items, not how each is answered (subsets are nested).
-    return {k: v for k, v in to_dict(spec).items() if k != "limit"}
+    # Flags left off are left out, so adding a flag keeps earlier runs' items resumable.
+    out = {
+        k: v
+        for k, v in to_dict(spec).items()
+        if k != "limit" and not (k in _OFF_BY_DEFAULT and not v)
+    }
+    if spec.retrieval:  # the articles in the prompt depend on these
+        out["grounded"] = [cfg.retrieval_k, cfg.article_chars, grounding.index_identity(index)]
+    elif spec.kind == "case" and index is not None:  # the citation metrics depend on the index
+        out["index"] = grounding.index_identity(index)
+    return out
 
 
 def evaluate_all(cfg: Config) -> Path:
@@ -135,8 +162,11 @@ def evaluate_all(cfg: Config) -> Path:
     if cfg.baseline and cfg.baseline not in names:
         raise ConfigError(f"baseline: {cfg.baseline!r} is not one of the models {names}")
     specs = [s for s in cfg.suites if not cfg.suite_filter or s.name in cfg.suite_filter]
+    if cfg.retrieval_k < 1:
+        raise ConfigError(f"retrieval_k: must be at least 1, got {cfg.retrieval_k}")
+    index = grounding.open_index(cfg.index_path)
     try:
-        suites = [prepare_suite(s, cfg) for s in specs]
+        suites = [prepare_suite(s, cfg, index) for s in specs]
     except DataError as exc:
         raise ConfigError(str(exc)) from None
     for s in suites:
@@ -164,10 +194,10 @@ def evaluate_all(cfg: Config) -> Path:
                     sig = signature(
                         _answer_settings(model),
                         described[model.name].get("weights"),
-                        _suite_settings(suite.spec),
+                        _suite_settings(suite.spec, cfg, index),
                         cfg.seed,
                     )
-                    recs, rate = run_suite(backend, model, suite, store, sig)
+                    recs, rate = run_suite(backend, model, suite, store, sig, cfg, index)
                     per_model.setdefault(model.name, {})[suite.spec.name] = (recs, rate)
             finally:
                 backend.close()
@@ -175,6 +205,8 @@ def evaluate_all(cfg: Config) -> Path:
         raise ConfigError(str(exc)) from None
     finally:
         store.close()
+        if index is not None:
+            index.close()
     results = aggregate(cfg, suites, per_model, described)
     write_reports(cfg, out, results)
     if cfg.write_manifest:

@@ -6,9 +6,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from recipes.evaluate import general, mcq
+from legal_edge.config import ConfigError
+from legal_edge.statutes.index import StatuteIndex
+from recipes.evaluate import general, grounding, mcq
 from recipes.evaluate.config import Config, SuiteSpec
-from recipes.evaluate.items import Item, Loaded, load_cases, load_mcq_jsonl, load_safety, sample
+from recipes.evaluate.items import (
+    Item,
+    Loaded,
+    Skipped,
+    load_cases,
+    load_mcq_jsonl,
+    load_safety,
+    sample,
+)
 from recipes.shared.paths import resolve_path
 
 DEFAULT_MAX_TOKENS = {"mcq": 6, "general": 6, "case": 256, "safety": 64}
@@ -21,6 +31,8 @@ class PreparedSuite:
     loaded: Loaded
     shots: dict[str, list[Item]] = field(default_factory=dict)  # by answer kind or by subject
     baselines: dict[str, Any] = field(default_factory=dict)
+    # per item id: [gold articles retrieved, gold articles] (items with a reference, given an index)
+    retrieval: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def max_tokens(self) -> int:
@@ -40,7 +52,31 @@ def dedupe_ids(items: list[Item]) -> None:
         seen.add(it.id)
 
 
-def prepare_suite(spec: SuiteSpec, cfg: Config) -> PreparedSuite:
+def _only(loaded: Loaded, keep: Any, reason: str) -> None:
+    """Leave out the rows ``keep`` rejects, counted under ``reason`` (a suite's own filter)."""
+    out = [it for it in loaded.items if not keep(it)]
+    loaded.items = [it for it in loaded.items if keep(it)]
+    loaded.skipped += [Skipped(it.where, reason) for it in out]
+
+
+def ground(suite: PreparedSuite, index: StatuteIndex, k: int) -> None:
+    """Retrieve each item's articles once for every model: into the prompt when the suite has
+    ``retrieval``, and scored against the reference's articles (recall@k) whenever it has one."""
+    for it in suite.items:
+        if "prompt" in it.data:  # case
+            query = it.data["prompt"]
+        else:
+            query = grounding.mcq_query(it.data["question"], it.data["options"])
+        articles = grounding.retrieve(index, query, k)
+        if suite.spec.retrieval:
+            it.data["articles"] = articles
+        if "reference" in it.data:
+            suite.retrieval[it.id] = grounding.retrieval_counts(
+                index, articles, it.data["reference"]
+            )
+
+
+def prepare_suite(spec: SuiteSpec, cfg: Config, index: StatuteIndex | None = None) -> PreparedSuite:
     path = resolve_path(spec.path)
     limit = spec.limit if cfg.limit is None else min(spec.limit or cfg.limit, cfg.limit)
     pool: list[Item] = []
@@ -57,6 +93,16 @@ def prepare_suite(spec: SuiteSpec, cfg: Config) -> PreparedSuite:
         loaded = load_cases(path)
     else:
         loaded = load_safety(path, spec.expect)
+    if spec.single_answer:
+        _only(loaded, lambda it: it.data.get("kind") == "single", "not single-answer")
+    if spec.cited_only:
+        if index is None:
+            raise ConfigError(f"suites.{spec.name}.cited_only: needs index_path")
+        _only(
+            loaded,
+            lambda it: bool(grounding.cited_articles(index, it.data.get("reference", ""))),
+            "reference cites no article",
+        )
     dedupe_ids(loaded.items)
     suite = PreparedSuite(spec, [], loaded)
     shot_ids: set[str] = set()
@@ -74,4 +120,10 @@ def prepare_suite(spec: SuiteSpec, cfg: Config) -> PreparedSuite:
     suite.items = sample([it for it in loaded.items if it.id not in shot_ids], limit, cfg.seed)
     if spec.kind in ("mcq", "general"):
         suite.baselines = mcq.baselines(suite.items)
+    if spec.retrieval and spec.kind == "safety":
+        raise ConfigError(f"suites.{spec.name}.retrieval: only mcq, general and case suites")
+    if spec.retrieval and index is None:
+        raise ConfigError(f"suites.{spec.name}.retrieval: needs index_path (the statute index)")
+    if index is not None and (spec.retrieval or spec.kind == "case"):
+        ground(suite, index, cfg.retrieval_k)
     return suite
