@@ -85,7 +85,7 @@ class Settings:
     # An article scoring below this (BM25 x citation prior) is not relevant; with none left the
     # server answers that nothing was found instead of letting the model answer from memory.
     # Calibrated on labelled and non-legal questions (docs/measurements/2026-11-30-grounding.md).
-    grounding_min_score: float = 9.0
+    grounding_min_score: float = 7.5
     # Each article is cut to this many characters in the prompt (at a sentence end).
     grounding_article_chars: int = 240
     # true: an unverified citation in an answer gets 〔未核实：why〕 right after it in the text

@@ -111,13 +111,12 @@ class Options:
     enabled: bool
     k: int
     date: str | None
-    explicit: bool  # the request asked for grounding in so many words
 
 
 def request_options(body: ChatCompletionRequest, settings: Settings) -> Options:
     g = body.grounding
     if g is None or isinstance(g, bool):
-        return Options(g is not False, settings.grounding_k, None, g is True)
+        return Options(g is not False, settings.grounding_k, None)
     date = None
     if g.date is not None:
         try:
@@ -127,7 +126,7 @@ def request_options(body: ChatCompletionRequest, settings: Settings) -> Options:
                 f"grounding.date: {g.date!r} is not a date (YYYY-MM-DD)", "grounding.date"
             ) from None
     k = settings.grounding_k if g.k is None else g.k
-    return Options(g.enabled and k > 0, k, date, g.enabled)
+    return Options(g.enabled and k > 0, k, date)
 
 
 def _text(message: ChatMessage) -> str:
@@ -221,15 +220,11 @@ async def ground(
     body: ChatCompletionRequest, model: str, library: Library | None, settings: Settings
 ) -> Grounded | None:
     """Retrieve for ``body`` and rewrite its last user turn, or None when the model is not
-    grounded. Retrieval runs in a thread (2-20 ms; the event loop keeps streaming others)."""
+    grounded (the request's ``grounding`` field, validated, changes nothing then). Retrieval
+    runs in a thread (2-20 ms; the event loop keeps streaming others)."""
     opts = request_options(body, settings)
     index = library.index_for(model) if library is not None else None
-    if index is None:
-        if opts.explicit:
-            why = library.off.get(model, "not grounded") if library else "not grounded"
-            raise bad_request(
-                f"grounding: model {model!r} has no statute index ({why})", "grounding"
-            )
+    if index is None:  # the field is accepted and ignored: the model has no index
         return None
     flag = settings.flag_unverified_citations
     last = next(

@@ -73,7 +73,7 @@ CHAT = (
     "感冒了吃什么好得快？",
     "怎么折纸飞机？",
 )
-THRESHOLDS = (0.0, 5.0, 8.0, 8.5, 9.0, 9.5, 10.0, 12.0, 15.0, 20.0, 25.0)
+THRESHOLDS = (0.0, 5.0, 6.0, 7.0, 7.5, 8.0, 8.5, 9.0, 10.0, 12.0, 15.0, 20.0)
 
 
 def cmmlu_questions(folder: Path, per_subject: int) -> list[str]:

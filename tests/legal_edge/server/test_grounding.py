@@ -182,10 +182,11 @@ def test_bad_grounding_fields_are_400s_naming_the_field(app_client: TestClient) 
         err = r.json()["error"]
         assert err["param"] == param and err["message"].startswith(param), (value, err)
         assert word in err["message"], (value, err)
-    r = ask(app_client, THEFT, model="echo-plain", grounding=True)
-    assert r.status_code == 400 and r.json()["error"]["param"] == "grounding"
-    plain = ask(app_client, THEFT, model="echo-plain").json()
-    assert "citations" not in plain and plain["choices"][0]["message"]["content"] == THEFT
+    # a model without an index: the field is checked, then changes nothing
+    assert ask(app_client, THEFT, model="echo-plain", grounding={"k": 11}).status_code == 400
+    for value in (None, True, {"k": 5}):
+        plain = ask(app_client, THEFT, model="echo-plain", grounding=value).json()
+        assert "citations" not in plain and plain["choices"][0]["message"]["content"] == THEFT
 
 
 class Lines(logging.Handler):
