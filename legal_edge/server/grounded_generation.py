@@ -42,6 +42,7 @@ class GroundedGeneration(Generation):
         self.usage = inner.usage
         self.finish_reason = inner.finish_reason
         self.answer = ""  # the model's own text, before any mark
+        self._citations: list[dict[str, Any]] | None = None
 
     async def start(self) -> None:
         await self.inner.start()
@@ -66,7 +67,14 @@ class GroundedGeneration(Generation):
             self.finish_reason = self.inner.finish_reason
 
     def citations(self) -> list[dict[str, Any]]:
-        return self.grounded.citations(self.answer)
+        """The response's ``citations`` (once the answer has ended), counted once."""
+        if self._citations is None:
+            self._citations = self.grounded.citations(self.answer)
+            model = self.prep.runtime.name
+            for c in self._citations:
+                if c["verified"] is not None:
+                    self.metrics.citations.labels(model, str(c["verified"]).lower()).inc()
+        return self._citations
 
 
 class NothingFound(GroundedGeneration):
@@ -87,6 +95,7 @@ class NothingFound(GroundedGeneration):
         self.usage = Usage()
         self.finish_reason = "stop"
         self.answer = nothing_found_answer()
+        self._citations = None
 
     async def start(self) -> None:
         return None
@@ -114,7 +123,10 @@ async def new_generation(
         return Generation(prepare(body, runtime, settings), metrics)
     if grounded.nothing_found:
         prepare(body, runtime, settings)  # the same checks (and 503 while loading) as any request
+        metrics.grounding.labels(runtime.name, "nothing_found").inc()
         return NothingFound(runtime, grounded, metrics)
+    outcome = "grounded" if grounded.articles else "retrieval_off"
+    metrics.grounding.labels(runtime.name, outcome).inc()
     return GroundedGeneration(
         Generation(prepare(grounded.body, runtime, settings), metrics), grounded
     )

@@ -137,8 +137,18 @@ def test_an_invented_citation_is_marked_in_text_and_citations(app_client: TestCl
     assert len(bad) == 1 and bad[0]["article"] == "999" and bad[0]["status"] == "not_found"
     assert "has no article 999" in bad[0]["reason"] and bad[0]["law"] == "中华人民共和国刑法"
     assert all(c["verified"] for c in body["citations"] if c["cited_as"] and c is not bad[0])
+    before = metric(app_client, 'legal_edge_citations_total{model="echo-legal",verified="false"}')
     text, chunks = stream(app_client, INVENTED)
     assert text == answer and chunks[-1]["citations"] == body["citations"]
+    after = metric(app_client, 'legal_edge_citations_total{model="echo-legal",verified="false"}')
+    assert after == before + 1  # one unverified citation, counted once for the stream
+
+
+def metric(c: TestClient, series: str) -> float:
+    for line in c.get("/metrics").text.splitlines():
+        if line.startswith(series + " "):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
 
 
 def test_marking_in_the_text_can_be_switched_off(small_statute_index: Path) -> None:  # noqa: F811
@@ -162,6 +172,8 @@ def test_nothing_found_answers_without_the_model(small_statute_index: Path) -> N
         text, chunks = stream(c, "盗窃财物数额较大怎么处罚？")
         assert text == nothing_found_answer() and chunks[-1]["citations"] == []
         assert chunks[-1]["choices"][0]["finish_reason"] == "stop"
+        series = 'legal_edge_grounding_total{model="echo-legal",outcome="nothing_found"}'
+        assert metric(c, series) == 2
         # an article the question names is looked up, whatever the threshold
         named = ask(c, THEFT).json()
         assert named["citations"][0]["article"] == "264"
