@@ -77,7 +77,7 @@ class Settings:
     # Grounded chat completions (docs/grounding.md): retrieved articles put into the question,
     # a `citations` list in the response, every citation in the answer checked. auto: for a model
     # whose manifest names a statute index (the shipped one does); on: every model, with
-    # statutes_index; off: none (the look-up endpoints keep working).
+    # statutes_index; off: none (the look-up endpoints keep working when statutes_index is set).
     grounding: str = "auto"
     # Articles given per question (a request may ask 0-10 with grounding.k). More articles make a
     # longer prompt, and prompt time is what a lawyer waits for before the first word.

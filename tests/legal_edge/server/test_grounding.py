@@ -120,6 +120,39 @@ def test_k_sets_how_many_articles(app_client: TestClient) -> None:
     assert counts == [1, 5]
 
 
+def test_a_follow_up_retrieves_with_the_earlier_turns(app_client: TestClient) -> None:
+    first = "刑法第一百三十三条之一说的醉酒驾驶机动车"
+    messages = [
+        {"role": "user", "content": first},
+        {"role": "assistant", "content": "这是危险驾驶罪。"},
+        {"role": "user", "content": "会怎么处罚？"},
+    ]
+    body = app_client.post(
+        "/v1/chat/completions", json={"model": MODEL, "messages": messages}
+    ).json()
+    assert body["citations"][0]["article"] == "133-1"  # named two turns back, looked up
+    answer = body["choices"][0]["message"]["content"]
+    assert answer.startswith("参考法条：") and answer.endswith("问题：会怎么处罚？")
+    alone = ask(app_client, "会怎么处罚？").json()["citations"]
+    assert "133-1" not in [c["article"] for c in alone if c["given"]]
+
+
+def test_grounding_on_grounds_a_model_whose_manifest_names_no_index(
+    small_statute_index: Path,  # noqa: F811
+) -> None:
+    settings = Settings(
+        backend="echo", grounding="on", statutes_index=small_statute_index, grounding_min_score=1.0
+    )
+    with TestClient(create_app(settings, runtimes=[grounded_runtime(None)])) as c:
+        wait_ready(c)
+        assert ask(c, THEFT).json()["citations"][0]["article"] == "264"
+    settings = Settings(backend="echo", grounding="off", grounding_min_score=1.0)
+    with TestClient(create_app(settings, runtimes=[grounded_runtime(small_statute_index)])) as c:
+        wait_ready(c)
+        assert "citations" not in ask(c, THEFT).json()
+        assert c.get("/v1/statutes/刑法/264").status_code == 503  # no index named anywhere
+
+
 def test_date_picks_the_version_in_force_then(app_client: TestClient) -> None:
     q = "测试办法第三条的内容是什么？"
     old = ask(app_client, q, grounding={"date": "2019-06-01"}).json()["citations"][0]
