@@ -43,7 +43,7 @@ def test_the_shipped_model_answers_with_checked_citations(default_base_gguf) -> 
     answer = body["choices"][0]["message"]["content"]
     cites = body["citations"]
     given = [c for c in cites if c["given"]]
-    assert len(given) == Settings().grounding_k, cites
+    assert 1 <= len(given) <= Settings().grounding_k, cites
     assert all(c["text"] and c["status"] == "in_force" for c in given)
     # the grounded prompt reached the model: far longer than the question alone
     assert body["usage"]["prompt_tokens"] > 150 and answer.strip()
