@@ -16,6 +16,10 @@
 #                           --prefix: install under DIR (no user, no systemctl; for tests/packaging)
 #   sudo ./install.sh --system --uninstall [--purge]
 #                           remove program and service; keeps config and data unless --purge
+#   --statutes DIR          the statute folder the index for grounded answers is built from when
+#                           runs/index/statutes/ has none yet (default ../shared/legal-data/statutes;
+#                           an office's own folder of the same format works too). Without a folder
+#                           or an index the server starts with grounding off (no citations).
 #   --keep-conversations DAYS
 #                           keep questions and answers DAYS days in the feedback store (default 0:
 #                           conversation text is never stored; ratings and timings are)
@@ -43,6 +47,8 @@ PURGE=0
 USE_VENV=0
 MODELS_FROM=""
 KEEP_DAYS=0  # conversation text kept this many days in the feedback store; 0 = never
+STATUTES_DIR="$ROOT/../shared/legal-data/statutes"
+STATUTES_SET=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --dev) MODE=dev ;;
@@ -54,6 +60,8 @@ while [ $# -gt 0 ]; do
     --binary) shift; BINARY="${1:-}"; [ -n "$BINARY" ] || die "--binary needs a path" ;;
     --venv) USE_VENV=1 ;;
     --models-from) shift; MODELS_FROM="${1:-}" ;;
+    --statutes) shift; STATUTES_DIR="${1:-}"; STATUTES_SET=1
+      [ -n "$STATUTES_DIR" ] || die "--statutes needs a folder of statute files" ;;
     --keep-conversations) shift; KEEP_DAYS="${1:-}"
       [[ "$KEEP_DAYS" =~ ^[0-9]+$ ]] || die "--keep-conversations needs a number of days (0 = never keep)" ;;
     --uninstall) UNINSTALL=1 ;;
@@ -166,6 +174,27 @@ step "merged form of the default model (LoRA merged into the base, Q8_0, quality
   || echo "install.sh: warning: no merged build; the server applies the LoRA adapter at run" \
           "time (slower decoding, same answers)" >&2
 
+# -- statute index: what grounded answers retrieve from and check citations against ------------
+# The shipped model's manifest names runs/index/statutes (relative to the models folder's parent).
+INDEX_DIR="$ROOT/runs/index/statutes"
+GROUNDING="on (statute index $INDEX_DIR)"
+if [ -f "$INDEX_DIR/index.sqlite3" ]; then
+  step "statute index in $INDEX_DIR (present; rebuild: legal-recipes build-index)"
+elif [ -d "$STATUTES_DIR" ]; then
+  step "building the statute index from $STATUTES_DIR (1-3 min on 2 cores)"
+  (cd "$ROOT" && "$VENV/bin/legal-recipes" build-index --config recipes/configs/index/statutes.yaml \
+     --set "statutes_dir=$(cd "$STATUTES_DIR" && pwd)" --set "output_dir=$INDEX_DIR") \
+    || { echo "install.sh: warning: building the statute index failed; the server starts with" \
+              "grounding off (answers without retrieved articles or checked citations)" >&2
+         GROUNDING="OFF: building the statute index failed"; }
+else
+  [ "$STATUTES_SET" = 0 ] || die "--statutes: no folder at $STATUTES_DIR"
+  echo "install.sh: warning: no statute folder at $STATUTES_DIR and no index in $INDEX_DIR:" \
+       "grounding is off (answers carry no retrieved articles and no checked citations)." \
+       "Give one with --statutes DIR (files in the LawRefBook layout)." >&2
+  GROUNDING="OFF: no statute index (./install.sh --statutes DIR builds one)"
+fi
+
 # -- default config ----------------------------------------------------------------------------
 config="$ROOT/legal-edge.yaml"
 if [ ! -f "$config" ]; then
@@ -186,10 +215,15 @@ feedback_db: $ROOT/feedback.db   # ratings, timings, token counts (POST /v1/feed
 # N > 0 keeps it N days (so a correction can be traced to its answer); purge: legal-edge feedback purge
 response_retention_days: $KEEP_DAYS
 EOF
+  # The shipped manifest finds the index from models/; another models folder needs it named.
+  if [ "$MODELS_DIR" != "$ROOT/models" ] && [ -f "$INDEX_DIR/index.sqlite3" ]; then
+    echo "statutes_index: $INDEX_DIR   # grounded answers and /v1/statutes/*" >> "$config"
+  fi
 fi
 # -- CPU check: can llama.cpp's repacked kernels run here? (AMX Xeons crash with them) -----------
 step "checking how llama.cpp runs on this CPU (a test decode in a child process)"
 "$VENV/bin/legal-edge" check-cpu --config "$config" \
   || echo "install.sh: warning: the CPU check failed; the server probes again when it starts" >&2
 
+step "grounded answers: $GROUNDING"
 step "done. Start the server: $VENV/bin/legal-edge serve   (API on http://127.0.0.1:8000/v1)"

@@ -187,6 +187,21 @@ if ! ls "$R$DATA_DIR"/models/*/manifest.json >/dev/null 2>&1; then
   fi
 fi
 
+# The statute index grounded answers use: the shipped manifest names ../runs/index/statutes,
+# relative to the models folder. Copied when missing (./install.sh builds it); without it the
+# service starts with grounding off and logs why.
+src_index="$ROOT/runs/index/statutes"
+if [ -f "$src_index/index.sqlite3" ] && [ ! -f "$R$DATA_DIR/runs/index/statutes/index.sqlite3" ]; then
+  step "copying the statute index into $R$DATA_DIR/runs/index/statutes"
+  mkdir -p "$R$DATA_DIR/runs/index/statutes.partial"
+  cp -L "$src_index/index.sqlite3" "$src_index/manifest.json" "$R$DATA_DIR/runs/index/statutes.partial/" \
+    && rm -rf "$R$DATA_DIR/runs/index/statutes" \
+    && mv "$R$DATA_DIR/runs/index/statutes.partial" "$R$DATA_DIR/runs/index/statutes"
+elif [ ! -f "$R$DATA_DIR/runs/index/statutes/index.sqlite3" ]; then
+  echo "install.sh: warning: no statute index ($src_index): grounded answers are off;" \
+       "build one with ./install.sh --statutes DIR, then run this again" >&2
+fi
+
 config="$R$CONFIG_DIR/config.yaml"
 new_key=""
 if [ ! -f "$config" ]; then

@@ -49,6 +49,10 @@ class ModelManifest:
     evaluation: dict[str, Any] | None = None
     # Sampling defaults for this model (GENERATION_KEYS), used where a request does not say.
     generation: dict[str, Any] | None = None
+    # The statute index this model answers from (grounded chat completions): a directory or
+    # index.sqlite3, absolute or relative to the models directory. The setting statutes_index,
+    # when set, wins (docs/grounding.md).
+    statutes_index: str | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     # A model built from another one (``legal-edge models build-merged``): the source's name and
     # sha256s, so a stale build is recognised without hashing, and the quality gate's figures.

@@ -70,8 +70,28 @@ class Settings:
     # it and ab-report can compare variants. None = feedback disabled (the endpoint answers 503).
     feedback_db: Path | None = None
     # The statute index (`legal-recipes build-index`: its directory or index.sqlite3) behind
-    # GET /v1/statutes/*. None = those endpoints answer 503.
+    # GET /v1/statutes/* and grounded answers. Set, it wins over the index a model's manifest
+    # names (an office's own index); None: the served model's manifest's, else the endpoints
+    # answer 503.
     statutes_index: Path | None = None
+    # Grounded chat completions (docs/grounding.md): retrieved articles put into the question,
+    # a `citations` list in the response, every citation in the answer checked. auto: for a model
+    # whose manifest names a statute index (the shipped one does); on: every model, with
+    # statutes_index; off: none (the look-up endpoints keep working when statutes_index is set).
+    grounding: str = "auto"
+    # Articles given per question (a request may ask 0-10 with grounding.k). More articles make a
+    # longer prompt, and prompt time is what a lawyer waits for before the first word.
+    grounding_k: int = 3
+    # An article scoring below this (BM25 x citation prior) is not relevant; with none left the
+    # server answers that nothing was found instead of letting the model answer from memory.
+    # Calibrated on labelled and non-legal questions (docs/measurements/2026-11-30-grounding.md).
+    grounding_min_score: float = 7.5
+    # Each article is cut to this many characters in the prompt (at a sentence end).
+    grounding_article_chars: int = 240
+    # true: an unverified citation in an answer gets 〔未核实：why〕 right after it in the text
+    # itself (streams too), so no invented article reaches a lawyer unmarked. `citations` marks
+    # it either way.
+    flag_unverified_citations: bool = True
     # Days the conversation and answer text are kept for feedback. 0 (the default): text is never
     # stored, only timings, status, token counts and ratings; in a law office that text is
     # client-confidential, so keeping it is the admin's explicit choice. request_log_days: when
@@ -119,6 +139,12 @@ class Settings:
             )
         if any(len(k) < 8 for k in self.api_keys):
             raise ConfigError("api_keys: every key must have at least 8 characters")
+        if self.grounding not in ("auto", "on", "off"):
+            raise ConfigError(f"grounding: {self.grounding!r} must be auto, on or off")
+        if not 0 <= self.grounding_k <= 10:
+            raise ConfigError(f"grounding_k: {self.grounding_k} must be between 0 and 10")
+        if self.grounding_min_score < 0 or self.grounding_article_chars < 0:
+            raise ConfigError("grounding_min_score / grounding_article_chars: must be >= 0")
         if self.model_form not in MODEL_FORMS:
             raise ConfigError(
                 f"model_form: {self.model_form!r} must be one of {', '.join(MODEL_FORMS)}"

@@ -41,9 +41,10 @@ from legal_edge.server.generation import (
     Generation,
     ModelRuntime,
     map_backend_error,
-    prepare,
 )
 from legal_edge.server.gpu import register_gpu_metrics
+from legal_edge.server.grounded_generation import citations_of, new_generation
+from legal_edge.server.grounding import Library
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.server.statutes import HANDLERS as statute_handlers
@@ -63,6 +64,7 @@ class ServerState:
     loaded: bool = False
     feedback: FeedbackStore | None = None  # opened in the lifespan when settings.feedback_db
     ab: ABSplit | None = None
+    library: Library | None = None  # statute indexes: grounded answers, /v1/statutes/*
 
     def runtime(self, name: str, key: str = "") -> ModelRuntime:
         if self.ab is not None:
@@ -168,7 +170,7 @@ async def _run(
         )
 
     try:
-        gen = Generation(prepare(body, runtime, state.settings), state.metrics)
+        gen = await new_generation(body, runtime, state.settings, state.library, state.metrics)
         await gen.start()
     except Exception as exc:
         err = map_backend_error(exc)
@@ -189,6 +191,8 @@ async def _run(
             raise err from None
         try:
             payload = render_full(rid, runtime, text, gen)
+            if (citations := citations_of(gen)) is not None:
+                payload["citations"] = citations
         except Exception as exc:
             err = map_backend_error(exc)
             done(err.status, gen)
@@ -206,11 +210,17 @@ async def _run(
             async for delta in gen.deltas():
                 parts.append(delta.text)
                 yield _json_sse(render_chunk(rid, runtime, delta, gen))
-            yield _json_sse(render_chunk(rid, runtime, Delta("", gen.finish_reason), gen))
+            last = render_chunk(rid, runtime, Delta("", gen.finish_reason), gen)
+            citations = citations_of(gen)  # on the finish chunk and the usage chunk after it
+            if citations is not None:
+                last["citations"] = citations
+            yield _json_sse(last)
             if include_usage:
                 final = render_chunk(rid, runtime, Delta(""), gen)
                 final["choices"] = []
                 final["usage"] = gen.usage.as_dict()
+                if citations is not None:
+                    final["citations"] = citations
                 yield _json_sse(final)
             yield b"data: [DONE]\n\n"
         except asyncio.CancelledError:
@@ -437,7 +447,10 @@ def create_app(
         else:
             runtimes = [load_runtime(settings)]
     state = ServerState(
-        settings=settings, models={rt.name: rt for rt in runtimes}, ab=ab_split(settings, runtimes)
+        settings=settings,
+        models={rt.name: rt for rt in runtimes},
+        ab=ab_split(settings, runtimes),
+        library=Library(settings, {rt.name: rt.manifest for rt in runtimes}),
     )
     register_gpu_metrics(state.metrics.registry)
     for rt in runtimes:
@@ -462,6 +475,8 @@ def create_app(
 
         async def load() -> None:
             try:
+                if state.library is not None:  # one open, warmed index per process
+                    await asyncio.to_thread(state.library.open)
                 for rt in state.models.values():
                     await rt.backend.start()
                 state.loaded = True
@@ -483,6 +498,8 @@ def create_app(
             if state.feedback is not None:
                 state.feedback.close()
                 state.feedback = None
+            if state.library is not None:
+                state.library.close()
 
     v1 = Router(
         path="/v1",

@@ -108,6 +108,20 @@ class Metrics:
             registry=r,
         )
         self.model_info = Info("legal_edge_model", "Served model", ["model"], registry=r)
+        # grounded answers: how retrieval went per chat completion (grounded, nothing_found,
+        # retrieval_off), and each citation in an answer as checked (verified true / false)
+        self.grounding = Counter(
+            "legal_edge_grounding",
+            "Grounded chat completions by outcome",
+            ["model", "outcome"],
+            registry=r,
+        )
+        self.citations = Counter(
+            "legal_edge_citations",
+            "Citations in answers by verification",
+            ["model", "verified"],
+            registry=r,
+        )
         # max_queue, so alerts can express queue saturation as a share of capacity
         self.queue_capacity = Gauge(
             "legal_edge_queue_capacity",

@@ -66,6 +66,15 @@ class _Sampling(Struct, kw_only=True):
     user: str | None = None
 
 
+class GroundingOptions(Struct, kw_only=True, forbid_unknown_fields=True):
+    """Extension field ``grounding`` (openai SDK: ``extra_body``): retrieval for this request."""
+
+    enabled: bool = True  # false: no articles retrieved (citations in the answer still checked)
+    k: Annotated[int, Meta(ge=0, le=10)] | None = None  # articles; default: setting grounding_k
+    # the law in force on this day (YYYY-MM-DD); default: the version in force now
+    date: Annotated[str, stated(format="date")] | None = None  # checked in grounding.py
+
+
 class ChatCompletionRequest(_Sampling, kw_only=True):
     messages: Annotated[list[ChatMessage], stated(minItems=1)]
     max_completion_tokens: MaxTokens | None = None
@@ -74,6 +83,8 @@ class ChatCompletionRequest(_Sampling, kw_only=True):
     tools: Annotated[list[dict[str, Any]], stated(maxItems=0)] | None = None  # no tool calling
     tool_choice: Any = None
     parallel_tool_calls: bool | None = None
+    # legal-edge extension: statute retrieval (docs/grounding.md); false = off
+    grounding: bool | GroundingOptions | None = None
 
 
 class CompletionRequest(_Sampling, kw_only=True):

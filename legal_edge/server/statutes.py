@@ -1,5 +1,6 @@
 """``GET /v1/statutes/search`` and ``GET /v1/statutes/{law}/{article}``: the statute index
-(``settings.statutes_index``, built by ``legal-recipes build-index``) over HTTP.
+(``settings.statutes_index``, else the served model's, built by ``legal-recipes build-index``)
+over HTTP.
 
 The index is opened on first use and kept on the app's state: reading its per-article arrays
 takes a fraction of a second and jieba's dictionary about a second, once per process.
@@ -25,6 +26,9 @@ RESPONSES = error_docs.error_responses(*error_docs.COMMON, 404, 503)
 
 def statute_index(request: Request[Any, Any, Any], server: Any) -> StatuteIndex:
     """The app's statute index, opened once; 503 when none is configured or it cannot open."""
+    opened = server.library.endpoint_index() if server.library is not None else None
+    if opened is not None:  # opened in the lifespan (statutes_index, else the model's index)
+        return opened  # type: ignore[no-any-return]
     path = server.settings.statutes_index
     if path is None:
         raise APIError(

@@ -55,6 +55,11 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path, models_from: Path) -> N
     assert os.access(app / "bin/legal-edge", os.X_OK)
     assert (app / "VERSION").read_text().startswith("0.1.0")
     assert (data / "models/tiny/manifest.json").is_file() and (data / "feedback").is_dir()
+    # the statute index beside the models, where the shipped manifest's ../runs/... points
+    if (REPO / "runs/index/statutes/index.sqlite3").is_file():
+        assert (data / "runs/index/statutes/index.sqlite3").stat().st_size > 1_000_000
+    else:
+        assert "grounded answers are off" in out.stderr
     config = etc / "config.yaml"
     assert config.stat().st_mode & 0o777 == 0o640  # the key is not world-readable
     cfg = yaml.safe_load(config.read_text())

@@ -26,7 +26,8 @@
       feedbackFailed: "反馈未能发送：{0}", stopped: "（已停止）", unverified: "未核实",
       unverifiedMark: "⚠ 未核实", showSources: "查看法条来源（{0}）", versionDate: "版本日期",
       status: "状态", origin: "出处", in_force: "现行有效", superseded: "已被修订",
-      repealed: "已废止", privacyNoText: "本服务器不保存对话内容：反馈只发送赞或踩，不发送任何文字。对话只保存在本浏览器中。",
+      repealed: "已废止", not_found: "法条库中没有", verified: "✓ 已核实", given: "检索到的第 {0} 条",
+      citedOnly: "回答引用，未经检索", notCited: "回答未引用", privacyNoText: "本服务器不保存对话内容：反馈只发送赞或踩，不发送任何文字。对话只保存在本浏览器中。",
       privacyKeeps: "本服务器在管理员设定的期限内保存问题和回答的文字，用于反馈和改进模型。对话列表只保存在本浏览器中。",
       feedbackOff: "本服务器不保存对话内容，也未开启反馈。对话只保存在本浏览器中。",
       unauthorized: "API 密钥无效或缺失，请重新输入。", keyWrong: "密钥不正确，请重新输入。",
@@ -54,6 +55,8 @@
       stopped: "(stopped)", unverified: "unverified", unverifiedMark: "⚠ unverified",
       showSources: "Show sources ({0})", versionDate: "Version date", status: "Status",
       origin: "Origin", in_force: "in force", superseded: "superseded", repealed: "repealed",
+      not_found: "not in the statute index", verified: "✓ verified", given: "retrieved article {0}",
+      citedOnly: "cited by the answer, not retrieved", notCited: "not cited by the answer",
       privacyNoText: "This server keeps no conversation text: feedback sends only your thumbs up or down, no text. Conversations are stored only in this browser.",
       privacyKeeps: "This server keeps questions and answers for the period its administrator set, for feedback and improving the model. The conversation list is stored only in this browser.",
       feedbackOff: "This server keeps no conversation text and has feedback turned off. Conversations are stored only in this browser.",
@@ -227,9 +230,12 @@
 
   const lawKey = (law) => String(law).replace(/[《》\s]/g, "").replace(/^中华人民共和国/, "");
 
-  function findCitation(citations, law, article) {
+  function findCitation(citations, law, article, whole) {
     const lk = lawKey(law);
     const ak = articleKey(article);
+    // the server says how the answer wrote each citation it checked (short names included)
+    const exact = (citations || []).findIndex((c) => c.cited_as && c.cited_as.replace(/\s/g, "") === whole.replace(/\s/g, ""));
+    if (exact >= 0) return exact;
     return (citations || []).findIndex((c) => {
       const ck = lawKey(c.law || "");
       return ck && (ck === lk || ck.endsWith(lk) || lk.endsWith(ck)) && articleKey(c.article || "") === ak;
@@ -242,7 +248,7 @@
     if (!citations || !citations.length) return null;
     return (escaped) =>
       escaped.replace(MENTION, (whole, law, article) => {
-        const i = findCitation(citations, law, article);
+        const i = findCitation(citations, law, article, whole);
         if (i < 0) return whole;
         const bad = citations[i].verified === false;
         return `<a class="cite${bad ? " unverified" : ""}" href="#src-${i}" data-msg="${msgIndex}" data-src="${i}">${whole}${bad ? " ⚠" : ""}</a>`;
@@ -524,13 +530,17 @@
 
   function sourceNode(s, i) {
     const bad = s.verified === false;
-    const title = "《" + (s.law || "") + "》" + (s.article || "");
+    const title = "《" + (s.law || "") + "》" + (s.label || s.article || "");
     const meta = [];
     if (s.version_date) meta.push(t("versionDate") + ": " + s.version_date);
     if (s.status) meta.push(t("status") + ": " + (TEXT[lang][s.status] || s.status));
+    if (s.given) meta.push(t("given", s.given));
+    else if (s.cited_as) meta.push(t("citedOnly"));
+    if (s.given && !s.cited_as && "cited_as" in s) meta.push(t("notCited"));
     const li = el("li", { id: "src-" + i, tabindex: "-1", className: "source" + (bad ? " unverified" : "") },
       el("h3", { text: title }),
       bad ? el("p", { className: "badge", text: t("unverifiedMark") + (s.reason ? ": " + s.reason : "") }) : null,
+      s.verified === true ? el("p", { className: "ok", text: t("verified") }) : null,
       meta.length ? el("p", { className: "meta", text: meta.join(" · ") }) : null,
       s.text ? el("blockquote", { text: s.text }) : null,
       s.origin ? el("p", { className: "origin", text: t("origin") + ": " + s.origin }) : null);
@@ -657,7 +667,7 @@
       else {
         parts.push("**" + t("assistant_md") + (m.model ? " (" + m.model + ")" : "") + ":**", "", m.content + (m.stopped ? " " + t("stopped") : ""), "");
         for (const s of m.citations || []) {
-          parts.push("> 《" + s.law + "》" + s.article + (s.version_date ? " (" + s.version_date + ")" : "") + (s.verified === false ? " — " + t("unverified") : "") + (s.text ? ": " + s.text : ""));
+          parts.push("> 《" + s.law + "》" + (s.label || s.article) + (s.version_date ? " (" + s.version_date + ")" : "") + (s.verified === false ? " — " + t("unverified") : "") + (s.text ? ": " + s.text : ""));
         }
         if (m.citations && m.citations.length) parts.push("");
       }

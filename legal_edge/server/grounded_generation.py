@@ -1,0 +1,137 @@
+"""A chat completion run with grounding: the model's text passed through the citation guard,
+the ``citations`` list at the end, or the "nothing found" answer without the model at all.
+
+Both are ``Generation``s to the request handler, so JSON and streamed responses, metrics,
+disconnects and the feedback store work as for any other request.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from legal_edge.backends.base import SamplingParams
+from legal_edge.server.generation import (
+    Delta,
+    Generation,
+    ModelRuntime,
+    Prepared,
+    Usage,
+    new_id,
+    prepare,
+)
+from legal_edge.server.grounding import Grounded, Library, ground
+from legal_edge.server.metrics import Metrics
+from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
+from legal_edge.settings import Settings
+from legal_edge.statutes.flags import CitationGuard
+from legal_edge.statutes.prompt import nothing_found_answer
+
+
+class GroundedGeneration(Generation):
+    """The model's answer with unverified citations marked (setting
+    ``flag_unverified_citations``) and, once it has ended, its ``citations``."""
+
+    def __init__(self, inner: Generation, grounded: Grounded) -> None:
+        # Not Generation.__init__: the inner generation already holds the backend stream.
+        self.inner = inner
+        self.grounded = grounded
+        self.prep = inner.prep
+        self.metrics = inner.metrics
+        self.usage = inner.usage
+        self.finish_reason = inner.finish_reason
+        self.answer = ""  # the model's own text, before any mark
+        self._citations: list[dict[str, Any]] | None = None
+
+    async def start(self) -> None:
+        await self.inner.start()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+    async def deltas(self) -> AsyncIterator[Delta]:
+        guard = CitationGuard(self.grounded.verify) if self.grounded.flag else None
+        raw: list[str] = []
+        try:
+            async for delta in self.inner.deltas():
+                raw.append(delta.text)
+                text = guard.push(delta.text) if guard else delta.text
+                if text:
+                    yield Delta(text)
+            rest = guard.flush() if guard else ""
+            if rest:
+                yield Delta(rest)
+        finally:
+            self.answer = "".join(raw)
+            self.finish_reason = self.inner.finish_reason
+
+    def citations(self) -> list[dict[str, Any]]:
+        """The response's ``citations`` (once the answer has ended), counted once."""
+        if self._citations is None:
+            self._citations = self.grounded.citations(self.answer)
+            model = self.prep.runtime.name
+            for c in self._citations:
+                if c["verified"] is not None:
+                    self.metrics.citations.labels(model, str(c["verified"]).lower()).inc()
+        return self._citations
+
+
+class NothingFound(GroundedGeneration):
+    """The answer when retrieval found nothing relevant: fixed text, no model, no tokens."""
+
+    def __init__(self, runtime: ModelRuntime, grounded: Grounded, metrics: Metrics) -> None:
+        self.grounded = grounded
+        self.prep = Prepared(
+            request_id=new_id("chatcmpl"),
+            runtime=runtime,
+            prompt="",
+            params=SamplingParams(max_tokens=1),
+            stops=(),
+            prompt_tokens=0,
+            deadline=time.monotonic(),
+        )
+        self.metrics = metrics
+        self.usage = Usage()
+        self.finish_reason = "stop"
+        self.answer = nothing_found_answer()
+        self._citations = None
+
+    async def start(self) -> None:
+        return None
+
+    async def close(self) -> None:
+        return None
+
+    async def deltas(self) -> AsyncIterator[Delta]:
+        yield Delta(self.answer)
+
+
+async def new_generation(
+    body: ChatCompletionRequest | CompletionRequest,
+    runtime: ModelRuntime,
+    settings: Settings,
+    library: Library | None,
+    metrics: Metrics,
+) -> Generation:
+    """The generation for a request: grounded when it is a chat completion for a grounded
+    model (retrieval, the rewritten question, checked citations), else a plain one."""
+    if not isinstance(body, ChatCompletionRequest):
+        return Generation(prepare(body, runtime, settings), metrics)
+    grounded = await ground(body, runtime.name, library, settings)
+    if grounded is None:
+        return Generation(prepare(body, runtime, settings), metrics)
+    if grounded.nothing_found:
+        prepare(body, runtime, settings)  # the same checks (and 503 while loading) as any request
+        metrics.grounding.labels(runtime.name, "nothing_found").inc()
+        return NothingFound(runtime, grounded, metrics)
+    outcome = "grounded" if grounded.articles else "retrieval_off"
+    metrics.grounding.labels(runtime.name, outcome).inc()
+    return GroundedGeneration(
+        Generation(prepare(grounded.body, runtime, settings), metrics), grounded
+    )
+
+
+def citations_of(gen: Generation) -> list[dict[str, Any]] | None:
+    """The ``citations`` of a finished generation, None when it was not grounded."""
+    return gen.citations() if isinstance(gen, GroundedGeneration) else None

@@ -1,0 +1,250 @@
+"""Grounded chat completions: which statute index a model answers from, what a request asks for
+(the ``grounding`` extension field), retrieval, and the ``citations`` list of a response.
+
+The indexes are opened once per process, in the lifespan (``Library.open``), and warmed, so the
+first question does not wait for jieba's dictionary. See docs/grounding.md.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import msgspec
+
+from legal_edge.manifest import ModelManifest
+from legal_edge.server.errors import bad_request
+from legal_edge.server.schemas import ChatCompletionRequest, ChatMessage
+from legal_edge.settings import Settings
+from legal_edge.statutes.index import ArticleRecord, IndexError_, StatuteIndex, Verification
+from legal_edge.statutes.prompt import ArticleLike, grounded_question
+
+log = logging.getLogger("legal_edge.server")
+HISTORY_TURNS = 2  # earlier user turns added to the retrieval query (a follow-up says little)
+HISTORY_CHARS = 600  # ... at most this much of them
+
+
+def index_path(settings: Settings, manifest: ModelManifest) -> tuple[Path | None, str]:
+    """The index ``manifest``'s model grounds in under ``settings``, or (None, why not).
+
+    The setting ``statutes_index`` wins over the manifest's (an office's own index); a relative
+    manifest path is relative to the models directory."""
+    if settings.grounding == "off":
+        return None, "grounding: off"
+    named = manifest.statutes_index
+    if named is None and settings.grounding == "auto":
+        return None, "its manifest names no statute index (grounding: auto)"
+    if settings.statutes_index is not None:
+        return Path(settings.statutes_index), ""
+    if named is None:
+        return None, "grounding: on, but no statutes_index is set"
+    path = Path(named).expanduser()
+    return (path if path.is_absolute() else Path(settings.models_dir) / path), ""
+
+
+@dataclass
+class Library:
+    """The statute indexes of the served models (one open index per file) and the look-up
+    endpoints' index (``statutes_index``, else the first grounded model's)."""
+
+    settings: Settings
+    manifests: dict[str, ModelManifest]
+    indexes: dict[Path, StatuteIndex] = field(default_factory=dict)
+    by_model: dict[str, StatuteIndex] = field(default_factory=dict)
+    off: dict[str, str] = field(default_factory=dict)  # model -> why it is not grounded
+
+    def open(self) -> None:
+        """Open and warm every index (blocking: run it in a thread); one log line per model
+        that is not grounded, saying why. A missing index never stops the server."""
+        if self.settings.statutes_index is not None:
+            self._open(Path(self.settings.statutes_index))  # the look-up endpoints' index
+        for name, manifest in self.manifests.items():
+            path, why = index_path(self.settings, manifest)
+            index = self._open(path) if path is not None else None
+            if isinstance(index, str):
+                why, index = index, None
+            if index is None:
+                self.off[name] = why
+                # an index the model should have and does not: a warning; none named: info
+                level = logging.WARNING if path is not None else logging.INFO
+                log.log(level, "grounding off for %s: %s", name, why)
+            else:
+                self.by_model[name] = index
+                log.info("grounding %s in %s", name, index.path)
+
+    def _open(self, path: Path) -> StatuteIndex | str:
+        key = path.resolve()
+        if key not in self.indexes:
+            try:
+                index = StatuteIndex(path)
+                index.warm()
+            except IndexError_ as exc:
+                return f"{exc}; answers are not grounded"
+            self.indexes[key] = index
+        return self.indexes[key]
+
+    def index_for(self, model: str) -> StatuteIndex | None:
+        return self.by_model.get(model)
+
+    def endpoint_index(self) -> StatuteIndex | None:
+        """The index behind /v1/statutes/*: statutes_index when set (opened by the endpoint),
+        else the first grounded model's."""
+        if self.settings.statutes_index is not None:
+            return self.indexes.get(Path(self.settings.statutes_index).resolve())
+        return next(iter(self.by_model.values()), None)
+
+    def close(self) -> None:
+        for index in self.indexes.values():
+            index.close()
+        self.indexes.clear()
+        self.by_model.clear()
+
+
+@dataclass(frozen=True)
+class Options:
+    """What one request asks of retrieval (``grounding`` field, else the settings)."""
+
+    enabled: bool
+    k: int
+    date: str | None
+
+
+def request_options(body: ChatCompletionRequest, settings: Settings) -> Options:
+    g = body.grounding
+    if g is None or isinstance(g, bool):
+        return Options(g is not False, settings.grounding_k, None)
+    date = None
+    if g.date is not None:
+        try:
+            date = dt.date.fromisoformat(g.date).isoformat()
+        except ValueError:
+            raise bad_request(
+                f"grounding.date: {g.date!r} is not a date (YYYY-MM-DD)", "grounding.date"
+            ) from None
+    k = settings.grounding_k if g.k is None else g.k
+    return Options(g.enabled and k > 0, k, date)
+
+
+def _text(message: ChatMessage) -> str:
+    if isinstance(message.content, list):
+        return "".join(part.text for part in message.content)
+    return message.content or ""
+
+
+def retrieval_query(messages: list[ChatMessage], last: int) -> str:
+    """The question first (its named articles are looked up first), then recent user turns."""
+    earlier = [_text(m) for m in messages[:last] if m.role == "user"][-HISTORY_TURNS:]
+    history = "\n".join(reversed(earlier))[:HISTORY_CHARS]
+    return "\n".join(x for x in (_text(messages[last]), history) if x)
+
+
+@dataclass
+class Grounded:
+    """One grounded request: the articles given to the model and the rewritten request."""
+
+    index: StatuteIndex
+    body: ChatCompletionRequest
+    articles: list[ArticleRecord]
+    date: str | None
+    flag: bool  # mark unverified citations in the answer text
+    nothing_found: bool = False
+
+    def verify(self, text: str) -> list[Verification]:
+        return self.index.verify_citations(text, self.date)
+
+    def citations(self, answer: str) -> list[dict[str, Any]]:
+        """The articles given to the model, then each other article the answer cites; every
+        citation in the answer carries ``verified`` and ``reason``."""
+        out = [_entry(a, i) for i, a in enumerate(self.articles, start=1)]
+        given = {(a.law, a.number): e for a, e in zip(self.articles, out, strict=True)}
+        seen: set[str] = set()
+        for v in self.verify(answer):
+            rec = v.record
+            key = (rec.law, rec.number) if rec is not None else None
+            entry = given.get(key) if key and v.verified else None
+            if entry is None:
+                ident = f"{key or (v.law, v.article)}"
+                if ident in seen:
+                    continue
+                seen.add(ident)
+                entry = _entry(rec, None) if rec is not None else _missing(v, self.index)
+                out.append(entry)
+            if entry["cited_as"] is None:
+                entry.update(cited_as=v.raw, verified=v.verified, reason=v.reason)
+        return out
+
+
+def _entry(rec: ArticleRecord, given: int | None) -> dict[str, Any]:
+    return {
+        "law": rec.law,
+        "article": rec.number,
+        "label": rec.label,
+        "text": rec.text,
+        "version_date": rec.version,
+        "effective_from": rec.effective_from,
+        "effective_to": rec.effective_to,
+        "status": rec.status,
+        "origin": rec.origin,
+        "licence": rec.licence,
+        "given": given,  # its number in the prompt's 参考法条 block; None: only cited
+        "score": None if rec.score is None else round(rec.score, 3),
+        "cited_as": None,  # how the answer wrote it; None: the answer does not cite it
+        "verified": None,
+        "reason": None,
+    }
+
+
+def _missing(v: Verification, index: StatuteIndex) -> dict[str, Any]:
+    """An entry for a cited article the index does not hold."""
+    empty = dict.fromkeys(("label", "text", "version_date", "effective_from", "effective_to"))
+    return {
+        "law": index.resolve_law(v.law) or v.law,
+        "article": v.article,
+        **empty,
+        "status": v.status,
+        "origin": None,
+        "licence": None,
+        "given": None,
+        "score": None,
+        "cited_as": None,
+        "verified": None,
+        "reason": None,
+    }
+
+
+async def ground(
+    body: ChatCompletionRequest, model: str, library: Library | None, settings: Settings
+) -> Grounded | None:
+    """Retrieve for ``body`` and rewrite its last user turn, or None when the model is not
+    grounded (the request's ``grounding`` field, validated, changes nothing then). Retrieval
+    runs in a thread (2-20 ms; the event loop keeps streaming others)."""
+    opts = request_options(body, settings)
+    index = library.index_for(model) if library is not None else None
+    if index is None:  # the field is accepted and ignored: the model has no index
+        return None
+    flag = settings.flag_unverified_citations
+    last = next(
+        (i for i in range(len(body.messages) - 1, -1, -1) if body.messages[i].role == "user"), None
+    )
+    if not opts.enabled or last is None:
+        return Grounded(index, body, [], opts.date, flag)
+    query = retrieval_query(body.messages, last)
+    hits = await asyncio.to_thread(index.search, query, opts.k, opts.date)
+    floor = settings.grounding_min_score
+    articles = [h for h in hits if h.score is None or h.score >= floor]
+    if not articles:
+        return Grounded(index, body, [], opts.date, flag, nothing_found=True)
+    # (frozen records: read-only attributes, which ArticleLike declares plainly)
+    given = cast(list[ArticleLike], articles)
+    question = grounded_question(
+        _text(body.messages[last]), given, settings.grounding_article_chars
+    )
+    messages = list(body.messages)
+    messages[last] = msgspec.structs.replace(messages[last], content=question)
+    return Grounded(
+        index, msgspec.structs.replace(body, messages=messages), articles, opts.date, flag
+    )
