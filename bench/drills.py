@@ -225,17 +225,34 @@ def hostile(read_timeout: float, as_json: bool) -> None:
     show_default=True,
     help="Train and export a tiny random model or the default Gemma 3 270M (about an hour).",
 )
+@click.option(
+    "--stages", default="prepare-data,train,export", show_default=True, help="Comma-separated."
+)
 @click.option("--keep", type=click.Path(path_type=Path), help="Run in this folder and keep it.")
 @click.option("--json", "as_json", is_flag=True)
-def recipes(kills: int, seed: int, base: str, keep: Path | None, as_json: bool) -> None:
-    """kill -9 prepare-data, train and export at random moments; rerun; compare."""
+def recipes(
+    kills: int, seed: int, base: str, stages: str, keep: Path | None, as_json: bool
+) -> None:
+    """kill -9 prepare-data, train and export at random moments; rerun; compare.
+
+    With --keep, a stage's uninterrupted run is reused when the folder has it, and a stage left
+    out of --stages that a later one needs is read from there."""
     from tests.drills.recipe_runs import long_form
+
+    def report(k) -> None:
+        ok = "ok" if not (k.incomplete or k.differences) else "PROBLEM"
+        click.echo(
+            f"  {k.stage}: kill -9 at {k.at_s} s ({'killed' if k.killed else 'had ended'}), "
+            f"{k.files_at_kill} final files then, rerun {k.rerun_s} s: {ok}",
+            err=True,
+        )
 
     head = "stage         ref s  kills  killed  incomplete  tmp left  reruns equal  max |diff|"
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         click.echo(head)
-        for drill in long_form(keep or Path(tmp), kills, seed, base):
+        picked = tuple(stages.split(","))
+        for drill in long_form(keep or Path(tmp), kills, seed, base, picked, report):
             r = drill.summary()
             results.append(r)
             diff = "-" if r["max_abs_diff"] is None else f"{r['max_abs_diff']:.1e}"

@@ -8,8 +8,9 @@ and compared with it.
 
 from __future__ import annotations
 
+import json
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +27,7 @@ from tests.drills.interrupt import (
 )
 
 CONFIGS = REPO / "recipes" / "configs"
+STAGES = ("prepare-data", "train", "export")
 VALIDATION = "../shared/legal-data/qa/lawyer_llama_single_turn.jsonl"
 JECQA = "../shared/legal-data/mcq/jecqa_train.jsonl"
 
@@ -92,37 +94,63 @@ class StageDrill:
         }
 
 
-def drill_stage(stage: Stage, root: Path, kills: int, rng: random.Random) -> StageDrill:
-    """An uninterrupted run in ``root/reference``, then ``kills`` killed-and-rerun rounds."""
+def drill_stage(
+    stage: Stage,
+    root: Path,
+    kills: int,
+    rng: random.Random,
+    report: Callable[[Kill], None] = lambda k: None,
+) -> StageDrill:
+    """An uninterrupted run in ``root/reference`` (kept from an earlier run in the same folder
+    when its ``seconds.json`` is there), then ``kills`` killed-and-rerun rounds."""
     ref = root / "reference"
-    out = StageDrill(stage.name, run_whole(stage.argv(ref), ref / "drill.log"))
+    timing = ref / "seconds.json"
+    if timing.is_file():
+        seconds = json.loads(timing.read_text())["seconds"]
+    else:
+        seconds = run_whole(stage.argv(ref), ref / "drill.log")
+        timing.write_text(json.dumps({"seconds": seconds}))
+    out = StageDrill(stage.name, seconds)
     for i in range(kills):
         at = rng.uniform(0.05, 0.95) * out.reference_s
         out.kills.append(interrupt(stage, ref, root / f"kill-{i}", at))
+        report(out.kills[-1])
     return out
 
 
-def long_form(root: Path, kills: int, seed: int, base: str) -> Iterator[StageDrill]:
-    """All three stages, each as it is done; ``base`` "real" trains and exports the default
-    Gemma 3 270M, "tiny" a random tiny model (the same code, minutes instead of an hour)."""
+def long_form(
+    root: Path,
+    kills: int,
+    seed: int,
+    base: str,
+    stages: tuple[str, ...] = STAGES,
+    report: Callable[[Kill], None] = lambda k: None,
+) -> Iterator[StageDrill]:
+    """The stages in order, each as it is done; ``base`` "real" trains and exports the default
+    Gemma 3 270M, "tiny" a random tiny model (the same code, minutes instead of an hour). A
+    stage left out uses the reference output of an earlier run in ``root``."""
     rng = random.Random(seed)
-    yield drill_stage(data(), root / "data", kills, rng)
+    if "prepare-data" in stages:
+        yield drill_stage(data(), root / "data", kills, rng, report)
     data_dir = root / "data" / "reference" / "data"
-    if base == "real":
-        train_base = REPO / "models" / "gemma3-270m"
-        extra: tuple[str, ...] = ()
-    else:
-        from tests.fixtures.tiny_hf import write_tiny_hf
+    if "train" in stages:
+        if base == "real":
+            train_base = REPO / "models" / "gemma3-270m"
+            extra: tuple[str, ...] = ()
+        else:
+            from tests.fixtures.tiny_hf import write_tiny_hf
 
-        train_base = write_tiny_hf(root / "tiny").gguf
-        extra = ("max_steps=6",)
-    yield drill_stage(train(train_base, data_dir, *extra), root / "train", kills, rng)
-    if base == "real":
-        model = root / "train" / "reference" / "model"
-        quants = "[Q8_0,Q4_K_M]"
-    else:
-        from tests.recipes.export.conftest import write_tiny_trained
+            train_base = write_tiny_hf(root / "tiny").gguf
+            extra = ("max_steps=6",)
+        stage = train(train_base, data_dir, *extra)
+        yield drill_stage(stage, root / "train", kills, rng, report)
+    if "export" in stages:
+        if base == "real":
+            model = root / "train" / "reference" / "model"
+            quants = "[Q8_0,Q4_K_M]"
+        else:
+            from tests.recipes.export.conftest import write_tiny_trained
 
-        model = write_tiny_trained(root / "tiny-trained")
-        quants = "[Q8_0]"
-    yield drill_stage(export(model, quants), root / "export", kills, rng)
+            model = write_tiny_trained(root / "tiny-trained")
+            quants = "[Q8_0]"
+        yield drill_stage(export(model, quants), root / "export", kills, rng, report)
