@@ -10,13 +10,14 @@ from legal_edge.statutes.numbers import ARTICLE_RE, article_key, cn_to_int
 from recipes.prepare_data.statutes import (
     VERSION_RE,
     Article,
+    heading_problems,
     iter_statute_files,
     parse_statute,
 )
+from recipes.shared.textfile import decode_file
 
 _DATE_RE = re.compile(r"(\d{4})\s*年\s*(\d{1,2})\s*月\s*(\d{1,2})\s*日")
 _HEADING_RE = re.compile(r"^#\s+(.*?)\s*$")
-_LINE_ARTICLE_RE = re.compile(rf"^\s*{ARTICLE_RE.pattern}")
 
 
 @dataclass
@@ -61,7 +62,12 @@ def header_dates(lines: list[str]) -> tuple[str, str]:
 def parse_file(root: Path, path: Path, licence: str) -> ParsedFile:
     """One statute file's articles as index rows (without status, set across versions)."""
     rel = path.relative_to(root).as_posix() if root.is_dir() else path.name
-    text = path.read_text(encoding="utf-8", errors="replace")
+    try:
+        text, encoding = decode_file(path.read_bytes())
+    except (OSError, UnicodeDecodeError) as exc:
+        out = ParsedFile(rel, path.stem, "", "", "", "")
+        out.problems.append(Problem(f"{rel}:1", f"unreadable: {exc}", False))
+        return out
     lines = text.splitlines()
     parsed = parse_statute(text, path)
     titles = [m.group(1) for ln in lines[:12] if (m := _HEADING_RE.match(ln.strip()))]
@@ -73,6 +79,8 @@ def parse_file(root: Path, path: Path, licence: str) -> ParsedFile:
         effective = max(effective, version)
     category = rel.split("/")[0] if "/" in rel else ""
     out = ParsedFile(rel, parsed.law, part, category, version, effective)
+    if encoding != "utf-8":
+        out.problems.append(Problem(f"{rel}:1", f"not UTF-8: read as {encoding}", True))
     if not titles:
         out.problems.append(
             Problem(f"{rel}:1", "no '# title' line; title taken from the file name", True)
@@ -111,16 +119,8 @@ def parse_file(root: Path, path: Path, licence: str) -> ParsedFile:
         seen[key] = art.line
         last = max(last, key)
         out.rows.append(row)
-    # parse_statute skips an article heading with no text after it; say so
-    parsed_lines = {a.line for a in parsed.articles}
-    start = next((i for i, ln in enumerate(lines) if "INFO END" in ln), -1) + 1
-    for i in range(start, len(lines)):
-        if (
-            i + 1 not in parsed_lines
-            and _LINE_ARTICLE_RE.match(lines[i])
-            and not lines[i].lstrip().startswith("#")
-        ):
-            out.problems.append(Problem(f"{rel}:{i + 1}", "article heading without text", False))
+    for line, _rule, reason in heading_problems(text, parsed.articles):
+        out.problems.append(Problem(f"{rel}:{line}", reason, False))
     if not out.rows:
         out.problems.append(Problem(f"{rel}:1", "no article (第N条) found", False))
     return out

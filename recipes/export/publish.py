@@ -9,6 +9,7 @@ from typing import Any
 
 from legal_edge.fileio import replaced_atomically
 from legal_edge.manifest import ModelManifest, file_entry
+from recipes.shared.paths import remove_stale_temps
 
 from .config import QualityGate
 
@@ -53,6 +54,7 @@ def publish_variant(
     """Write ``target/<name>.gguf`` and its manifest (template and stop from the source)."""
     name = target.name
     dst = target / f"{name}.gguf"
+    remove_stale_temps(target)  # this variant's folder: a killed publish's copy
     _place(gguf, dst)
     license_file = None
     if source.license_file and source.directory:

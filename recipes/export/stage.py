@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from legal_edge.config import ConfigError
-from recipes.shared.paths import resolve_path
+from recipes.shared.paths import remove_stale_temps, resolve_path
 from recipes.shared.step_cache import StepCache
 
 from .config import Config
@@ -39,4 +39,5 @@ def run(cfg: Config) -> Path:
     # between the first run (directory not there yet) and a rerun
     out = resolve_path(cfg.output_dir).resolve()
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # a killed run's half-written GGUFs (temporary names)
     return export(cfg, src, out, StepCache(out / "state.json", log=log))

@@ -15,6 +15,7 @@ from legal_edge.config import to_dict
 from legal_edge.fileio import atomic_write_json, atomic_write_text, sha256_file
 from legal_edge.prompts import record_to_messages
 from recipes.shared.manifest import library_versions
+from recipes.shared.paths import remove_stale_temps
 from recipes.shared.prompt_formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
 from recipes.shared.report import write_report
 
@@ -37,6 +38,7 @@ def write_outputs(cfg: Config, state: RunState, train: list, val: list, elapsed:
     """The sets, rejections, report and manifest of a run in ``cfg.output_dir``; returns it."""
     out = Path(cfg.output_dir)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(out)  # what a killed run's atomic writes left
     _write_sets(out, state, train, val)
     counts = _counts(state, train, val)
     plots = make_plots(out, train, val, Counter(counts["rejected_per_rule"])) if cfg.plots else {}

@@ -2,7 +2,9 @@
 
 JSONL/JSON rows (Alpaca, ShareGPT/``messages``, multiple choice, cases, safety), statutes and case
 write-ups in markdown/text, and ``.docx``/``.pdf`` documents. A bad line (broken JSON, an encoding
-that is neither UTF-8 nor GB18030, missing fields) becomes a ``Rejection`` with ``file:line``.
+that is neither UTF-8 nor GB18030, missing fields) becomes a ``Rejection`` with ``file:line``; so
+does a statute article that cannot be used (its number twice, no text, 第X条). UTF-16/32 files are
+read whole (``recipes.shared.textfile``).
 """
 
 from __future__ import annotations
@@ -15,11 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from recipes.shared.paths import resolve_under
+from recipes.shared.textfile import decode, to_utf8
 
 from .config import SourceConfig
 from .formats import DEFAULT_CATEGORY, case_record, convert_row
 from .records import Rejection, RowError, make_record
-from .statutes import iter_statute_files, parse_case, parse_statute
+from .statutes import heading_problems, iter_statute_files, parse_case, parse_statute
 
 Item = dict[str, Any] | Rejection
 ROW_SUFFIXES = (".jsonl", ".json")
@@ -39,14 +42,6 @@ ROW_FORMATS = (
 class SourceStats:
     files: list[Path] = field(default_factory=list)
     decoded_as: dict[str, str] = field(default_factory=dict)  # file -> non-UTF-8 encoding used
-
-
-def decode(raw: bytes) -> tuple[str, str]:
-    """(text, encoding): UTF-8 (with or without BOM), else GB18030; raises UnicodeDecodeError."""
-    try:
-        return raw.decode("utf-8-sig"), "utf-8"
-    except UnicodeDecodeError:
-        return raw.decode("gb18030"), "gb18030"
 
 
 def source_files(src: SourceConfig, root: Path) -> list[Path]:
@@ -116,6 +111,13 @@ class Reader:
         except OSError as exc:
             yield Rejection("unreadable_file", str(exc), str(path), self.src.name)
             return
+        try:
+            raw, wide = to_utf8(raw)
+        except UnicodeDecodeError as exc:
+            yield Rejection("bad_encoding", f"broken UTF-16/32: {exc}", str(path), self.src.name)
+            return
+        if wide:
+            self.stats.decoded_as[str(path)] = wide
         if not raw.strip():
             yield Rejection("empty_file", "the file is empty", str(path), self.src.name)
             return
@@ -146,7 +148,9 @@ class Reader:
         return self._record(fields, used, origin, rid, str(row.get("source") or ""))
 
     def _jsonl(self, path: Path, raw: bytes, fmt: str) -> Iterator[Item]:
-        for n, line in enumerate(raw.splitlines(), 1):
+        lines = raw.splitlines()
+        cut = not raw.endswith((b"\n", b"\r"))  # the last line may have been cut short
+        for n, line in enumerate(lines, 1):
             if not line.strip():
                 continue
             origin = f"{path}:{n}"
@@ -162,9 +166,11 @@ class Reader:
             try:
                 row = json.loads(text)
             except json.JSONDecodeError as exc:
+                end = " (last line, no line end: the file looks cut short)"
                 yield Rejection(
                     "bad_json",
-                    f"malformed JSON: {exc.msg} at column {exc.colno}",
+                    f"malformed JSON: {exc.msg} (column {exc.colno})"
+                    + (end if cut and n == len(lines) else ""),
                     origin,
                     self.src.name,
                 )
@@ -200,7 +206,19 @@ class Reader:
         if fmt in ("statutes", "text"):
             parsed = parse_statute(text, path)
             if parsed.articles:
+                for line, rule, reason in heading_problems(text, parsed.articles):
+                    yield Rejection(rule, reason, f"{path}:{line}", self.src.name)
+                seen: dict[str, int] = {}
                 for a in parsed.articles:
+                    if a.article in seen:  # one id, two texts: the first one stands
+                        yield Rejection(
+                            "duplicate_article",
+                            f"{a.article} again (first at line {seen[a.article]}); dropped",
+                            f"{path}:{a.line}",
+                            self.src.name,
+                        )
+                        continue
+                    seen[a.article] = a.line
                     fields = {
                         "instruction": f"《{a.law}》{a.article}的内容是什么？",
                         "input": "",

@@ -14,9 +14,14 @@ from pathlib import Path
 
 CN_NUM = "零〇一二三四五六七八九十百千万两"
 ARTICLE_RE = re.compile(
-    rf"^\s*(第[{CN_NUM}\d]+条(?:之[{CN_NUM}\d]+)?)(?:[\s\u3000]+|(?=[^\s]))(.*)$"
+    rf"^\s*(第[{CN_NUM}\d]+条(?:之[{CN_NUM}\d]+)?)(?:[\s\u3000]+|(?=[^\s])|$)(.*)$"
 )
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
+# A line that starts like an article but whose number is a placeholder (第X条, 第某条, 第?条).
+PLACEHOLDER = "XxＸｘ某?？*＊_○□"
+PLACEHOLDER_ARTICLE_RE = re.compile(
+    rf"^\s*第([{CN_NUM}\d]*[{PLACEHOLDER}][{CN_NUM}\d{PLACEHOLDER}]*)条"
+)
 COMMENT_RE = re.compile(r"<!--.*?-->")
 VERSION_RE = re.compile(r"\((\d{4}-\d{2}-\d{2})\)")
 
@@ -64,6 +69,7 @@ def parse_statute(text: str, path: Path) -> StatuteFile:
     current: Article | None = None
     body: list[str] = []
     preamble: list[str] = []
+    skipping = False  # inside a 第X条 placeholder article
 
     def close() -> None:
         nonlocal current, body
@@ -81,6 +87,7 @@ def parse_statute(text: str, path: Path) -> StatuteFile:
         h = HEADING_RE.match(ln)
         if h:
             close()
+            skipping = False
             level = len(h.group(1))
             if level == 1 and info_end < 0 and not headings and i < 5:
                 continue  # title of a plain file
@@ -93,12 +100,40 @@ def parse_statute(text: str, path: Path) -> StatuteFile:
             chapter = " / ".join(headings[k] for k in sorted(headings))
             current = Article(law, m.group(1), chapter, "", i + 1, version)
             body = [m.group(2).strip()]
+            skipping = False
+        elif PLACEHOLDER_ARTICLE_RE.match(ln):
+            close()  # not glued onto the article before; dropped and reported (heading_problems)
+            skipping = True
+        elif skipping:
+            continue
         elif current is not None:
             body.append(ln)
         else:
             preamble.append(ln)
     close()
     out.preamble = "\n".join(preamble)
+    return out
+
+
+def heading_problems(text: str, articles: list[Article]) -> list[tuple[int, str, str]]:
+    """Article lines ``parse_statute`` could not use, as ``(line, rule, reason)``: a heading
+    without text and a placeholder number such as 第X条 (dropped with its text, not glued onto
+    the article before it)."""
+    lines = text.splitlines()
+    parsed = {a.line for a in articles}
+    start = next((i for i, ln in enumerate(lines) if "INFO END" in ln), -1) + 1
+    out = []
+    for i in range(start, len(lines)):
+        ln = _strip(lines[i])
+        if ln.startswith("#"):
+            continue
+        m = ARTICLE_RE.match(ln)
+        if m:
+            if i + 1 not in parsed:
+                out.append((i + 1, "empty_article", f"{m.group(1)}: article heading without text"))
+        elif m := PLACEHOLDER_ARTICLE_RE.match(ln):
+            reason = f"第{m.group(1)}条 is a placeholder, not an article number; dropped"
+            out.append((i + 1, "bad_article_number", reason))
     return out
 
 

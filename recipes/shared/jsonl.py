@@ -17,7 +17,7 @@ def read_jsonl(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
     not JSON or one that is not a JSON object raises ``JsonlError``."""
     if not path.is_file():
         raise JsonlError(f"{path}: data file not found")
-    with path.open(encoding="utf-8") as fh:
+    with path.open(encoding="utf-8-sig") as fh:  # a BOM (Notepad) is no error
         for lineno, line in enumerate(fh, 1):
             if not line.strip():
                 continue

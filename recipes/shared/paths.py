@@ -31,3 +31,15 @@ def relative_to_manifest(path: Path, directory: Path) -> str:
 def resolve_from_manifest(directory: Path, value: str | Path) -> Path:
     """A path a manifest in ``directory`` recorded (relative, or absolute in older manifests)."""
     return (Path(directory) / Path(value).expanduser()).resolve()
+
+
+def remove_stale_temps(folder: Path) -> int:
+    """Delete the ``.name.XXXX.tmp`` files that atomic writes killed midway left under
+    ``folder`` (never read, but an F16 GGUF's is 0.5 GB); how many. A stage calls it on its own
+    output folder, which one run at a time writes."""
+    removed = 0
+    for p in Path(folder).rglob(".*.tmp") if Path(folder).is_dir() else ():
+        if p.is_file():
+            p.unlink(missing_ok=True)
+            removed += 1
+    return removed

@@ -15,7 +15,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from legal_edge.fileio import atomic_write_json
+from legal_edge.fileio import atomic_write_json, replaced_atomically
 
 STATE = "state.json"
 
@@ -55,20 +55,21 @@ def save_checkpoint(
     elif accelerator.is_main_process:
         target.mkdir(parents=True, exist_ok=True)
         lora = get_peft_model_state_dict(accelerator.unwrap_model(model))
-        torch.save(
-            {
-                "lora": lora,
-                "optimizer": optimizer.state_dict(),
-                "scheduler": scheduler.state_dict(),
-                "rng": torch.get_rng_state(),
-                "cuda_rng": (
-                    torch.cuda.get_rng_state(accelerator.device)
-                    if accelerator.device.type == "cuda"
-                    else None
-                ),
-            },
-            target / "train_state.pt",
-        )
+        with replaced_atomically(target / "train_state.pt") as tmp:  # whole or absent
+            torch.save(
+                {
+                    "lora": lora,
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "rng": torch.get_rng_state(),
+                    "cuda_rng": (
+                        torch.cuda.get_rng_state(accelerator.device)
+                        if accelerator.device.type == "cuda"
+                        else None
+                    ),
+                },
+                tmp,
+            )
     if accelerator.is_main_process:
         atomic_write_json(target / STATE, {**state, "scheduler": scheduler.state_dict()})
         done = sorted(

@@ -19,7 +19,7 @@ from pathlib import Path
 from legal_edge.config import to_dict
 from legal_edge.manifest import ModelManifest, file_entry
 from recipes.shared.manifest import TrainedBase, TrainingRecord, library_versions
-from recipes.shared.paths import relative_to_manifest
+from recipes.shared.paths import relative_to_manifest, remove_stale_temps
 
 from .adapter_gguf import convert_adapter
 from .config import Config
@@ -71,6 +71,8 @@ def finalize(plan: Plan, result: Result) -> Path:
     cfg = plan.cfg
     out = cfg.output_dir
     out.mkdir(parents=True, exist_ok=True)
+    for folder in (out, plan.work_dir):  # what a killed run's atomic writes left
+        remove_stale_temps(folder)
     peft_dir = out / "peft"
     result.save_adapter(peft_dir)
     plot_losses(result.history, out / "loss_curve.png", title=plan.name)

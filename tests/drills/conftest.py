@@ -1,0 +1,3 @@
+"""The recipe drill's tiny trained model (the export tests' fixture)."""
+
+from tests.recipes.export.conftest import tiny_trained  # noqa: F401
