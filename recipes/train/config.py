@@ -33,7 +33,13 @@ class Config:
     chat_template: str = "auto"  # auto | gemma | chatml | a Jinja template
     stop: tuple[str, ...] = ()
     lora: LoraSettings = field(default_factory=LoraSettings)
+    # A PEFT adapter directory to continue from (e.g. the shipped one) instead of a fresh LoRA;
+    # its rank and target modules must match ``lora``. Its sha256 is part of the fingerprint.
+    init_adapter: Path | None = None
     max_seq_len: int = 512
+    # True: a record longer than max_seq_len is dropped (counted) instead of trained on cut,
+    # which would teach answers that stop mid-sentence.
+    drop_truncated: bool = False
     batch_size: int = 4
     grad_accum: int = 4
     epochs: float = 3.0
