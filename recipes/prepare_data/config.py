@@ -16,6 +16,8 @@ from typing import Literal
 from legal_edge.config import ConfigError
 from recipes.shared.paths import resolve_under
 
+from .grounded import GroundingConfig
+
 Format = Literal[
     "auto",
     "statutes",
@@ -143,6 +145,15 @@ class Config:
     synthesis: SynthesisConfig = field(default_factory=SynthesisConfig)
     split: SplitConfig = field(default_factory=SplitConfig)
     decontam: DecontamConfig = field(default_factory=DecontamConfig)
+    # Prompts never trained on (JSONL with a ``prompt`` field, relative to the working
+    # directory), e.g. a hand-labelled evaluation sample: records asking them are dropped.
+    holdout_prompt_files: tuple[Path, ...] = ()
+    # Consultations about a crime get this category (empty: they stay ``consultation``).
+    crime_category: str = ""
+    grounding: GroundingConfig = field(default_factory=GroundingConfig)
+    # Permute MCQ options (the answer letters follow), seeded by record id: no letter prior.
+    shuffle_mcq: bool = False
+    mcq_seed: int = 5
     plots: bool = True
     resume: bool = True  # checkpoint cleaned records in output_dir/.checkpoint; reuse on rerun
     profile: bool = False  # print records/s per step to stderr
@@ -194,5 +205,17 @@ def validate(cfg: Config) -> None:
             re.compile(cfg.pii.name_pattern)
         except re.error as exc:
             raise ConfigError(f"pii.name_pattern: not a valid regular expression: {exc}") from None
+    for i, path in enumerate(cfg.holdout_prompt_files):
+        if not Path(path).is_file():
+            raise ConfigError(f"holdout_prompt_files[{i}]: not found: {path}")
+    g = cfg.grounding
+    if g.enabled and not Path(g.index).is_file():
+        raise ConfigError(
+            f"grounding.index: not found: {g.index} (build it with legal-recipes build-index)"
+        )
+    if g.k < 1:
+        raise ConfigError("grounding.k: must be >= 1")
+    if not 0.0 <= g.none_fraction < 1.0:
+        raise ConfigError("grounding.none_fraction: must be in [0, 1)")
     if cfg.dedup.num_perm < 8:
         raise ConfigError("dedup.num_perm: must be >= 8")

@@ -119,6 +119,7 @@ def _counts(state: RunState, train: list, val: list) -> dict[str, Any]:
         "synthesis": dict(state.synthesis),
         "dedup": state.dedup,
         "decontaminated": dict(state.decontam),
+        "mix": getattr(state, "mix", {}),
     }
 
 

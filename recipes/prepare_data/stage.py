@@ -21,10 +21,12 @@ from .config import Config, validate
 from .decontam import Decontaminator
 from .dedup import deduplicate
 from .filters import Filters
+from .grounded import ground
+from .mix import held_out, is_crime_related, letter_distribution, load_holdout, shuffle_mcq
 from .outputs import write_outputs
 from .pii import Redactor
 from .readers import Reader
-from .records import Rejection, map_text
+from .records import Rejection, map_text, prompt_text
 from .selection import TEMPLATE_HEADERS, apply_caps, apply_filters, dedup_text, not_allowed
 from .split import split_records
 from .state import RunState, Step
@@ -135,6 +137,32 @@ def _clean(cfg: Config) -> RunState:
     return state
 
 
+def _mix(cfg: Config, state: RunState) -> None:
+    """Held-out prompts out, crime consultations their own category, grounded records."""
+    mix = state.mix
+    prompts = load_holdout(tuple(cfg.holdout_prompt_files))
+    kept = []
+    for rec in state.records:
+        hit = held_out(rec, prompts) if prompts else None
+        if hit:
+            state.reject(rec, "held_out_prompt", f"asks a held-out prompt ({hit[:30]})")
+            continue
+        if (
+            cfg.crime_category
+            and rec["category"] == "consultation"
+            and is_crime_related(prompt_text(rec))
+        ):
+            rec["category"] = cfg.crime_category
+        kept.append(rec)
+    mix["held_out"] = len(state.records) - len(kept)
+    mix["crime_related"] = sum(r["category"] == cfg.crime_category for r in kept)
+    state.records = kept
+    if cfg.grounding.enabled:
+        state.records, dropped, mix["grounding"] = ground(cfg.grounding, state.records)
+        for rec, why in dropped:
+            state.reject(rec, "unresolved_citations", why)
+
+
 def _finish(cfg: Config, state: RunState, decon: Decontaminator, t_start: float) -> Path:
     """Synthesize, decontaminate, cap, split and write."""
     filters = Filters(cfg.filters)
@@ -159,6 +187,10 @@ def _finish(cfg: Config, state: RunState, decon: Decontaminator, t_start: float)
                 kept.append(rec)
         state.records = kept
 
+    with Step(state, "mix", cfg.profile) as step:
+        step.records = len(state.records)
+        _mix(cfg, state)
+
     if cfg.max_per_category:
         with Step(state, "caps", cfg.profile) as step:
             step.records = len(state.records)
@@ -174,6 +206,10 @@ def _finish(cfg: Config, state: RunState, decon: Decontaminator, t_start: float)
         step.records = len(state.records)
         train = [state.records[i] for i in train_idx]
         val = [state.records[i] for i in val_idx]
+        if cfg.shuffle_mcq:
+            shuffled = sum(shuffle_mcq(r, cfg.mcq_seed) for r in train + val)
+            state.mix["mcq_shuffled"] = shuffled
+        state.mix["train_mcq_letters"] = letter_distribution(train)
         out = write_outputs(cfg, state, train, val, time.perf_counter() - t_start)
     total = time.perf_counter() - t_start
     rules = Counter(r.rule for r in state.rejected).most_common(4)

@@ -41,6 +41,7 @@ class RunState:
     dedup: dict[str, int] = field(default_factory=dict)
     decontam: Counter[str] = field(default_factory=Counter)
     eval_files: dict[str, int] = field(default_factory=dict)
+    mix: dict[str, Any] = field(default_factory=dict)  # held out, crime, grounding, MCQ letters
 
     def reject(
         self, rec: dict[str, Any], rule: str, reason: str, dup: str = "", body: bool = True

@@ -13,10 +13,13 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from legal_edge.fileio import sha256_file
 from legal_edge.manifest import MANIFEST_NAME, ManifestError, ModelManifest
 from recipes.llamacpp_tools import cache_root
+
+from .config import TrainError
 
 
 class BaseModelError(ValueError):
@@ -175,3 +178,27 @@ def load_model(
 
         model = prepare_model_for_kbit_training(model)
     return model
+
+
+def init_adapter_info(cfg: Any) -> dict[str, Any] | None:
+    """Path and sha256 of the adapter a run continues from; its LoRA settings must match."""
+    if cfg.init_adapter is None:
+        return None
+    d = cfg.init_adapter
+    weights = d / "adapter_model.safetensors"
+    conf_path = d / "adapter_config.json"
+    if not weights.is_file() or not conf_path.is_file():
+        raise TrainError(
+            f"init_adapter: {d} holds no PEFT adapter (adapter_config.json + "
+            "adapter_model.safetensors)"
+        )
+    conf = json.loads(conf_path.read_text(encoding="utf-8"))
+    if conf.get("r") != cfg.lora.r or sorted(conf.get("target_modules") or []) != sorted(
+        cfg.lora.target_modules
+    ):
+        raise TrainError(
+            f"init_adapter: {conf_path} has r={conf.get('r')} on "
+            f"{sorted(conf.get('target_modules') or [])}; lora asks r={cfg.lora.r} on "
+            f"{sorted(cfg.lora.target_modules)}: make them match"
+        )
+    return {"path": str(d), "sha256": sha256_file(weights)}

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from legal_edge.config import ConfigError
 
@@ -33,7 +33,13 @@ class Config:
     chat_template: str = "auto"  # auto | gemma | chatml | a Jinja template
     stop: tuple[str, ...] = ()
     lora: LoraSettings = field(default_factory=LoraSettings)
+    # A PEFT adapter directory to continue from (e.g. the shipped one) instead of a fresh LoRA;
+    # its rank and target modules must match ``lora``. Its sha256 is part of the fingerprint.
+    init_adapter: Path | None = None
     max_seq_len: int = 512
+    # True: a record longer than max_seq_len is dropped (counted) instead of trained on cut,
+    # which would teach answers that stop mid-sentence.
+    drop_truncated: bool = False
     batch_size: int = 4
     grad_accum: int = 4
     epochs: float = 3.0
@@ -58,6 +64,11 @@ class Config:
     convert_gguf: bool = True
     gguf_outtype: Literal["f16", "f32", "bf16", "q8_0"] = "f16"
     overwrite: bool = False  # replace an output_dir that holds a different run
+    # Serving metadata written into the model's manifest: sampling defaults measured for this
+    # model (loop controls; none = the base's) and the statute index it answers from (relative
+    # to the models directory). A retrain must not silently drop them.
+    generation: dict[str, Any] | None = None
+    statutes_index: str = ""
 
 
 # Keys that change how a run is operated, not what it produces: a resumed run may change them.
@@ -72,6 +83,8 @@ OPERATIONAL_KEYS = {
     "overwrite",
     "description",
     "val_max_examples",
+    "generation",
+    "statutes_index",
 }
 
 

@@ -136,9 +136,16 @@ def check_template_tokens(tokenizer, template: str) -> list[str]:
 
 
 def load_examples(
-    path: Path, tokenizer, template: str, max_len: int, limit: int | None = None
+    path: Path,
+    tokenizer,
+    template: str,
+    max_len: int,
+    limit: int | None = None,
+    drop_truncated: bool = False,
 ) -> tuple[list[Example], LoadReport]:
-    """Encode every record of a prepared JSONL file; rejected rows are counted by reason."""
+    """Encode every record of a prepared JSONL file; rejected rows are counted by reason.
+
+    With ``drop_truncated`` a record longer than ``max_len`` is rejected instead of cut."""
     report = LoadReport(path=str(path))
     out: list[Example] = []
     for lineno, rec in read_records(path):
@@ -147,6 +154,9 @@ def load_examples(
         ex, truncated = encode(tokenizer, template, messages, max_len, str(rec.get("source", "")))
         if ex.n_answer == 0:
             report.reject("no answer tokens left after truncation to max_seq_len")
+            continue
+        if truncated and drop_truncated:
+            report.reject("longer than max_seq_len (dropped, not cut)")
             continue
         report.truncated += truncated
         out.append(ex)

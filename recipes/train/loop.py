@@ -134,6 +134,10 @@ def build_model(plan: Plan):
         task_type="CAUSAL_LM",
     )
     try:
+        if cfg.init_adapter is not None:
+            from peft import PeftModel
+
+            return PeftModel.from_pretrained(model, cfg.init_adapter, is_trainable=True)
         return get_peft_model(model, lora)
     except ValueError as exc:
         raise TrainError(f"lora.target_modules: {exc}") from None

@@ -19,7 +19,7 @@ from legal_edge.manifest import MANIFEST_NAME
 from legal_edge.prompts import KNOWN_TEMPLATES, TemplateError
 from recipes.shared.keys import content_key
 
-from .base_model import BaseModel, BaseModelError, load_tokenizer, resolve_base
+from .base_model import BaseModel, BaseModelError, init_adapter_info, load_tokenizer, resolve_base
 from .config import OPERATIONAL_KEYS, Config, TrainError
 from .data import (
     DataError,
@@ -69,17 +69,22 @@ def prepare(cfg: Config) -> Plan:
     train_path, val_path, data_manifest = _data_paths(cfg)
     base = _load_base(cfg)
     tok, template, max_len = base.tokenizer, base.template, cfg.max_seq_len
+    drop = cfg.drop_truncated
     try:
-        train, rep_t = load_examples(train_path, tok, template, max_len, cfg.max_train_examples)
+        train, rep_t = load_examples(
+            train_path, tok, template, max_len, cfg.max_train_examples, drop
+        )
         val, rep_v = (
-            load_examples(val_path, tok, template, max_len, cfg.val_max_examples)
+            load_examples(val_path, tok, template, max_len, cfg.val_max_examples, drop)
             if val_path
             else ([], None)
         )
     except (DataError, TemplateError) as exc:
         raise TrainError(str(exc)) from None
     data_files = [p for p in (train_path, val_path) if p is not None]
-    fp = fingerprint(cfg, data_sha(data_files), base.gguf_sha256 or str(base.hf_dir))
+    init = init_adapter_info(cfg)
+    base_key = base.gguf_sha256 or str(base.hf_dir)
+    fp = fingerprint(cfg, data_sha(data_files), base_key + (init or {}).get("sha256", ""))
     _check_output_dir(cfg, fp)
     name = cfg.name or cfg.output_dir.name
     work = cfg.work_dir or Path("runs/train") / name
@@ -99,6 +104,7 @@ def prepare(cfg: Config) -> Plan:
         "epochs_covered": round(total * per_step / max(per_epoch, 1), 3),
         "licenses": record_licenses(data_files),
         "data_manifest": compact_data_manifest(data_manifest),
+        "init_adapter": init,
     }
     return Plan(cfg, name, base, train, val, data_info, data_manifest, fp, work, total, micro)
 

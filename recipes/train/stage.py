@@ -103,8 +103,9 @@ def finalize(plan: Plan, result: Result) -> Path:
         description=cfg.description
         or f"LoRA adapter trained by legal-recipes train on {plan.data_info.get('train_file')}",
         stage="train",
-        # the base's sampling defaults (loop controls) hold for the adapter too, until measured
-        generation=bm.generation if bm else None,
+        # the config's measured sampling defaults, else the base's (loop controls)
+        generation=cfg.generation or (bm.generation if bm else None),
+        statutes_index=cfg.statutes_index or None,
         training=training_record(plan, result, out).to_dict(),
         extra={"data_licenses": licences} if licences else {},
     )

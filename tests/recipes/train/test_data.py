@@ -92,6 +92,21 @@ def test_truncation_that_removes_the_answer_is_counted(tmp_path, tok):
     assert report.rejected == {"no answer tokens left after truncation to max_seq_len": 1}
 
 
+def test_records_longer_than_max_len_are_dropped_not_cut_when_asked(tok, tmp_path):
+    p = tmp_path / "train.jsonl"
+    rows = [
+        {"instruction": "问", "output": "这是一个很长的回答。" * 20},
+        {"instruction": "问", "output": "答"},
+    ]
+    p.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows))
+    cut, report = load_examples(p, tok, GEMMA_CHAT_TEMPLATE, 48)
+    assert report.kept == 2 and report.truncated == 1  # default: trained on cut text
+    kept, report = load_examples(p, tok, GEMMA_CHAT_TEMPLATE, 48, drop_truncated=True)
+    assert report.kept == 1 and report.truncated == 0 and len(kept) == 1
+    assert report.rejected == {"longer than max_seq_len (dropped, not cut)": 1}
+    assert len(kept[0].input_ids) < 48
+
+
 def test_template_tokens_the_tokenizer_lacks_are_reported(tok):
     assert check_template_tokens(tok, GEMMA_CHAT_TEMPLATE) == []
     assert check_template_tokens(tok, CHATML_TEMPLATE) == ["<|im_end|>", "<|im_start|>"]

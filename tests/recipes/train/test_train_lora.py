@@ -51,7 +51,14 @@ def adapter_tensors(model_dir: Path) -> dict:
 @pytest.fixture(scope="module")
 def trained(tiny, data_dir, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("run")
-    cfg = tiny_config(tiny, data_dir, tmp)
+    # serving metadata the manifest must carry (a retrain once dropped the loop controls)
+    cfg = tiny_config(
+        tiny,
+        data_dir,
+        tmp,
+        statutes_index="../index/statutes",
+        generation={"repeat_penalty": 1.1, "end_bias": 0.05},
+    )
     return cfg, run(cfg)
 
 
@@ -63,6 +70,8 @@ def test_training_writes_a_servable_model_directory(trained, tiny):
     assert m.file("model").path == os.path.relpath(tiny.gguf.resolve(), out.resolve())
     assert m.adapter_path == (out / "adapter.gguf").resolve()
     assert m.stage == "train" and m.stop == ["<end_of_turn>"]
+    assert m.statutes_index == "../index/statutes"
+    assert m.generation == {"repeat_penalty": 1.1, "end_bias": 0.05}
     assert "<start_of_turn>" in m.chat_template
     t = m.training
     assert t["base"]["sha256"] and len(t["base"]["sha256"]) == 64
@@ -247,3 +256,41 @@ def test_smoke_config_trains_the_real_base(default_base_gguf, data_dir, tmp_path
         logits.append(llm.scores[len(tokens) - 1].copy())
         llm.close()
     assert float(abs(logits[0] - logits[1]).max()) > 1e-4
+
+
+def test_a_run_continues_from_an_init_adapter_and_records_it(trained, tiny, data_dir, tmp_path):
+    from safetensors.torch import load_file
+
+    from recipes.train.plan import prepare
+
+    _, first = trained
+    start = load_file(first / "peft" / "adapter_model.safetensors")
+    cfg = tiny_config(
+        tiny, data_dir, tmp_path, init_adapter=first / "peft", max_steps=0, epochs=0.01, lr=1e-9
+    )
+    plan = prepare(cfg)
+    from recipes.train.loop import build_model
+
+    model = build_model(plan)
+    got = {k: v for k, v in model.state_dict().items() if "lora_" in k}
+    # the continued model starts from the first run's weights, not a fresh LoRA (B = 0)
+    key = next(k for k in start if "lora_B" in k)
+    mine = next(v for k, v in got.items() if k.replace(".default", "") == key)
+    assert float(start[key].abs().sum()) > 0
+    assert mine.half().equal(start[key])
+    info = plan.data_info["init_adapter"]
+    assert info["path"] == str(first / "peft") and len(info["sha256"]) == 64
+    # a different starting adapter is a different run
+    fresh = prepare(replace(cfg, init_adapter=None))
+    assert fresh.fingerprint != plan.fingerprint
+
+
+def test_an_init_adapter_of_another_shape_is_refused(trained, tiny, data_dir, tmp_path):
+    _, first = trained
+    cfg = tiny_config(
+        tiny, data_dir, tmp_path, init_adapter=first / "peft", lora=LoraSettings(r=8, alpha=16)
+    )
+    with pytest.raises(TrainError, match=r"init_adapter: .*r=4 .*lora asks r=8"):
+        run(cfg)
+    with pytest.raises(TrainError, match=r"init_adapter: .* holds no PEFT adapter"):
+        run(replace(cfg, init_adapter=tmp_path))
