@@ -74,14 +74,18 @@ def render_chat(
     add_generation_prompt: bool = True,
     bos_token: str = "",
     eos_token: str = "",
+    tools: Sequence[Mapping[str, Any]] | None = None,
 ) -> str:
-    """Render ``messages`` ({role, content}) with a Jinja chat template (HF conventions)."""
+    """Render ``messages`` ({role, content}) with a Jinja chat template (HF conventions;
+    ``tools``, when given, as HF templates that support tool calling expect them)."""
+    extra = {} if tools is None else {"tools": [dict(t) for t in tools]}
     try:
         return _compile(template).render(
             messages=[dict(m) for m in messages],
             add_generation_prompt=add_generation_prompt,
             bos_token=bos_token,
             eos_token=eos_token,
+            **extra,
         )
     except TemplateError:
         raise

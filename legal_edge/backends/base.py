@@ -60,6 +60,13 @@ class SamplingParams:
     # max_tokens (0 = off; llama.cpp only).
     end_bias: float = 0.0
     end_bias_after: int = 256
+    # Structured output: a GBNF grammar (root rule ``root``) every sampled token must follow;
+    # ``grammar_triggers``: regexes that switch it on lazily (tool calls under tool_choice auto:
+    # free text until the answer matches, the grammar from the first capture group on).
+    grammar: str | None = None
+    grammar_triggers: tuple[str, ...] = ()
+    logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit)
+    top_logprobs: int | None = None  # None: no logprobs; k: the token's and the k most likely
 
     @property
     def penalised(self) -> bool:
@@ -68,6 +75,22 @@ class SamplingParams:
             self.repeat_penalty != 1.0 or self.frequency_penalty or self.presence_penalty
         )
         return bool(penalties) or (self.dry_multiplier > 0 and self.dry_last_n != 0)
+
+    @property
+    def constrained(self) -> bool:
+        """Whether a grammar or logit bias changes which tokens may be picked."""
+        return self.grammar is not None or bool(self.logit_bias)
+
+
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One generated token's log-probability under the model, with the ``top`` alternatives
+    (``(text, bytes, logprob)``, most likely first)."""
+
+    text: str
+    data: bytes
+    logprob: float
+    top: tuple[tuple[str, bytes, float], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -86,6 +109,7 @@ class TokenChunk:
     prompt_tokens: int
     completion_tokens: int  # cumulative, including this chunk
     finish_reason: str | None = None  # "stop" (end of turn / EOS) | "length" | None
+    logprobs: tuple[TokenLogprob, ...] = ()  # the tokens of this chunk, when asked for
 
 
 class BackendError(RuntimeError):
@@ -100,6 +124,14 @@ class ContextLengthExceeded(BackendError):
             f"{prompt_tokens} tokens"
             + (f" and {max_tokens} were requested for the completion" if max_tokens else "")
         )
+
+
+class InvalidRequest(BackendError):
+    """The request asks for something this backend or model cannot do (a 400 naming ``param``)."""
+
+    def __init__(self, message: str, param: str):
+        self.param = param
+        super().__init__(message)
 
 
 class QueueFull(BackendError):

@@ -16,6 +16,7 @@ from legal_edge.backends.base import (
     GenerationRequest,
     QueueFull,
     TokenChunk,
+    TokenLogprob,
 )
 from legal_edge.manifest import ModelManifest
 
@@ -23,6 +24,10 @@ _TURN = re.compile(r"<start_of_turn>user\n(.*?)<end_of_turn>", re.S)
 
 
 class EchoBackend:
+    # accepted so the API's shapes can be tested without a model: a grammar is not applied (the
+    # echo is the answer), each word's logprob is 0, a logit bias changes nothing
+    features = frozenset({"grammar", "logprobs", "logit_bias"})
+
     def __init__(self, manifest: ModelManifest, options: BackendOptions):
         self.manifest = manifest
         self.options = options
@@ -73,11 +78,19 @@ class EchoBackend:
         try:
             words = self._answer(request.prompt)
             limit = min(request.params.max_tokens, self.context_length - n_prompt)
+            top = request.params.top_logprobs
             for i, word in enumerate(words[:limit]):
                 if self._delay:
                     await asyncio.sleep(self._delay)
+                text = (" " if i else "") + word
+                data = text.encode()
+                lp = (
+                    ()
+                    if top is None
+                    else (TokenLogprob(text, data, 0.0, ((text, data, 0.0),) * min(top, 1)),)
+                )
                 yield TokenChunk(
-                    text=(" " if i else "") + word, prompt_tokens=n_prompt, completion_tokens=i + 1
+                    text=text, prompt_tokens=n_prompt, completion_tokens=i + 1, logprobs=lp
                 )
             done = min(len(words), limit)
             reason = "length" if len(words) > limit else "stop"

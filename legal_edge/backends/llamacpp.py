@@ -37,6 +37,9 @@ if TYPE_CHECKING:  # the engine module imports llama_cpp: load it only when serv
 
 
 class LlamaCppBackend:
+    # what ``generate`` honours beyond plain sampling (the server refuses the rest with a 400)
+    features = frozenset({"grammar", "logprobs", "logit_bias"})
+
     def __init__(self, manifest: ModelManifest, options: BackendOptions):
         self.manifest = manifest
         self.options = options
@@ -130,6 +133,7 @@ class LlamaCppBackend:
         if len(tokens) >= limit:
             raise ContextLengthExceeded(len(tokens), request.params.max_tokens, limit)
         params = request.params
+        engine.check(params)  # a bad grammar or logit bias: InvalidRequest, nothing queued
         queue: asyncio.Queue[TokenChunk | BaseException] = asyncio.Queue()
         job = Job(
             tokens=tokens,

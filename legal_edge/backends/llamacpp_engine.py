@@ -28,7 +28,19 @@ from pathlib import Path
 import llama_cpp
 import numpy as np
 
-from legal_edge.backends.base import BackendError, DeadlineExceeded, SamplingParams, TokenChunk
+from legal_edge.backends.base import (
+    BackendError,
+    DeadlineExceeded,
+    InvalidRequest,
+    SamplingParams,
+    TokenChunk,
+)
+from legal_edge.backends.llamacpp_sampling import (
+    GrammarFirstCheck,
+    grammar_sampler,
+    logit_bias_sampler,
+    token_logprobs,
+)
 from legal_edge.llama_mode import ProbeFailed, apply_lora, model_params, route_llama_log
 
 _backend_lock = threading.Lock()
@@ -211,6 +223,19 @@ class Engine:
             n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, False)
         return buf.raw[:n]
 
+    def check(self, params: SamplingParams) -> None:
+        """Refuse (``InvalidRequest``) a grammar llama.cpp cannot parse or a logit bias naming
+        a token outside the vocabulary, before the request is queued."""
+        for token, _ in params.logit_bias:
+            if not 0 <= token < self.n_vocab:
+                raise InvalidRequest(
+                    f"logit_bias: token {token} is not in the vocabulary (0..{self.n_vocab - 1})",
+                    "logit_bias",
+                )
+        if params.grammar is not None:
+            sampler = grammar_sampler(self.vocab, params.grammar, params.grammar_triggers)
+            llama_cpp.llama_sampler_free(sampler)
+
     def submit(self, job: Job) -> None:
         with self._wake:
             if self._closing:
@@ -305,7 +330,10 @@ class Engine:
             self._kv_tokens[slot] = []
             llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
         if job is not None and job.sampler is not None:
-            llama_cpp.llama_sampler_free(job.sampler)
+            if isinstance(job.sampler, GrammarFirstCheck):
+                job.sampler.free()
+            else:
+                llama_cpp.llama_sampler_free(job.sampler)
             job.sampler = None
 
     def _admit(self, out: list[Output]) -> None:
@@ -355,10 +383,21 @@ class Engine:
         self.reused_tokens += n
 
     def _make_sampler(self, params: SamplingParams, seed: int) -> object | None:
+        chain = self._make_chain(params, seed)
+        if params.grammar is None:
+            return chain
+        grammar = grammar_sampler(self.vocab, params.grammar, params.grammar_triggers)
+        return GrammarFirstCheck(self.n_vocab, chain, grammar, self.piece)
+
+    def _make_chain(self, params: SamplingParams, seed: int) -> object | None:
         greedy = params.temperature <= 0
-        if greedy and not params.penalised:
+        if greedy and not params.penalised and not params.constrained:
             return None  # greedy: argmax over the logits, no sampler needed
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
+        if params.logit_bias:
+            llama_cpp.llama_sampler_chain_add(
+                chain, logit_bias_sampler(self.n_vocab, params.logit_bias)
+            )
         # Penalties first, on the whole vocabulary (llama.cpp's own order): a sampler chain
         # accepts each token it samples, never the prompt's, so only the answer is penalised.
         for sampler in self._penalty_samplers(params):
@@ -482,6 +521,14 @@ class Engine:
             self._sample(job, idx, out)
 
     def _sample(self, job: Job, idx: int, out: list[Output]) -> None:
+        top = job.params.top_logprobs
+        # the model's own distribution, read before any bias or sampler touches the logits
+        row = (
+            np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, idx), (self.n_vocab,))
+            if top is not None
+            else None
+        )
+        lps = token_logprobs(row, top or 0) if row is not None else None
         late = job.n_out - job.params.end_bias_after
         if job.params.end_bias > 0 and late >= 0:
             # in place: the sampler chain reads the same logits
@@ -491,6 +538,9 @@ class Engine:
         if job.sampler is None:
             logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
             token = int(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).argmax())
+        elif isinstance(job.sampler, GrammarFirstCheck):
+            logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
+            token = job.sampler.sample(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)))
         else:
             token = llama_cpp.llama_sampler_sample(job.sampler, self.ctx, idx)
         job.generated.append(token)
@@ -503,14 +553,23 @@ class Engine:
         job.n_out += 1
         # Bytes, not text: a character may span tokens. The incremental decoder holds an
         # incomplete sequence back until its last byte arrives (invalid bytes become U+FFFD).
-        text = job.decoder.decode(self.piece(token))
+        data = self.piece(token)
+        text = job.decoder.decode(data)
+        logprobs = () if lps is None else (lps(token, self.piece),)
         if job.n_out >= job.max_new:
             text += job.decoder.decode(b"", final=True)
-            out.append((job, TokenChunk(text, n_prompt, job.n_out, finish_reason="length")))
+            out.append(
+                (
+                    job,
+                    TokenChunk(
+                        text, n_prompt, job.n_out, finish_reason="length", logprobs=logprobs
+                    ),
+                )
+            )
             self._free(job.slot, keep=True)
             return
         job.pending = token
-        out.append((job, TokenChunk(text, n_prompt, job.n_out)))
+        out.append((job, TokenChunk(text, n_prompt, job.n_out, logprobs=logprobs)))
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

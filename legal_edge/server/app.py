@@ -45,6 +45,7 @@ from legal_edge.server.generation import (
 from legal_edge.server.gpu import register_gpu_metrics
 from legal_edge.server.grounded_generation import citations_of, new_generation
 from legal_edge.server.grounding import Library
+from legal_edge.server.logprobs import chat_logprobs, text_logprobs
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.server.statutes import HANDLERS as statute_handlers
@@ -268,26 +269,40 @@ def _chat_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation
         choice = {"delta": {"role": "assistant", "content": ""}, "finish_reason": None}
     elif delta.finish_reason:
         choice = {"delta": {}, "finish_reason": delta.finish_reason}
+    elif delta.tool_call is not None:
+        choice = {"delta": {"tool_calls": [delta.tool_call]}, "finish_reason": None}
     else:
         choice = {"delta": {"content": delta.text}, "finish_reason": None}
+        if gen.prep.params.top_logprobs is not None:
+            choice["logprobs"] = chat_logprobs(delta.logprobs)
     return _envelope(rid, rt, "chat.completion.chunk", choice)
 
 
 def _chat_full(rid: str, rt: ModelRuntime, text: str, gen: Generation) -> dict[str, Any]:
-    message = {"role": "assistant", "content": text}
-    choice = {"message": message, "logprobs": None, "finish_reason": gen.finish_reason}
+    message: dict[str, Any] = {"role": "assistant", "content": text}
+    if gen.tool_filter is not None and gen.tool_filter.is_call:
+        message = {"role": "assistant", "content": text or None}
+        message["tool_calls"] = [gen.tool_filter.message_call()]
+    logprobs = chat_logprobs(gen.logprobs) if gen.prep.params.top_logprobs is not None else None
+    choice = {"message": message, "logprobs": logprobs, "finish_reason": gen.finish_reason}
     return _envelope(rid, rt, "chat.completion", choice, gen)
 
 
 def _text_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation) -> dict[str, Any]:
-    text = "" if delta is None else delta.text
+    text = (gen.prep.prompt if gen.prep.echo else "") if delta is None else delta.text
     reason = None if delta is None else delta.finish_reason
-    choice = {"text": text, "logprobs": None, "finish_reason": reason}
+    logprobs = None
+    if delta is not None and gen.prep.params.top_logprobs is not None:
+        logprobs = text_logprobs(delta.logprobs)  # offsets within this chunk's text
+    choice = {"text": text, "logprobs": logprobs, "finish_reason": reason}
     return _envelope(rid, rt, "text_completion", choice)
 
 
 def _text_full(rid: str, rt: ModelRuntime, text: str, gen: Generation) -> dict[str, Any]:
-    choice = {"text": text, "logprobs": None, "finish_reason": gen.finish_reason}
+    logprobs = text_logprobs(gen.logprobs) if gen.prep.params.top_logprobs is not None else None
+    if gen.prep.echo:
+        text = gen.prep.prompt + text
+    choice = {"text": text, "logprobs": logprobs, "finish_reason": gen.finish_reason}
     return _envelope(rid, rt, "text_completion", choice, gen)
 
 

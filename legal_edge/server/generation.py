@@ -10,7 +10,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from legal_edge.backends.base import (
@@ -19,19 +19,31 @@ from legal_edge.backends.base import (
     ContextLengthExceeded,
     DeadlineExceeded,
     GenerationRequest,
+    InvalidRequest,
     QueueFull,
     SamplingParams,
     TokenChunk,
+    TokenLogprob,
 )
 from legal_edge.manifest import ModelManifest
-from legal_edge.prompts import TemplateError, render_chat
+from legal_edge.prompts import TemplateError
+from legal_edge.server.constraints import check_features, constraints
 from legal_edge.server.errors import APIError, bad_request
 from legal_edge.server.metrics import Metrics
-from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
+from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest, to_builtins
+from legal_edge.server.tool_calls import ToolCallFilter
+from legal_edge.server.tools import ToolPlan, render_with_tools
+from legal_edge.server.tools import plan as plan_tools
 from legal_edge.settings import Settings
 
 MAX_STOP_SEQUENCES = 8
-ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+ROLES = {
+    "system": "system",
+    "developer": "system",
+    "user": "user",
+    "assistant": "assistant",
+    "tool": "tool",
+}
 
 
 @dataclass
@@ -69,6 +81,8 @@ class Prepared:
     stops: tuple[str, ...]
     prompt_tokens: int
     deadline: float
+    tools: ToolPlan | None = None
+    echo: bool = False  # completions: the prompt comes back before the answer
 
 
 def new_id(prefix: str) -> str:
@@ -78,7 +92,9 @@ def new_id(prefix: str) -> str:
 # -- request -> prompt ------------------------------------------------------------------------
 
 
-def chat_prompt(req: ChatCompletionRequest, manifest: ModelManifest) -> str:
+def chat_prompt(
+    req: ChatCompletionRequest, manifest: ModelManifest, tool_plan: ToolPlan | None = None
+) -> str:
     if not req.messages:
         raise bad_request("messages: must contain at least one message", "messages")
     messages = []
@@ -86,7 +102,8 @@ def chat_prompt(req: ChatCompletionRequest, manifest: ModelManifest) -> str:
         role = ROLES.get(m.role)
         if role is None:
             raise bad_request(
-                f"messages[{i}].role: {m.role!r} is not supported (use system, user, assistant)",
+                f"messages[{i}].role: {m.role!r} is not supported "
+                "(use system, user, assistant, tool)",
                 f"messages[{i}].role",
             )
         if isinstance(m.content, list):
@@ -101,9 +118,14 @@ def chat_prompt(req: ChatCompletionRequest, manifest: ModelManifest) -> str:
             content = "".join(parts)
         else:
             content = m.content or ""
-        messages.append({"role": role, "content": content})
+        message: dict[str, Any] = {"role": role, "content": content}
+        if m.tool_calls:
+            message["tool_calls"] = to_builtins(m.tool_calls)
+        if m.tool_call_id is not None:
+            message["tool_call_id"] = m.tool_call_id
+        messages.append(message)
     try:
-        return render_chat(manifest.chat_template, messages)
+        return render_with_tools(manifest.chat_template, messages, tool_plan)
     except TemplateError as exc:
         raise bad_request(f"messages: {exc}", "messages") from None
 
@@ -119,19 +141,12 @@ def completion_prompt(req: CompletionRequest) -> str:
 def _check_unsupported(req: ChatCompletionRequest | CompletionRequest) -> None:
     if req.n != 1:
         raise bad_request("n: only n=1 is supported", "n")
-    if req.logprobs:
-        raise bad_request("logprobs: not supported by this server", "logprobs")
-    if req.logit_bias:
-        raise bad_request("logit_bias: not supported by this server", "logit_bias")
-    if isinstance(req, ChatCompletionRequest):
-        if req.tools:
-            raise bad_request("tools: tool calling is not supported by this server", "tools")
-        fmt = req.response_format.type if req.response_format else "text"
-        if fmt != "text":
-            raise bad_request(f"response_format: {fmt!r} is not supported", "response_format")
-    else:
-        if req.echo:
-            raise bad_request("echo: not supported", "echo")
+    if isinstance(req, CompletionRequest):
+        if req.echo and req.logprobs is not None:
+            raise bad_request(
+                "echo: the prompt's own logprobs are not supported yet (use echo or logprobs)",
+                "echo",
+            )
         if req.suffix:
             raise bad_request("suffix: not supported", "suffix")
         if req.best_of not in (None, 1):
@@ -163,7 +178,7 @@ def sampling_params(
     for name in _REQUEST_SAMPLING:
         if getattr(req, name) is not None:
             values[name] = getattr(req, name)
-    return SamplingParams(max_tokens=max_tokens, seed=req.seed, **values)
+    return SamplingParams(max_tokens=max_tokens, seed=req.seed, **values, **constraints(req))
 
 
 def prepare(
@@ -172,8 +187,10 @@ def prepare(
     settings: Settings,
 ) -> Prepared:
     _check_unsupported(req)
+    tool_plan = None
     if isinstance(req, ChatCompletionRequest):
-        prompt = chat_prompt(req, runtime.manifest)
+        tool_plan = plan_tools(req)
+        prompt = chat_prompt(req, runtime.manifest, tool_plan)
         requested = req.max_completion_tokens or req.max_tokens
         param = "messages"
     else:
@@ -196,6 +213,9 @@ def prepare(
         raise APIError(400, str(exc), code="context_length_exceeded", param=param)
     max_tokens = requested or min(settings.default_max_tokens, limit - n_prompt)
     params = sampling_params(req, runtime.manifest, max_tokens)
+    if tool_plan is not None and tool_plan.grammar is not None:
+        params = replace(params, grammar=tool_plan.grammar, grammar_triggers=tool_plan.triggers)
+    check_features(params, backend, "tools" if tool_plan else "response_format")
     return Prepared(
         request_id=new_id("chatcmpl" if param == "messages" else "cmpl"),
         runtime=runtime,
@@ -204,6 +224,8 @@ def prepare(
         stops=_stops(req),
         prompt_tokens=n_prompt,
         deadline=time.monotonic() + settings.request_timeout_s,
+        tools=tool_plan,
+        echo=isinstance(req, CompletionRequest) and bool(req.echo),
     )
 
 
@@ -248,6 +270,8 @@ class StopBuffer:
 def map_backend_error(exc: Exception) -> APIError:
     if isinstance(exc, APIError):
         return exc
+    if isinstance(exc, InvalidRequest):
+        return bad_request(str(exc), exc.param)
     if isinstance(exc, ContextLengthExceeded):
         return APIError(400, str(exc), code="context_length_exceeded", param="messages")
     if isinstance(exc, QueueFull):
@@ -283,6 +307,8 @@ def map_backend_error(exc: Exception) -> APIError:
 class Delta:
     text: str
     finish_reason: str | None = None
+    logprobs: tuple[TokenLogprob, ...] = ()  # the tokens behind ``text``, when asked for
+    tool_call: dict[str, Any] | None = None  # a piece of a tool call (OpenAI's delta shape)
 
 
 class Generation:
@@ -297,6 +323,8 @@ class Generation:
         self.metrics = metrics
         self.usage = Usage(prompt_tokens=prep.prompt_tokens)
         self.finish_reason: str | None = None
+        self.logprobs: list[TokenLogprob] = []  # of every token sent so far
+        self.tool_filter: ToolCallFilter | None = None  # set when the answer may be a call
         self._stream = prep.runtime.backend.generate(
             GenerationRequest(
                 request_id=prep.request_id,
@@ -351,19 +379,48 @@ class Generation:
         self.usage.completion_tokens = max(self.usage.completion_tokens, chunk.completion_tokens)
 
     async def deltas(self) -> AsyncIterator[Delta]:
+        """The answer's deltas; with tools, a call comes as ``tool_call`` pieces."""
+        plan = self.prep.tools
+        if plan is None or plan.choice == "none":
+            async for d in self._text_deltas():
+                yield d
+            return
+        self.tool_filter = calls = ToolCallFilter()
+        held: list[TokenLogprob] = []
+        async for d in self._text_deltas():
+            held.extend(d.logprobs)
+            for text, call in calls.feed(d.text):
+                yield Delta(text, logprobs=tuple(held), tool_call=call)
+                held.clear()
+        for text, call in calls.finish():
+            yield Delta(text, logprobs=tuple(held), tool_call=call)
+            held.clear()
+        if calls.is_call and self.finish_reason == "stop":
+            self.finish_reason = "tool_calls"
+
+    async def _text_deltas(self) -> AsyncIterator[Delta]:
         stopper = StopBuffer(self.prep.stops)
         chunk = self._first
+        held: list[TokenLogprob] = []  # logprobs of tokens whose text is held back
+
+        def delta(text: str) -> Delta:
+            out = Delta(text, logprobs=tuple(held))
+            self.logprobs.extend(held)
+            held.clear()
+            return out
+
         try:
             while chunk is not None:
                 self._observe(chunk)
+                held.extend(chunk.logprobs)
                 text, hit = stopper.push(chunk.text)
                 if hit:
                     self.finish_reason = "stop"
                     if text:
-                        yield Delta(text)
+                        yield delta(text)
                     break
                 if text:
-                    yield Delta(text)
+                    yield delta(text)
                 if chunk.finish_reason:
                     self.finish_reason = chunk.finish_reason
                     break
@@ -371,8 +428,8 @@ class Generation:
             if self.finish_reason is None:
                 self.finish_reason = "stop"
             rest = stopper.flush()  # empty after a stop-string hit; a held-back prefix otherwise
-            if rest:
-                yield Delta(rest)
+            if rest or held:  # held: the last tokens completed no character
+                yield delta(rest)
         finally:
             await self.close()
             self.metrics.prompt_tokens.labels(**self._labels).inc(self.usage.prompt_tokens)

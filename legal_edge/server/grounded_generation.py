@@ -11,7 +11,7 @@ import time
 from collections.abc import AsyncIterator
 from typing import Any
 
-from legal_edge.backends.base import SamplingParams
+from legal_edge.backends.base import SamplingParams, TokenLogprob
 from legal_edge.server.generation import (
     Delta,
     Generation,
@@ -43,6 +43,16 @@ class GroundedGeneration(Generation):
         self.finish_reason = inner.finish_reason
         self.answer = ""  # the model's own text, before any mark
         self._citations: list[dict[str, Any]] | None = None
+        # automation (tools, JSON output) is never grounded (grounding.is_automation)
+        self.tool_filter = None
+
+    @property  # type: ignore[override]
+    def logprobs(self) -> list[TokenLogprob]:
+        return self.inner.logprobs
+
+    @logprobs.setter
+    def logprobs(self, value: list[TokenLogprob]) -> None:
+        self.inner.logprobs = value
 
     async def start(self) -> None:
         await self.inner.start()
@@ -53,15 +63,18 @@ class GroundedGeneration(Generation):
     async def deltas(self) -> AsyncIterator[Delta]:
         guard = CitationGuard(self.grounded.verify) if self.grounded.flag else None
         raw: list[str] = []
+        held: list[TokenLogprob] = []  # logprobs of text the guard still holds back
         try:
             async for delta in self.inner.deltas():
                 raw.append(delta.text)
+                held.extend(delta.logprobs)
                 text = guard.push(delta.text) if guard else delta.text
                 if text:
-                    yield Delta(text)
+                    yield Delta(text, logprobs=tuple(held))
+                    held.clear()
             rest = guard.flush() if guard else ""
-            if rest:
-                yield Delta(rest)
+            if rest or held:
+                yield Delta(rest, logprobs=tuple(held))
         finally:
             self.answer = "".join(raw)
             self.finish_reason = self.inner.finish_reason
@@ -96,6 +109,16 @@ class NothingFound(GroundedGeneration):
         self.finish_reason = "stop"
         self.answer = nothing_found_answer()
         self._citations = None
+        self.tool_filter = None
+        self._logprobs: list[TokenLogprob] = []
+
+    @property  # type: ignore[override]
+    def logprobs(self) -> list[TokenLogprob]:
+        return self._logprobs  # no model ran: nothing to report
+
+    @logprobs.setter
+    def logprobs(self, value: list[TokenLogprob]) -> None:
+        self._logprobs = value
 
     async def start(self) -> None:
         return None

@@ -216,6 +216,14 @@ def _missing(v: Verification, index: StatuteIndex) -> dict[str, Any]:
     }
 
 
+def is_automation(body: ChatCompletionRequest) -> bool:
+    """A request for tool calls or JSON output is a program's, not a lawyer's question: its
+    messages are not rewritten with articles and its output is not marked (a mark inside a JSON
+    value could break the schema the client asked for)."""
+    fmt = body.response_format
+    return bool(body.tools) or (fmt is not None and fmt.type != "text")
+
+
 async def ground(
     body: ChatCompletionRequest, model: str, library: Library | None, settings: Settings
 ) -> Grounded | None:
@@ -225,6 +233,8 @@ async def ground(
     opts = request_options(body, settings)
     index = library.index_for(model) if library is not None else None
     if index is None:  # the field is accepted and ignored: the model has no index
+        return None
+    if is_automation(body):
         return None
     flag = settings.flag_unverified_citations
     last = next(

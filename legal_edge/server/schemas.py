@@ -21,6 +21,8 @@ TopP = Annotated[
 ]
 MaxTokens = Annotated[int, Meta(ge=1)]
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
+MAX_LOGIT_BIAS = 1024
+MAX_TOOLS = 64
 
 
 class ContentPart(Struct, kw_only=True):
@@ -28,18 +30,60 @@ class ContentPart(Struct, kw_only=True):
     text: str
 
 
+class FunctionCall(Struct, kw_only=True):
+    name: str
+    arguments: str = "{}"  # a JSON object, as text
+
+
+class ToolCall(Struct, kw_only=True):
+    id: str
+    type: Annotated[str, stated(enum=["function"])] = "function"
+    function: FunctionCall
+
+
 class ChatMessage(Struct, kw_only=True):
-    role: Annotated[str, stated(enum=["system", "developer", "user", "assistant"])]
+    role: Annotated[str, stated(enum=["system", "developer", "user", "assistant", "tool"])]
     content: str | list[ContentPart] | None = None
     name: str | None = None
+    tool_calls: list[ToolCall] | None = None  # an assistant's earlier calls
+    tool_call_id: str | None = None  # a tool message: the call it answers
+
+
+class FunctionSpec(Struct, kw_only=True):
+    name: Annotated[str, Meta(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")]
+    description: str | None = None
+    parameters: dict[str, Any] | None = None  # a JSON schema of the arguments
+    strict: bool | None = None  # arguments always follow the schema (grammar)
+
+
+class Tool(Struct, kw_only=True):
+    type: Annotated[str, stated(enum=["function"])] = "function"
+    function: FunctionSpec
+
+
+class NamedFunction(Struct, kw_only=True):
+    name: str
+
+
+class NamedToolChoice(Struct, kw_only=True):
+    type: Annotated[str, stated(enum=["function"])] = "function"
+    function: NamedFunction
 
 
 class StreamOptions(Struct, kw_only=True):
     include_usage: bool = False
 
 
+class JSONSchemaSpec(Struct, kw_only=True):
+    name: str = "response"
+    description: str | None = None
+    schema_: dict[str, Any] | None = msgspec.field(default=None, name="schema")
+    strict: bool | None = None  # the grammar enforces the schema either way
+
+
 class ResponseFormat(Struct, kw_only=True):
-    type: Annotated[str, stated(enum=["text"])] = "text"  # plain text answers only
+    type: Annotated[str, stated(enum=["text", "json_object", "json_schema"])] = "text"
+    json_schema: JSONSchemaSpec | None = None
 
 
 class _Sampling(Struct, kw_only=True):
@@ -61,8 +105,8 @@ class _Sampling(Struct, kw_only=True):
     seed: int | None = None
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
-    logprobs: Annotated[bool, stated(enum=[False, None])] | None = None  # not supported
-    logit_bias: Annotated[dict[str, float], stated(maxProperties=0)] | None = None
+    # token id (a string, OpenAI's form) -> added to its logit, -100 (never) .. 100 (always)
+    logit_bias: Annotated[dict[str, float], stated(maxProperties=MAX_LOGIT_BIAS)] | None = None
     user: str | None = None
 
 
@@ -78,10 +122,12 @@ class GroundingOptions(Struct, kw_only=True, forbid_unknown_fields=True):
 class ChatCompletionRequest(_Sampling, kw_only=True):
     messages: Annotated[list[ChatMessage], stated(minItems=1)]
     max_completion_tokens: MaxTokens | None = None
-    top_logprobs: int | None = None
+    logprobs: bool | None = None
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None  # needs logprobs: true
     response_format: ResponseFormat | None = None
-    tools: Annotated[list[dict[str, Any]], stated(maxItems=0)] | None = None  # no tool calling
-    tool_choice: Any = None
+    tools: Annotated[list[Tool], stated(maxItems=MAX_TOOLS)] | None = None
+    # "none" | "auto" | "required" | {"type": "function", "function": {"name": ...}}
+    tool_choice: str | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     # legal-edge extension: statute retrieval (docs/grounding.md); false = off
     grounding: bool | GroundingOptions | None = None
@@ -89,7 +135,8 @@ class ChatCompletionRequest(_Sampling, kw_only=True):
 
 class CompletionRequest(_Sampling, kw_only=True):
     prompt: Annotated[str | list[str], stated(minItems=1, maxItems=1)]  # one prompt
-    echo: Annotated[bool, stated(enum=[False, None])] | None = None  # not supported
+    logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None  # the k most likely per token
+    echo: bool | None = None  # the prompt before the answer (not with logprobs yet)
     suffix: Annotated[str, stated(maxLength=0)] | None = None  # not supported
     best_of: Annotated[int, stated(enum=[1, None])] | None = None
 

@@ -273,3 +273,21 @@ def test_the_server_starts_without_an_index(tmp_path: Path) -> None:
 def test_the_lookup_endpoints_use_the_models_index(app_client: TestClient) -> None:
     r = app_client.get("/v1/statutes/刑法/264")
     assert r.status_code == 200 and r.json()["text"].startswith("盗窃公私财物")
+
+
+def test_tool_and_json_requests_are_not_rewritten_or_marked(app_client: TestClient) -> None:
+    # automation (tools, JSON output) gets the messages as sent and no mark inside its JSON
+    tool = {
+        "type": "function",
+        "function": {"name": "lookup", "parameters": {"type": "object", "properties": {}}},
+    }
+    for extra in (
+        {"tools": [tool], "tool_choice": "none"},
+        {"response_format": {"type": "json_object"}},
+    ):
+        r = ask(app_client, INVENTED, **extra)
+        assert r.status_code == 200, r.text
+        body = r.json()
+        content = body["choices"][0]["message"]["content"] or ""
+        assert "参考法条" not in content and "未核实" not in content, extra
+        assert body.get("citations") is None, extra

@@ -1,0 +1,79 @@
+"""What a request constrains beyond plain sampling: grammar, logit bias, log-probabilities.
+
+``constraints(req)`` turns the request's fields into ``SamplingParams`` keywords (a 400 naming
+the field when one is malformed); ``check_features`` refuses what the serving backend cannot
+honour (vLLM for now), instead of silently ignoring it.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from legal_edge.backends.base import Backend, SamplingParams
+from legal_edge.server.errors import bad_request
+from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
+from legal_edge.server.structured import response_grammar
+
+MAX_BIAS = 100.0
+
+
+def logit_bias(raw: dict[str, float] | None) -> tuple[tuple[int, float], ...]:
+    if not raw:
+        return ()
+    out = []
+    for key, value in raw.items():
+        try:
+            token = int(key)
+        except ValueError:
+            raise bad_request(
+                f"logit_bias: keys are token ids (integers as strings), got {key!r}", "logit_bias"
+            ) from None
+        if not (math.isfinite(value) and -MAX_BIAS <= value <= MAX_BIAS):
+            raise bad_request(f"logit_bias[{key}]: {value} is outside -100..100", "logit_bias")
+        out.append((token, float(value)))
+    return tuple(out)
+
+
+def top_logprobs(req: ChatCompletionRequest | CompletionRequest) -> int | None:
+    if isinstance(req, CompletionRequest):
+        return req.logprobs
+    if req.top_logprobs is not None and not req.logprobs:
+        raise bad_request("top_logprobs: needs logprobs: true", "top_logprobs")
+    return (req.top_logprobs or 0) if req.logprobs else None
+
+
+def constraints(req: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
+    """``SamplingParams`` keywords for the request's grammar, logit bias and logprobs."""
+    out: dict[str, Any] = {
+        "logit_bias": logit_bias(req.logit_bias),
+        "top_logprobs": top_logprobs(req),
+    }
+    if isinstance(req, ChatCompletionRequest):
+        out["grammar"] = response_grammar(req.response_format)
+    return out
+
+
+FEATURE_FIELDS = {
+    "grammar": "response_format",
+    "logprobs": "logprobs",
+    "logit_bias": "logit_bias",
+}
+
+
+def check_features(
+    params: SamplingParams, backend: Backend, grammar_field: str = "response_format"
+) -> None:
+    """A 400 naming the field when the backend cannot do what ``params`` asks."""
+    features: frozenset[str] = getattr(backend, "features", frozenset())
+    asked = {
+        "grammar": params.grammar is not None,
+        "logprobs": params.top_logprobs is not None,
+        "logit_bias": bool(params.logit_bias),
+    }
+    for feature, wanted in asked.items():
+        if wanted and feature not in features:
+            field = grammar_field if feature == "grammar" else FEATURE_FIELDS[feature]
+            raise bad_request(
+                f"{field}: not supported by the {type(backend).__name__} backend yet", field
+            )

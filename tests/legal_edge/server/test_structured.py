@@ -1,0 +1,211 @@
+"""Structured output through the real ``openai`` SDK and LangChain against a real server on the
+tiny GGUF: the grammar makes even a random-weight model answer in the schema."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from typing import Literal
+
+import openai
+import pytest
+from pydantic import BaseModel, Field
+
+from legal_edge.server.structured import SchemaError, schema_grammar
+from tests.fixtures.tiny_server import tiny_server
+from tests.legal_edge.helpers import client as echo_client
+
+pytest.importorskip("llama_cpp")
+jsonschema_rs = pytest.importorskip("jsonschema_rs")
+
+QUESTION = "原告张三诉被告李四借款纠纷，判令被告偿还借款5000元。提取当事人、金额和结果。"
+
+
+class Ruling(BaseModel):
+    plaintiff: str = Field(max_length=6)
+    amount: int
+    plaintiff_won: bool
+    kind: Literal["civil", "criminal", "administrative"]
+
+
+RULING_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "plaintiff": {"type": "string", "maxLength": 6},
+        "amount": {"type": "integer"},
+        "statutes": {"type": "array", "items": {"type": "string", "maxLength": 4}, "maxItems": 2},
+        "kind": {"enum": ["civil", "criminal"]},
+    },
+    "required": ["plaintiff", "amount", "statutes", "kind"],
+    "additionalProperties": False,
+}
+
+
+@pytest.fixture(scope="module")
+def served(tiny_gguf):
+    with tiny_server(tiny_gguf) as (url, name, _):
+        yield openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0), url, name
+
+
+def _schema_format(schema: dict) -> dict:
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": "ruling", "schema": schema, "strict": True},
+    }
+
+
+def test_parse_with_a_pydantic_model_at_several_temperatures(served):
+    client, _, name = served
+    for temperature, seed in ((0.0, 0), (1.0, 1), (1.0, 2), (1.5, 3)):
+        r = client.chat.completions.parse(
+            model=name,
+            messages=[{"role": "user", "content": QUESTION}],
+            response_format=Ruling,
+            temperature=temperature,
+            seed=seed,
+            max_tokens=200,
+        )
+        choice = r.choices[0]
+        assert choice.finish_reason == "stop"
+        assert isinstance(choice.message.parsed, Ruling)
+        assert Ruling.model_validate_json(choice.message.content) == choice.message.parsed
+
+
+def test_json_schema_streamed_and_in_one_batch_with_other_schemas(served):
+    """Each sequence follows its own grammar inside the same llama_decode batch."""
+    client, _, name = served
+    other = {"type": "object", "properties": {"ok": {"type": "boolean"}}, "required": ["ok"]}
+
+    def ask(i: int) -> tuple[dict, str, str | None]:
+        schema = RULING_SCHEMA if i % 2 == 0 else other
+        stream = client.chat.completions.create(
+            model=name,
+            messages=[{"role": "user", "content": f"{QUESTION} ({i})"}],
+            response_format=_schema_format(schema),
+            temperature=1.0,
+            seed=i,
+            max_tokens=200,
+            stream=True,
+        )
+        parts, reason = [], None
+        for chunk in stream:
+            if chunk.choices:
+                parts.append(chunk.choices[0].delta.content or "")
+                reason = chunk.choices[0].finish_reason or reason
+        return schema, "".join(parts), reason
+
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(ask, range(6)))
+    for schema, text, reason in results:
+        assert reason == "stop", text
+        assert jsonschema_rs.validator_for(schema).is_valid(json.loads(text)), text
+
+
+def test_json_object_answers_parse_strictly(served):
+    """``json_object``: a JSON object, no raw control characters inside strings (strict JSON)."""
+    client, _, name = served
+    stopped = 0
+    for seed in range(4):
+        r = client.chat.completions.create(
+            model=name,
+            messages=[{"role": "user", "content": QUESTION}],
+            response_format={"type": "json_object"},
+            temperature=1.0,
+            seed=seed,
+            max_tokens=120,
+        )
+        choice = r.choices[0]
+        if choice.finish_reason == "stop":
+            stopped += 1
+            assert isinstance(json.loads(choice.message.content, strict=True), dict)
+        else:  # a cut-off is reported as such, never passed off as a finished answer
+            assert choice.finish_reason == "length"
+            assert r.usage.completion_tokens == 120
+    # strings in a random model's object may run on; the grammar still lets most end
+    assert stopped >= 1
+
+
+def test_max_tokens_cut_off_is_length_and_parse_refuses_it(served):
+    client, _, name = served
+    r = client.chat.completions.create(
+        model=name,
+        messages=[{"role": "user", "content": QUESTION}],
+        response_format=_schema_format(RULING_SCHEMA),
+        temperature=0,
+        max_tokens=3,
+    )
+    assert r.choices[0].finish_reason == "length"
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(r.choices[0].message.content)
+    with pytest.raises(openai.LengthFinishReasonError):
+        client.chat.completions.parse(
+            model=name,
+            messages=[{"role": "user", "content": QUESTION}],
+            response_format=Ruling,
+            max_tokens=3,
+        )
+
+
+@pytest.mark.parametrize("method", [None, "json_schema"])
+def test_langchain_with_structured_output(served, method):
+    langchain_openai = pytest.importorskip("langchain_openai")
+    _, url, name = served
+    llm = langchain_openai.ChatOpenAI(
+        base_url=url + "/v1", api_key="none", model=name, temperature=0, max_retries=0
+    )
+    kwargs = {} if method is None else {"method": method}
+    ruling = llm.with_structured_output(Ruling, **kwargs).invoke(QUESTION)
+    assert isinstance(ruling, Ruling)
+
+
+@pytest.mark.parametrize(
+    ("schema", "where"),
+    [
+        (
+            {"type": "object", "properties": {"amount": {"type": "integer", "minimum": 0}}},
+            "$.properties.amount.minimum",
+        ),
+        ({"type": "string", "format": "email"}, "$.format"),
+        ({"type": "object", "patternProperties": {"^a": {}}}, "$.patternProperties"),
+        ({"$ref": "https://example.com/schema.json"}, "$.$ref"),
+        ({"type": "array", "items": {"type": "decimal"}}, "$.items.type"),
+    ],
+)
+def test_unsupported_schema_features_are_400_naming_them(schema, where):
+    with pytest.raises(SchemaError) as info:
+        schema_grammar(schema)
+    assert info.value.where == where
+    with echo_client(None) as c:
+        r = c.post(
+            "/v1/chat/completions",
+            json={
+                "model": "echo-model",
+                "messages": [{"role": "user", "content": "x"}],
+                "response_format": _schema_format(schema),
+            },
+        )
+    assert r.status_code == 400, r.text
+    err = r.json()["error"]
+    assert err["code"] == "unsupported_schema"
+    assert err["param"] == "response_format.json_schema.schema"
+    assert where[1:] in err["message"]
+
+
+def test_a_backend_without_grammar_support_refuses_with_400():
+    """The vLLM backend (no ``features`` yet) gets a clear 400 instead of unconstrained text."""
+    from legal_edge.backends.base import SamplingParams
+    from legal_edge.backends.vllm import VLLMBackend
+    from legal_edge.server.constraints import check_features
+    from legal_edge.server.errors import APIError
+
+    backend = VLLMBackend.__new__(VLLMBackend)  # no model needed to ask what it supports
+    for params, field in (
+        (SamplingParams(grammar='root ::= "x"'), "response_format"),
+        (SamplingParams(top_logprobs=0), "logprobs"),
+        (SamplingParams(logit_bias=((1, 5.0),)), "logit_bias"),
+    ):
+        with pytest.raises(APIError) as info:
+            check_features(params, backend)
+        assert info.value.status == 400 and info.value.param == field
+        assert "VLLMBackend" in info.value.message
+    check_features(SamplingParams(), backend)  # plain sampling passes
