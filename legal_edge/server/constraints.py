@@ -11,7 +11,7 @@ import math
 from typing import Any
 
 from legal_edge.backends.base import Backend, SamplingParams
-from legal_edge.server.errors import bad_request
+from legal_edge.server.errors import bad_combination, bad_request
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.server.structured import response_grammar
 
@@ -39,7 +39,7 @@ def top_logprobs(req: ChatCompletionRequest | CompletionRequest) -> int | None:
     if isinstance(req, CompletionRequest):
         return req.logprobs
     if req.top_logprobs is not None and not req.logprobs:
-        raise bad_request("top_logprobs: needs logprobs: true", "top_logprobs")
+        raise bad_combination("top_logprobs: needs logprobs: true", "top_logprobs")
     return (req.top_logprobs or 0) if req.logprobs else None
 
 

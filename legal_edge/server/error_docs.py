@@ -50,7 +50,7 @@ MODELS = error_responses(*COMMON, 404)
 # Routes that answer ``stream: true`` with Server-Sent Events instead of JSON.
 STREAMING_PATHS = ("/v1/chat/completions", "/v1/completions")
 # Bodies that refuse unknown fields (msgspec ``forbid_unknown_fields``), by component name.
-CLOSED_BODIES = ("FeedbackRequest",)
+CLOSED_BODIES = ("FeedbackRequest", "GroundingOptions")
 
 
 def document_contract(app: Litestar) -> None:

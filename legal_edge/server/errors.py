@@ -52,6 +52,12 @@ def bad_request(message: str, param: str | None = None, code: str = "invalid_req
     return APIError(400, message, code=code, param=param)
 
 
+def bad_combination(message: str, param: str) -> APIError:
+    """A 400 for fields that are each valid but not together (``top_logprobs`` without
+    ``logprobs``, a ``tool_choice`` naming no tool): relations an OpenAPI schema cannot state."""
+    return APIError(400, message, code="invalid_combination", param=param)
+
+
 def _response(err: APIError) -> Response[Any]:
     return Response(err.body(), status_code=err.status, headers=err.headers)
 

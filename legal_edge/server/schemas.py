@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from msgspec import Meta, Struct
@@ -20,6 +20,7 @@ TopP = Annotated[
     float, Meta(gt=0.0, le=1.0, extra_json_schema={"extra": {"exclusiveMinimum": 0.0}})
 ]
 MaxTokens = Annotated[int, Meta(ge=1)]
+TopLogprobs = Annotated[int, Meta(ge=0, le=20, extra_json_schema={"extra": {"minimum": 0}})]
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
 MAX_LOGIT_BIAS = 1024
 MAX_TOOLS = 64
@@ -114,7 +115,8 @@ class GroundingOptions(Struct, kw_only=True, forbid_unknown_fields=True):
     """Extension field ``grounding`` (openai SDK: ``extra_body``): retrieval for this request."""
 
     enabled: bool = True  # false: no articles retrieved (citations in the answer still checked)
-    k: Annotated[int, Meta(ge=0, le=10)] | None = None  # articles; default: setting grounding_k
+    # articles; default: setting grounding_k (Litestar drops a zero bound: restated as extra)
+    k: Annotated[int, Meta(ge=0, le=10, extra_json_schema={"extra": {"minimum": 0}})] | None = None
     # the law in force on this day (YYYY-MM-DD); default: the version in force now
     date: Annotated[str, stated(format="date")] | None = None  # checked in grounding.py
 
@@ -123,11 +125,11 @@ class ChatCompletionRequest(_Sampling, kw_only=True):
     messages: Annotated[list[ChatMessage], stated(minItems=1)]
     max_completion_tokens: MaxTokens | None = None
     logprobs: bool | None = None
-    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None  # needs logprobs: true
+    top_logprobs: TopLogprobs | None = None  # needs logprobs: true
     response_format: ResponseFormat | None = None
     tools: Annotated[list[Tool], stated(maxItems=MAX_TOOLS)] | None = None
     # "none" | "auto" | "required" | {"type": "function", "function": {"name": ...}}
-    tool_choice: str | NamedToolChoice | None = None
+    tool_choice: Literal["none", "auto", "required"] | NamedToolChoice | None = None
     parallel_tool_calls: bool | None = None
     # legal-edge extension: statute retrieval (docs/grounding.md); false = off
     grounding: bool | GroundingOptions | None = None
@@ -135,7 +137,7 @@ class ChatCompletionRequest(_Sampling, kw_only=True):
 
 class CompletionRequest(_Sampling, kw_only=True):
     prompt: Annotated[str | list[str], stated(minItems=1, maxItems=1)]  # one prompt
-    logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None  # the k most likely per token
+    logprobs: TopLogprobs | None = None  # the k most likely per token
     echo: bool | None = None  # the prompt before the answer (not with logprobs yet)
     suffix: Annotated[str, stated(maxLength=0)] | None = None  # not supported
     best_of: Annotated[int, stated(enum=[1, None])] | None = None

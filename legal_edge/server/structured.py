@@ -13,7 +13,7 @@ import json
 from functools import cache
 from typing import Any
 
-from legal_edge.server.errors import APIError, bad_request
+from legal_edge.server.errors import APIError, bad_combination, bad_request
 
 # Keywords the converter turns into grammar rules.
 ENFORCED = frozenset(
@@ -149,7 +149,7 @@ def response_grammar(response_format: Any) -> str | None:
         return json_object_grammar()
     spec = response_format.json_schema
     if spec is None or spec.schema_ is None:
-        raise bad_request(
+        raise bad_combination(
             "response_format.json_schema.schema: required for type json_schema",
             "response_format.json_schema",
         )

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from legal_edge.prompts import render_chat
-from legal_edge.server.errors import APIError, bad_request
+from legal_edge.server.errors import APIError, bad_combination, bad_request
 from legal_edge.server.schemas import ChatCompletionRequest, Tool
 from legal_edge.server.structured import SchemaError, schema_grammar
 
@@ -81,24 +81,26 @@ def plan(req: ChatCompletionRequest) -> ToolPlan | None:
     choice, named = _choice(req)
     if not req.tools:
         if choice in ("required", "function"):
-            raise bad_request(f"tool_choice: {choice!r} needs tools", "tool_choice")
+            raise bad_combination(f"tool_choice: {choice!r} needs tools", "tool_choice")
         return None
     if req.response_format is not None and req.response_format.type != "text":
-        raise bad_request("response_format: cannot be combined with tools", "response_format")
+        raise bad_combination("response_format: cannot be combined with tools", "response_format")
     tools = tuple(req.tools)
     names = [t.function.name for t in tools]
     if len(set(names)) != len(names):
-        raise bad_request("tools: function names must be unique", "tools")
+        raise bad_combination("tools: function names must be unique", "tools")
     if named is not None:
         if named not in names:
-            raise bad_request(f"tool_choice: no tool is named {named!r}", "tool_choice")
+            raise bad_combination(f"tool_choice: no tool is named {named!r}", "tool_choice")
         tools = tuple(t for t in tools if t.function.name == named)
     for i, t in enumerate(req.tools):
         params = t.function.parameters
         if params is not None and params.get("type", "object") != "object":
-            raise bad_request(
+            raise APIError(
+                400,
                 f"tools[{i}].function.parameters: must describe an object",
-                f"tools[{i}].function.parameters",
+                code="unsupported_schema",
+                param=f"tools[{i}].function.parameters",
             )
     if choice == "none":
         return ToolPlan(tools, choice, None, ())

@@ -26,7 +26,15 @@ CHECKS = [
 ]
 # A valid request may still be refused for what no static schema can state: the prompt plus
 # max_tokens longer than the context (depends on the tokenizer), an unknown model name.
-ALLOWED_REFUSALS = {"context_length_exceeded", "model_not_found", "response_not_found"}
+# Nor can it state relations between fields (top_logprobs needs logprobs: true, tool_choice names
+# one of the tools) or what a client's own JSON Schema (response_format, tool parameters) may use.
+ALLOWED_REFUSALS = {
+    "context_length_exceeded",
+    "model_not_found",
+    "response_not_found",
+    "invalid_combination",
+    "unsupported_schema",
+}
 # 503s that say a feature is not configured on this server (no statute index)
 UNCONFIGURED = {"statutes_unavailable"}
 ERROR_KEYS = {"message", "type", "param", "code"}

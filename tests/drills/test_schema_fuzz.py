@@ -50,12 +50,16 @@ def test_schema_states_what_the_server_enforces():
     assert chat["temperature"]["minimum"] == 0.0 and chat["top_p"]["exclusiveMinimum"] == 0.0
     assert chat["n"]["maximum"] == 1 and chat["messages"]["minItems"] == 1
     assert chat["stop"]["maxItems"] == 8 and chat["stop"]["items"]["minLength"] == 1
-    assert chat["tools"]["maxItems"] == 0
+    assert chat["tools"]["maxItems"] == 64
+    grounding = s["GroundingOptions"]
+    assert grounding["additionalProperties"] is False
+    assert grounding["properties"]["k"]["minimum"] == 0
     assert set(s["ChatMessage"]["properties"]["role"]["enum"]) == {
         "system",
         "developer",
         "user",
         "assistant",
+        "tool",
     }
     assert comp["prompt"]["maxItems"] == 1 and comp["suffix"]["maxLength"] == 0
     fb = s["FeedbackRequest"]
