@@ -3,6 +3,8 @@ echo backend): n choices, each its own sequence, the prompt computed once."""
 
 from __future__ import annotations
 
+import json
+
 import openai
 import pytest
 
@@ -131,3 +133,27 @@ def test_echo_backend_n_copies_and_the_slot_bound():
                 model="echo-model", messages=[{"role": "user", "content": "hello"}], n=4
             )
         assert exc.value.param == "n" and "n_parallel 1 + max_queue 2" in exc.value.message
+
+
+def test_every_choice_follows_the_schema(served):
+    client, name, _ = served
+    schema = {
+        "type": "object",
+        "properties": {"party": {"type": "string", "maxLength": 12}},
+        "required": ["party"],
+        "additionalProperties": False,
+    }
+    r = client.chat.completions.create(
+        model=name,
+        messages=ASK,
+        n=3,
+        temperature=1.0,
+        seed=3,
+        max_tokens=40,
+        response_format={"type": "json_schema", "json_schema": {"name": "p", "schema": schema}},
+    )
+    assert len(r.choices) == 3
+    assert any(c.finish_reason == "stop" for c in r.choices), r.choices
+    for c in r.choices:
+        if c.finish_reason == "stop":
+            assert set(json.loads(c.message.content)) == {"party"}
