@@ -380,7 +380,34 @@ class Engine:
             n = 0
         self._kv_tokens[slot] = []
         job.slot, job.n_past = slot, n
+        if n == 0:
+            job.n_past = n = self._copy_running(job, slot)
         self.reused_tokens += n
+
+    def _copy_running(self, job: Job, slot: int) -> int:
+        """Copy (``llama_memory_seq_cp``) the whole prompt chunks a running sequence has
+        already computed for the same prompt (the other choices of an ``n > 1`` request) into
+        the empty ``slot``; return how many tokens were copied (0: none)."""
+        best, src = 0, -1
+        for other in self._slots:
+            if other is None or other is job:
+                continue
+            done = min(other.n_past, len(other.tokens), len(job.tokens) - 1)
+            n = _common_prefix(other.tokens[:done], job.tokens) // self.chunk * self.chunk
+            if n > best:
+                best, src = n, other.slot
+        if best == 0:
+            return 0
+        if self.n_swa and llama_cpp.llama_memory_seq_pos_min(self.mem, src) > max(
+            0, best - self.n_swa
+        ):
+            return 0  # the window before ``best`` is gone from the source's sliding layers
+        # llama.cpp copies between per-sequence KV buffers only whole: copy, then cut at best
+        llama_cpp.llama_memory_seq_cp(self.mem, src, slot, -1, -1)
+        if not llama_cpp.llama_memory_seq_rm(self.mem, slot, best, -1):
+            llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
+            return 0
+        return best
 
     def _make_sampler(self, params: SamplingParams, seed: int) -> object | None:
         chain = self._make_chain(params, seed)

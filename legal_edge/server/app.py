@@ -32,7 +32,7 @@ from legal_edge.backends.base import Backend
 from legal_edge.feedback import FeedbackStore
 from legal_edge.manifest import ModelManifest, resolve_model
 from legal_edge.merged import select_form, served_form
-from legal_edge.server import error_docs
+from legal_edge.server import choices, error_docs
 from legal_edge.server.ab import ABSplit, ab_split, sticky_key
 from legal_edge.server.errors import EXCEPTION_HANDLERS, APIError
 from legal_edge.server.feedback_api import create_feedback, store_response
@@ -43,7 +43,6 @@ from legal_edge.server.generation import (
     map_backend_error,
 )
 from legal_edge.server.gpu import register_gpu_metrics
-from legal_edge.server.grounded_generation import citations_of, new_generation
 from legal_edge.server.grounding import Library
 from legal_edge.server.logprobs import chat_logprobs, text_logprobs
 from legal_edge.server.metrics import Metrics
@@ -98,13 +97,9 @@ async def _disconnected(request: Request[Any, Any, Any]) -> None:
             return
 
 
-async def _collect_or_cancel(request: Request[Any, Any, Any], gen: Generation) -> str:
-    """Run a non-streaming generation; a client disconnect cancels it and frees its slot."""
-
-    async def collect() -> str:
-        return "".join([d.text async for d in gen.deltas()])
-
-    work = asyncio.ensure_future(collect())
+async def _collect_or_cancel(request: Request[Any, Any, Any], gens: list[Generation]) -> list[str]:
+    """Run a non-streaming request's choices; a client disconnect cancels them, frees slots."""
+    work = asyncio.ensure_future(choices.collect_all(gens))
     watch = asyncio.ensure_future(_disconnected(request))
     try:
         await asyncio.wait({work, watch}, return_when=asyncio.FIRST_COMPLETED)
@@ -114,7 +109,7 @@ async def _collect_or_cancel(request: Request[Any, Any, Any], gen: Generation) -
             work.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await work
-            await gen.close()
+            await choices.close_all(gens)
             raise asyncio.CancelledError("client disconnected")
     return work.result()
 
@@ -140,11 +135,12 @@ async def _run(
         raise
     labels = {"model": runtime.name, "variant": runtime.variant, "route": route}
 
-    def done(status: int, gen: Generation | None, text: str | None = None) -> None:
+    def done(status: int, gens: list[Generation] | None, text: str | None = None) -> None:
         elapsed = time.monotonic() - t0
         state.metrics.request_duration.labels(**labels, status=str(status)).observe(elapsed)
         state.metrics.requests.labels(**labels, status=str(status)).inc()
-        usage = gen.usage.as_dict() if gen else {}
+        usage = choices.usage(gens).as_dict() if gens else {}
+        gen = gens[0] if gens else None
         store_response(
             state.feedback,
             body,
@@ -171,34 +167,42 @@ async def _run(
         )
 
     try:
-        gen = await new_generation(body, runtime, state.settings, state.library, state.metrics)
-        await gen.start()
+        gens = await choices.new_generations(
+            body, runtime, state.settings, state.library, state.metrics
+        )
+        await choices.start_all(gens)
     except Exception as exc:
         err = map_backend_error(exc)
         done(err.status, None)
         raise err from None
+    gen = gens[0]
     rid = gen.prep.request_id
     headers = {"X-Request-Id": rid, "X-Model-Variant": runtime.variant}
 
     if not body.stream:
         try:
-            text = await _collect_or_cancel(request, gen)
+            texts = await _collect_or_cancel(request, gens)
         except asyncio.CancelledError:
-            done(499, gen)
+            done(499, gens)
             raise
         except Exception as exc:
             err = map_backend_error(exc)
-            done(err.status, gen)
+            done(err.status, gens)
             raise err from None
         try:
-            payload = render_full(rid, runtime, text, gen)
-            if (citations := citations_of(gen)) is not None:
+            payload = render_full(rid, runtime, texts[0], gen)
+            for i, (t, g) in enumerate(zip(texts, gens, strict=True)):
+                if i:
+                    payload["choices"].append({**render_full(rid, runtime, t, g)["choices"][0]})
+                payload["choices"][i]["index"] = i
+            payload["usage"] = choices.usage(gens).as_dict()
+            if (citations := choices.citations(gens)) is not None:
                 payload["citations"] = citations
         except Exception as exc:
             err = map_backend_error(exc)
-            done(err.status, gen)
+            done(err.status, gens)
             raise err from None
-        done(200, gen, text)
+        done(200, gens, texts[0])
         return Response(payload, headers=headers)
 
     include_usage = bool(body.stream_options and body.stream_options.include_usage)
@@ -206,20 +210,32 @@ async def _run(
     async def events() -> AsyncIterator[bytes]:
         status = 200
         parts: list[str] = []  # the answer, kept for feedback when the store retains text
+
+        def chunk(i: int, delta: Delta | None) -> dict[str, Any]:
+            out = render_chunk(rid, runtime, delta, gens[i])
+            out["choices"][0]["index"] = i
+            return out
+
         try:
-            yield _json_sse(render_chunk(rid, runtime, None, gen))
-            async for delta in gen.deltas():
-                parts.append(delta.text)
-                yield _json_sse(render_chunk(rid, runtime, delta, gen))
-            last = render_chunk(rid, runtime, Delta("", gen.finish_reason), gen)
-            citations = citations_of(gen)  # on the finish chunk and the usage chunk after it
-            if citations is not None:
-                last["citations"] = citations
-            yield _json_sse(last)
+            for i in range(len(gens)):
+                yield _json_sse(chunk(i, None))
+            ended = 0
+            async for i, delta in choices.merged(gens):
+                if delta.finish_reason is None:
+                    if i == 0:
+                        parts.append(delta.text)
+                    yield _json_sse(chunk(i, delta))
+                    continue
+                ended += 1
+                last = chunk(i, delta)
+                citations = choices.citations(gens) if ended == len(gens) else None
+                if citations is not None:  # on the last finish chunk and the usage chunk
+                    last["citations"] = citations
+                yield _json_sse(last)
             if include_usage:
                 final = render_chunk(rid, runtime, Delta(""), gen)
                 final["choices"] = []
-                final["usage"] = gen.usage.as_dict()
+                final["usage"] = choices.usage(gens).as_dict()
                 if citations is not None:
                     final["citations"] = citations
                 yield _json_sse(final)
@@ -233,8 +249,8 @@ async def _run(
             yield _json_sse(err.body())
             yield b"data: [DONE]\n\n"
         finally:
-            await gen.close()
-            done(status, gen, "".join(parts))
+            await choices.close_all(gens)
+            done(status, gens, "".join(parts))
 
     return Stream(
         events(),

@@ -139,8 +139,6 @@ def completion_prompt(req: CompletionRequest) -> str:
 
 
 def _check_unsupported(req: ChatCompletionRequest | CompletionRequest) -> None:
-    if req.n != 1:
-        raise bad_request("n: only n=1 is supported", "n")
     if isinstance(req, CompletionRequest):
         if req.echo and req.logprobs is not None:
             raise bad_request(
@@ -216,6 +214,7 @@ def prepare(
     if tool_plan is not None and tool_plan.grammar is not None:
         params = replace(params, grammar=tool_plan.grammar, grammar_triggers=tool_plan.triggers)
     check_features(params, backend, "tools" if tool_plan else "response_format")
+    _check_n(req.n, backend)
     return Prepared(
         request_id=new_id("chatcmpl" if param == "messages" else "cmpl"),
         runtime=runtime,
@@ -226,6 +225,33 @@ def prepare(
         deadline=time.monotonic() + settings.request_timeout_s,
         tools=tool_plan,
         echo=isinstance(req, CompletionRequest) and bool(req.echo),
+    )
+
+
+def _check_n(n: int, backend: Backend) -> None:
+    """n choices take n slots: more than the backend can ever hold open is a 400."""
+    options = getattr(backend, "options", None)
+    if options is None or n <= 1:
+        return
+    room = options.n_parallel + options.max_queue
+    if n > room:
+        raise bad_request(
+            f"n: {n} choices need {n} sequences; this server holds at most {room} "
+            f"(n_parallel {options.n_parallel} + max_queue {options.max_queue})",
+            "n",
+        )
+
+
+def for_choice(prep: Prepared, index: int) -> Prepared:
+    """Choice ``index`` of an ``n > 1`` request: its own backend request id and, when the
+    request is seeded, seed + index (a seeded request stays reproducible)."""
+    if index == 0:
+        return prep
+    seed = prep.params.seed
+    return replace(
+        prep,
+        request_id=f"{prep.request_id}-{index}",
+        params=replace(prep.params, seed=None if seed is None else seed + index),
     )
 
 
@@ -325,6 +351,7 @@ class Generation:
         self.finish_reason: str | None = None
         self.logprobs: list[TokenLogprob] = []  # of every token sent so far
         self.tool_filter: ToolCallFilter | None = None  # set when the answer may be a call
+        self.counts_prompt = True
         self._stream = prep.runtime.backend.generate(
             GenerationRequest(
                 request_id=prep.request_id,
@@ -432,5 +459,6 @@ class Generation:
                 yield delta(rest)
         finally:
             await self.close()
-            self.metrics.prompt_tokens.labels(**self._labels).inc(self.usage.prompt_tokens)
+            if self.counts_prompt:  # the other choices of an n > 1 request share the prompt
+                self.metrics.prompt_tokens.labels(**self._labels).inc(self.usage.prompt_tokens)
             self.metrics.generation_tokens.labels(**self._labels).inc(self.usage.completion_tokens)

@@ -24,6 +24,7 @@ TopLogprobs = Annotated[int, Meta(ge=0, le=20, extra_json_schema={"extra": {"min
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
 MAX_LOGIT_BIAS = 1024
 MAX_TOOLS = 64
+MAX_N = 8
 
 
 class ContentPart(Struct, kw_only=True):
@@ -92,7 +93,7 @@ class _Sampling(Struct, kw_only=True):
     max_tokens: MaxTokens | None = None
     temperature: Temperature | None = None
     top_p: TopP | None = None
-    n: Annotated[int, Meta(ge=1, le=1)] = 1  # one choice per request
+    n: Annotated[int, Meta(ge=1, le=MAX_N)] = 1  # choices, one sequence each
     stream: bool = False
     stream_options: StreamOptions | None = None
     # a non-empty string, or up to 8 of them (outer minLength/items apply to one form each)

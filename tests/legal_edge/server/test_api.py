@@ -114,7 +114,7 @@ def test_completions_endpoint(client):
         ),
         ({"model": MODEL, "messages": [{"role": "robot", "content": "x"}]}, "messages[0].role"),
         ({"model": MODEL, "messages": []}, "messages"),
-        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "n": 2}, "n"),
+        ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "n": 9}, "n"),
         ({"model": MODEL, "messages": [{"role": "user", "content": "x"}], "stop": [""]}, "stop"),
     ],
 )

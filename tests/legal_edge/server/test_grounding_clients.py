@@ -93,3 +93,16 @@ def test_langchain_chat_openai(url: str) -> None:
         extra_body={"grounding": False},
     )
     assert off.invoke(QUESTION).content == QUESTION
+
+
+def test_n_choices_are_grounded_once(url: str) -> None:
+    """n > 1 on a grounded model: every choice answers the same rewritten prompt; the
+    response's citations once."""
+    client = openai.OpenAI(base_url=url + "/v1", api_key=KEY, max_retries=0)
+    messages = [{"role": "user", "content": QUESTION}]
+    one = client.chat.completions.create(model=MODEL, messages=messages)  # type: ignore[arg-type]
+    r = client.chat.completions.create(model=MODEL, messages=messages, n=2)  # type: ignore[arg-type]
+    assert [c.message.content for c in r.choices] == [one.choices[0].message.content] * 2
+    assert (r.model_extra or {})["citations"] == (one.model_extra or {})["citations"]
+    assert r.usage.prompt_tokens == one.usage.prompt_tokens  # type: ignore[union-attr]
+    assert r.usage.completion_tokens == 2 * one.usage.completion_tokens  # type: ignore[union-attr]
