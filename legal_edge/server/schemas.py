@@ -108,7 +108,17 @@ class _Sampling(Struct, kw_only=True):
     presence_penalty: Penalty | None = None
     frequency_penalty: Penalty | None = None
     # token id (a string, OpenAI's form) -> added to its logit, -100 (never) .. 100 (always)
-    logit_bias: Annotated[dict[str, float], stated(maxProperties=MAX_LOGIT_BIAS)] | None = None
+    logit_bias: (
+        Annotated[
+            dict[str, float],
+            stated(
+                maxProperties=MAX_LOGIT_BIAS,
+                propertyNames={"pattern": "^[0-9]{1,9}$"},  # token ids, as strings
+                additionalProperties={"type": "number", "minimum": -100, "maximum": 100},
+            ),
+        ]
+        | None
+    ) = None
     user: str | None = None
 
 

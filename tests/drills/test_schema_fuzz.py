@@ -48,7 +48,7 @@ def test_schema_states_what_the_server_enforces():
     s = doc["components"]["schemas"]
     chat, comp = s["ChatCompletionRequest"]["properties"], s["CompletionRequest"]["properties"]
     assert chat["temperature"]["minimum"] == 0.0 and chat["top_p"]["exclusiveMinimum"] == 0.0
-    assert chat["n"]["maximum"] == 1 and chat["messages"]["minItems"] == 1
+    assert chat["n"]["maximum"] == 8 and chat["messages"]["minItems"] == 1
     assert chat["stop"]["maxItems"] == 8 and chat["stop"]["items"]["minLength"] == 1
     assert chat["tools"]["maxItems"] == 64
     grounding = s["GroundingOptions"]
