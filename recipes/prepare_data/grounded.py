@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import hashlib
 import random
+import re
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -65,23 +66,12 @@ def rewrite_citations(answer: str, resolve: Resolver, headings: dict[Key, str]) 
         else:
             edits.append((c.start, c.end, head or f"《{c.law}》"))
     taken = [(s, e) for s, e, _ in edits]
-    for m in BARE_RE.finditer(answer):
+    for m, i, key in bare_citations(answer, resolve):
         if any(s < m.end() and m.start() < e for s, e in taken):
             continue
         name = m.group(1)
-        try:
-            art = article_key(cn_to_int(m.group(2)), cn_to_int(m.group(3)) if m.group(3) else 0)
-        except ValueError:
-            continue
-        for i in range(len(name)):
-            key = resolve(name[i:], art)
-            if key is not None:
-                head = headings.get(key)
-                new = name[:i] + head if head else name
-                edits.append((m.start(), m.end(), new))
-                break
-        else:
-            edits.append((m.start(), m.end(), name))
+        head = headings.get(key) if key is not None else None
+        edits.append((m.start(), m.end(), name[:i] + head if head else name))
     out = answer
     for s, e, new in sorted(edits, reverse=True):
         out = out[:s] + new + out[e:]
@@ -97,20 +87,33 @@ def cited_keys(answer: str, resolve: Resolver) -> tuple[list[Key], int]:
         key = resolve(c.law, c.article)
         if key and key not in keys:
             keys.append(key)
-    for m in BARE_RE.finditer(answer):
+    for _match, _, key in bare_citations(answer, resolve, numbered_only=False):
         n += 1
+        if key and key not in keys:
+            keys.append(key)
+    return keys, n
+
+
+def bare_citations(
+    answer: str, resolve: Resolver, numbered_only: bool = True
+) -> Iterator[tuple[re.Match[str], int, Key | None]]:
+    """Each ``刑法第二百六十四条`` written without brackets: the match, where the law's name
+    starts inside it (the name is shortened from the left until it resolves) and the article's
+    key (None: no such article). A number that is not one is skipped (``numbered_only``) or
+    yielded with key None."""
+    for m in BARE_RE.finditer(answer):
         name = m.group(1)
         try:
             art = article_key(cn_to_int(m.group(2)), cn_to_int(m.group(3)) if m.group(3) else 0)
         except ValueError:
+            if not numbered_only:
+                yield m, 0, None
             continue
-        for i in range(len(name)):
-            key = resolve(name[i:], art)
-            if key:
-                if key not in keys:
-                    keys.append(key)
-                break
-    return keys, n
+        found = next(
+            ((i, k) for i in range(len(name)) if (k := resolve(name[i:], art)) is not None),
+            (0, None),
+        )
+        yield m, found[0], found[1]
 
 
 def _question(rec: dict[str, Any]) -> str:

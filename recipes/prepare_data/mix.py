@@ -13,13 +13,13 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import random
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from recipes.shared.jsonl import JsonlError, read_jsonl
 from recipes.shared.prompt_formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
 
 from .records import normalize, prompt_text
@@ -41,19 +41,15 @@ def load_holdout(paths: tuple[Path, ...]) -> list[str]:
     """Normalized prompts of the held-out files (at least 4 characters each)."""
     out: list[str] = []
     for path in paths:
-        with open(path, encoding="utf-8") as fh:
-            for n, line in enumerate(fh, 1):
-                if not line.strip():
-                    continue
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError as exc:
-                    raise MixError(f"{path}:{n}: not valid JSON ({exc.msg})") from None
-                if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
+        try:
+            for n, row in read_jsonl(path):
+                if not isinstance(row.get("prompt"), str):
                     raise MixError(f"{path}:{n}: needs a string field 'prompt'")
                 norm = normalize(row["prompt"])
                 if len(norm) >= 4 and norm not in out:
                     out.append(norm)
+        except JsonlError as exc:
+            raise MixError(str(exc)) from None
     return out
 
 
