@@ -8,21 +8,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import openai
 
-from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
-from tests.fixtures.live_server import live_server
-
 REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a file: tests.fixtures is importable from the checkout
+
+from legal_edge.server.app import create_app  # noqa: E402
+from legal_edge.settings import Settings  # noqa: E402
+from tests.fixtures.live_server import live_server  # noqa: E402
+
 SCHEMA = json.loads((REPO / "docs/examples/judgment_schema.json").read_text())
 CASES = REPO.parent / "shared/legal-data/cases/typical_cases.jsonl"
-if not CASES.exists():
-    CASES = Path("/work/shared/legal-data/cases/typical_cases.jsonl")
 
 
 def judgment(index: int = 0) -> str:

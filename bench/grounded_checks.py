@@ -15,13 +15,21 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-from legal_edge.statutes.index import StatuteIndex
-from legal_edge.statutes.prompt import NONE_APPLIES, article_heading, grounded_question
-from recipes.shared.prompt_formats import MCQ_SINGLE, REFUSAL_OPENINGS, mcq_prompt
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # run as a file: tests.fixtures is importable from the checkout
+
+from legal_edge.statutes.index import StatuteIndex  # noqa: E402
+from legal_edge.statutes.prompt import (  # noqa: E402
+    NONE_APPLIES,
+    article_heading,
+    grounded_question,
+)
+from recipes.shared.prompt_formats import MCQ_SINGLE, REFUSAL_OPENINGS, mcq_prompt  # noqa: E402
 
 MODEL = "legal-gemma3-270m"
 GROUNDED = [  # (question, articles named outright so the gold one is surely given)

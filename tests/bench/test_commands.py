@@ -32,3 +32,42 @@ def test_help_runs_and_lists_the_documented_options(script: str, options: list[s
     assert out.stdout.startswith("Usage:")
     for option in options:
         assert f"{option} " in out.stdout or f"{option}," in out.stdout, option
+
+
+@pytest.mark.parametrize(
+    "script, options",
+    [
+        ("grounded_checks.py", ["--models-dir", "--index", "--out"]),
+        ("api_breadth.py", ["--model", "--threads"]),
+        ("token_lengths.py", ["--base-model"]),
+    ],
+)
+def test_argparse_scripts_run_as_files_from_anywhere(
+    script: str, options: list[str], tmp_path: Path
+) -> None:
+    # run from outside the checkout, as the pages' commands may be: the scripts find their own
+    # imports (tests.fixtures) instead of relying on the working directory
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / script), "--help"],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("usage:")
+    for option in options:
+        assert f"{option} " in out.stdout or f"{option}\n" in out.stdout, option
+
+
+@pytest.mark.parametrize("command", ["recipes", "overload", "crash", "fuzz", "hostile"])
+def test_drills_commands_have_help(command: str) -> None:
+    out = subprocess.run(
+        [sys.executable, str(REPO / "bench" / "drills.py"), command, "--help"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.startswith("Usage:")
