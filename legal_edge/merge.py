@@ -12,6 +12,7 @@ a GGUF without them generates endlessly or garbles turns.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +41,19 @@ class LoraDelta:
 
     def delta(self) -> np.ndarray:
         return (self.b.astype(np.float32) @ self.a.astype(np.float32)) * np.float32(self.scale)
+
+
+def read_peft_adapter(peft_dir: Path) -> tuple[dict[str, Any], Path]:
+    """The config and the weights file of a PEFT adapter directory, or a MergeError naming it."""
+    peft_dir = Path(peft_dir)
+    cfg_path = peft_dir / "adapter_config.json"
+    weights = peft_dir / "adapter_model.safetensors"
+    if not cfg_path.is_file() or not weights.is_file():
+        raise MergeError(
+            f"{peft_dir}: not a PEFT adapter (needs adapter_config.json and "
+            "adapter_model.safetensors)"
+        )
+    return json.loads(cfg_path.read_text(encoding="utf-8")), weights
 
 
 def _dequantized(tensor: Any) -> np.ndarray:

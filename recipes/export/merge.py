@@ -11,7 +11,6 @@ Needs numpy, safetensors and gguf only (no torch).
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import replace
 from pathlib import Path
@@ -19,7 +18,13 @@ from typing import Any
 
 import numpy as np
 
-from legal_edge.merge import LoraDelta, MergeError, gguf_architecture, write_merged_gguf
+from legal_edge.merge import (
+    LoraDelta,
+    MergeError,
+    gguf_architecture,
+    read_peft_adapter,
+    write_merged_gguf,
+)
 
 __all__ = ["LoraDelta", "MergeError", "gguf_tensor_names", "load_peft_adapter", "merge_into_gguf"]
 
@@ -28,15 +33,8 @@ def load_peft_adapter(peft_dir: Path) -> list[LoraDelta]:
     """The LoRA matrices of a PEFT adapter directory (``adapter_config.json`` + safetensors)."""
     from safetensors.numpy import load_file
 
-    peft_dir = Path(peft_dir)
-    cfg_path = peft_dir / "adapter_config.json"
-    weights = peft_dir / "adapter_model.safetensors"
-    if not cfg_path.is_file() or not weights.is_file():
-        raise MergeError(
-            f"{peft_dir}: not a PEFT adapter (needs adapter_config.json and "
-            "adapter_model.safetensors)"
-        )
-    cfg = json.loads(cfg_path.read_text(encoding="utf-8"))
+    cfg, weights = read_peft_adapter(peft_dir)
+    cfg_path = Path(peft_dir) / "adapter_config.json"
     if cfg.get("peft_type", "LORA") != "LORA":
         raise MergeError(f"{cfg_path}: peft_type {cfg.get('peft_type')!r} is not LORA")
     if cfg.get("use_dora"):

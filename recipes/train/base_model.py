@@ -17,6 +17,7 @@ from typing import Any
 
 from legal_edge.fileio import sha256_file
 from legal_edge.manifest import MANIFEST_NAME, ManifestError, ModelManifest
+from legal_edge.merge import MergeError, read_peft_adapter
 from recipes.llamacpp_tools import cache_root
 
 from .config import TrainError
@@ -185,14 +186,11 @@ def init_adapter_info(cfg: Any) -> dict[str, Any] | None:
     if cfg.init_adapter is None:
         return None
     d = cfg.init_adapter
-    weights = d / "adapter_model.safetensors"
+    try:
+        conf, weights = read_peft_adapter(d)
+    except MergeError as e:
+        raise TrainError(f"init_adapter: {e}") from e
     conf_path = d / "adapter_config.json"
-    if not weights.is_file() or not conf_path.is_file():
-        raise TrainError(
-            f"init_adapter: {d} holds no PEFT adapter (adapter_config.json + "
-            "adapter_model.safetensors)"
-        )
-    conf = json.loads(conf_path.read_text(encoding="utf-8"))
     if conf.get("r") != cfg.lora.r or sorted(conf.get("target_modules") or []) != sorted(
         cfg.lora.target_modules
     ):

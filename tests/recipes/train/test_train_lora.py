@@ -292,5 +292,5 @@ def test_an_init_adapter_of_another_shape_is_refused(trained, tiny, data_dir, tm
     )
     with pytest.raises(TrainError, match=r"init_adapter: .*r=4 .*lora asks r=8"):
         run(cfg)
-    with pytest.raises(TrainError, match=r"init_adapter: .* holds no PEFT adapter"):
+    with pytest.raises(TrainError, match=r"init_adapter: .*not a PEFT adapter"):
         run(replace(cfg, init_adapter=tmp_path))
