@@ -25,11 +25,11 @@ import click
 from legal_edge.statutes.schema import INDEX_FILE
 
 _QUOTES = re.compile("[\u201c\u201d\u2018\u2019\u300c\u300d\u300e\u300f\"']")
-_SPACE = re.compile(r"\s+")
+_SPACE = re.compile(r"[\s\u200b-\u200d\u2060\ufeff]+")  # zero-width ones too
 
 
 def normalize(text: str) -> str:
-    """The text as compared: NFKC, no whitespace, one quotation mark."""
+    """The text as compared: NFKC, no whitespace (zero-width included), one quotation mark."""
     return _QUOTES.sub('"', _SPACE.sub("", unicodedata.normalize("NFKC", text)))
 
 
