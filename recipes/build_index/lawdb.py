@@ -68,7 +68,7 @@ def _date(value: object) -> str:
         return ""
 
 
-def _law(row: sqlite3.Row, licence: str) -> ParsedFile:
+def _law(row: sqlite3.Row) -> ParsedFile:
     version, effective = _date(row["version_date"]), _date(row["effective_date"])
     origin = f"{DB_NAME}:laws:{row['rowid']}"
     f = ParsedFile(
@@ -94,7 +94,7 @@ def read_database(path: Path, licence: str, limit_laws: int = 0) -> list[ParsedF
     with open_database(path) as con:
         con.row_factory = sqlite3.Row
         laws = con.execute(f"SELECT rowid, {', '.join(LAW_COLUMNS)} FROM laws ORDER BY rowid")
-        files = {r["law_id"]: _law(r, licence) for r in laws}
+        files = {r["law_id"]: _law(r) for r in laws}
         if limit_laws:
             files = dict(list(files.items())[:limit_laws])
         seen: dict[tuple[str, int, int], str] = {}
