@@ -35,6 +35,7 @@ class ParsedFile:
     category: str
     version: str
     effective_from: str
+    source_status: str = ""  # the source's own status word (a database's 已废止), if it has one
     rows: list[dict] = field(default_factory=list)
     problems: list[Problem] = field(default_factory=list)
 

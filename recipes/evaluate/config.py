@@ -39,14 +39,15 @@ class SuiteSpec:
     """One suite: a data file (or CMMLU/C-Eval folder) and how to ask it."""
 
     name: str
-    kind: Literal["mcq", "case", "safety", "general"]
+    kind: Literal["mcq", "case", "safety", "general", "crime_questions"]
     path: str
     limit: int | None = None  # a seeded random subset; null = all rows
     shots: int = 0  # few-shot examples (mcq: from few_shot_path or unused rows; general: dev/)
     few_shot_path: str | None = None
     modes: tuple[Literal["loglik", "generate"], ...] = ("loglik", "generate")  # mcq / general
     max_tokens: int | None = None  # generated tokens; default mcq/general 6, case 256, safety 64
-    subjects: tuple[str, ...] = ()  # general: subject files (empty = all)
+    # general: subject files; crime_questions: sources (legal_advice, ...); empty = all
+    subjects: tuple[str, ...] = ()
     expect: Literal["label", "refuse", "comply"] = "label"  # safety: where "must refuse" comes from
     system_prompt: bool = False  # case: add the legal-assistant system message
     # Ask with the top ``retrieval_k`` articles of the statute index in the prompt
@@ -55,6 +56,9 @@ class SuiteSpec:
     retrieval: bool = False
     single_answer: bool = False  # mcq: only questions with one correct letter
     cited_only: bool = False  # case: only rows whose reference cites an article (《…》第…条)
+    # crime_questions: the data configs (YAML) of every training mix the models descend from; an
+    # item is kept only when each one's filters reject its record (recipes/evaluate/crime.py).
+    trained_configs: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

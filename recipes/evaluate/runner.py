@@ -10,7 +10,7 @@ from typing import Any
 
 from legal_edge.config import ConfigError, to_dict
 from legal_edge.statutes.index import StatuteIndex
-from recipes.evaluate import case, grounding, mcq, safety
+from recipes.evaluate import case, crime, grounding, mcq, safety
 from recipes.evaluate.backends import BackendError, ContextOverflow, EvalBackend, make_backend
 from recipes.evaluate.config import Config, ModelSpec, SuiteSpec
 from recipes.evaluate.items import DataError, Item
@@ -44,6 +44,8 @@ def _predict(
             index=index,
             article_chars=chars,
         )
+    if spec.kind == "crime_questions":
+        return crime.predict(backend, item, max_tokens=suite.max_tokens)
     return safety.predict(backend, item, max_tokens=suite.max_tokens)
 
 
@@ -133,7 +135,7 @@ def _answer_settings(model: ModelSpec) -> dict[str, Any]:
     return {k: v for k, v in to_dict(model).items() if k not in _SPEED_ONLY}
 
 
-_OFF_BY_DEFAULT = ("retrieval", "single_answer", "cited_only")
+_OFF_BY_DEFAULT = ("retrieval", "single_answer", "cited_only", "trained_configs")
 
 
 def _suite_settings(spec: SuiteSpec, cfg: Config, index: StatuteIndex | None) -> dict[str, Any]:

@@ -8,7 +8,7 @@ from typing import Any
 
 from legal_edge.config import ConfigError
 from legal_edge.statutes.index import StatuteIndex
-from recipes.evaluate import general, grounding, mcq
+from recipes.evaluate import crime, general, grounding, mcq
 from recipes.evaluate.config import Config, SuiteSpec
 from recipes.evaluate.items import (
     Item,
@@ -21,7 +21,7 @@ from recipes.evaluate.items import (
 )
 from recipes.shared.paths import resolve_path
 
-DEFAULT_MAX_TOKENS = {"mcq": 6, "general": 6, "case": 256, "safety": 64}
+DEFAULT_MAX_TOKENS = {"mcq": 6, "general": 6, "case": 256, "safety": 64, "crime_questions": 160}
 
 
 @dataclass
@@ -91,6 +91,8 @@ def prepare_suite(spec: SuiteSpec, cfg: Config, index: StatuteIndex | None = Non
         loaded, pool = general.load_general(path, spec.subjects)
     elif spec.kind == "case":
         loaded = load_cases(path)
+    elif spec.kind == "crime_questions":
+        loaded = crime.load_crime_questions(path, spec.trained_configs, spec.subjects, spec.name)
     else:
         loaded = load_safety(path, spec.expect)
     if spec.single_answer:
@@ -120,7 +122,7 @@ def prepare_suite(spec: SuiteSpec, cfg: Config, index: StatuteIndex | None = Non
     suite.items = sample([it for it in loaded.items if it.id not in shot_ids], limit, cfg.seed)
     if spec.kind in ("mcq", "general"):
         suite.baselines = mcq.baselines(suite.items)
-    if spec.retrieval and spec.kind == "safety":
+    if spec.retrieval and spec.kind in ("safety", "crime_questions"):
         raise ConfigError(f"suites.{spec.name}.retrieval: only mcq, general and case suites")
     if spec.retrieval and index is None:
         raise ConfigError(f"suites.{spec.name}.retrieval: needs index_path (the statute index)")
