@@ -2,7 +2,10 @@
 
 Structured output is vLLM's own (xgrammar): the request's JSON schema goes in as a structural
 tag, so whitespace between JSON tokens is bounded (at most ``MAX_WHITESPACE`` in a row, as in
-the llama.cpp grammar) and a tiny model cannot fill its budget with blanks; a tool call under
+the llama.cpp grammar) and a tiny model cannot fill its budget with blanks, and a number without
+bounds gets llama.cpp's (16 digits, ``NUMBER_BOUND``) so it cannot run on as ``1000...`` until
+``max_tokens`` (xgrammar's numbers are unbounded; a request's schema can state no bounds of its
+own, the server refuses ``minimum``/``maximum``); a tool call under
 ``tool_choice`` ``auto`` (``OBJECT_TRIGGER``) is "either one object in the schema or text that
 does not start with ``{``". Log-probabilities are vLLM's raw ones: the model's distribution before
 bias, penalties or the schema, as on llama.cpp.
@@ -23,6 +26,9 @@ from legal_edge.backends.base import (
 )
 
 MAX_WHITESPACE = 20
+NUMBER_BOUND = 10**16 - 1
+NUMERIC = {"integer", "number"}
+BOUNDS = {"minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum"}
 _BLANK = "[ \\t\\r\\n]"
 _BYTE_TOKEN = re.compile(r"<0x([0-9A-Fa-f]{2})>")
 
@@ -33,7 +39,7 @@ def structural_tag(params: SamplingParams) -> str | None:
         return None
     json_format = {
         "type": "json_schema",
-        "json_schema": json.loads(params.json_schema),
+        "json_schema": bounded_numbers(json.loads(params.json_schema)),
         "max_whitespace_cnt": MAX_WHITESPACE,
     }
     if not params.grammar_triggers:
@@ -55,6 +61,21 @@ def structural_tag(params: SamplingParams) -> str | None:
         },
     ]
     return json.dumps({"type": "structural_tag", "format": {"type": "or", "elements": either}})
+
+
+def bounded_numbers(schema: Any) -> Any:
+    """``schema`` with ``-NUMBER_BOUND..NUMBER_BOUND`` on every integer or number that has no
+    bound."""
+    if isinstance(schema, list):
+        return [bounded_numbers(s) for s in schema]
+    if not isinstance(schema, dict):
+        return schema
+    out = {k: bounded_numbers(v) for k, v in schema.items()}
+    types = schema.get("type")
+    types = set(types) if isinstance(types, list) else {types}
+    if types & NUMERIC and not BOUNDS & schema.keys():
+        out.update(minimum=-NUMBER_BOUND, maximum=NUMBER_BOUND)
+    return out
 
 
 def constraint_kwargs(params: SamplingParams, vocab_size: int) -> dict[str, Any]:

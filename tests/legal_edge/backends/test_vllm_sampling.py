@@ -17,7 +17,13 @@ import pytest
 from pydantic import BaseModel, Field
 
 from legal_edge.backends.base import OBJECT_TRIGGER, InvalidRequest, SamplingParams
-from legal_edge.backends.vllm_sampling import MAX_WHITESPACE, structural_tag, token_logprobs
+from legal_edge.backends.vllm_sampling import (
+    MAX_WHITESPACE,
+    NUMBER_BOUND,
+    bounded_numbers,
+    structural_tag,
+    token_logprobs,
+)
 from tests.conftest import MODELS_DIR
 from tests.fixtures.vllm_server import HF_MODEL
 
@@ -66,13 +72,29 @@ def test_schema_becomes_a_structural_tag_with_bounded_blanks():
     assert structural_tag(SamplingParams()) is None
     tag = json.loads(structural_tag(SamplingParams(json_schema=schema)))
     assert tag["format"]["type"] == "json_schema"
-    assert tag["format"]["json_schema"] == RULING_SCHEMA
+    sent = tag["format"]["json_schema"]
+    # numbers get llama.cpp's 16 digits: a greedy tiny model writes 1000... otherwise
+    assert sent["properties"].pop("amount") == {
+        "type": "integer",
+        "minimum": -NUMBER_BOUND,
+        "maximum": NUMBER_BOUND,
+    }
+    assert sent["properties"] == {
+        k: v for k, v in RULING_SCHEMA["properties"].items() if k != "amount"
+    }
+    nested = {"anyOf": [{"type": ["number", "null"]}, {"type": "integer", "maximum": 3}]}
+    assert bounded_numbers(nested) == {
+        "anyOf": [
+            {"type": ["number", "null"], "minimum": -NUMBER_BOUND, "maximum": NUMBER_BOUND},
+            {"type": "integer", "maximum": 3},
+        ]
+    }
     assert tag["format"]["max_whitespace_cnt"] == MAX_WHITESPACE
     lazy = json.loads(
         structural_tag(SamplingParams(json_schema=schema, grammar_triggers=(OBJECT_TRIGGER,)))
     )
     call, text = lazy["format"]["elements"]
-    assert call["elements"][1]["json_schema"] == RULING_SCHEMA
+    assert call["elements"][1]["json_schema"] == bounded_numbers(RULING_SCHEMA)
     assert "{" in text["elements"][0]["pattern"] and text["elements"][1]["type"] == "any_text"
     with pytest.raises(InvalidRequest) as info:
         structural_tag(SamplingParams(json_schema=schema, grammar_triggers=("^x",)))
@@ -344,3 +366,39 @@ def test_n_gives_n_choices(client: openai.OpenAI):
             texts[c.index] += c.delta.content or ""
     for text in texts.values():
         validator.validate(json.loads(text))
+
+
+@pytest.mark.slow
+def test_langchain_structured_output_and_bind_tools(vllm_url: str):
+    """LangChain unchanged on vLLM: with_structured_output (json_schema, function_calling) and
+    the bind_tools round trip (call, tool result, final answer)."""
+    langchain_openai = pytest.importorskip("langchain_openai")
+    from langchain_core.messages import HumanMessage, ToolMessage
+    from langchain_core.tools import tool
+
+    llm = langchain_openai.ChatOpenAI(
+        base_url=vllm_url + "/v1",
+        api_key="unused",
+        model=HF_MODEL,
+        temperature=0,
+        max_retries=0,
+        max_tokens=150,
+        timeout=300,
+    )
+    for method in ("json_schema", "function_calling"):
+        assert isinstance(
+            llm.with_structured_output(Ruling, method=method).invoke(QUESTION), Ruling
+        )
+
+    @tool
+    def court_fee(amount: int) -> str:
+        """诉讼费：按标的额计算。"""
+        return f"诉讼费 {max(50, amount // 100)} 元"
+
+    history = [HumanMessage("标的额 5000 元的诉讼费是多少？")]
+    first = llm.bind_tools([court_fee], tool_choice="any").invoke(history)
+    (call,) = first.tool_calls
+    assert call["name"] == "court_fee" and isinstance(call["args"]["amount"], int)
+    history += [first, ToolMessage(court_fee.invoke(call["args"]), tool_call_id=call["id"])]
+    final = llm.bind_tools([court_fee], tool_choice="none").invoke(history)
+    assert final.content and not final.tool_calls
