@@ -2,6 +2,9 @@
 decoding costs (tokens/s with and without a schema at 1 and 8 clients).
 
     .venv/bin/python bench/api_breadth.py --model legal-gemma3-270m --threads 2
+
+``--url`` measures a server that is already running instead (the vLLM backend, which runs in
+its own environment): ``--url http://127.0.0.1:8000 --model gemma3-270m-hf``.
 """
 
 from __future__ import annotations
@@ -81,7 +84,11 @@ def main() -> None:
     ap.add_argument("--model", default="legal-gemma3-270m")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--requests", type=int, default=2)
+    ap.add_argument("--url", help="a running server to measure (no llama.cpp server started)")
     args = ap.parse_args()
+    if args.url:
+        measure(args.url, args.model, args.requests)
+        return
     settings = Settings(
         model=args.model,
         models_dir=REPO / "models",
@@ -91,31 +98,32 @@ def main() -> None:
         n_threads=args.threads,
     )
     with live_server(create_app(settings), timeout=300) as url:
-        client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
-        r = client.chat.completions.create(
-            model=args.model,
-            messages=extract_messages(judgment(0)),
-            temperature=0,
-            max_tokens=400,
-            response_format={
-                "type": "json_schema",
-                "json_schema": {"name": "judgment", "schema": SCHEMA},
-            },
-        )
-        print(
-            json.dumps(
-                {
-                    "example": r.choices[0].message.content,
-                    "finish_reason": r.choices[0].finish_reason,
-                    "usage": r.usage.model_dump(),
-                },
-                ensure_ascii=False,
-            )
-        )
-        for clients in (1, 8):
-            for schema in (None, SCHEMA):
-                n = max(clients, args.requests) if clients > 1 else args.requests
-                print(json.dumps(run(client, args.model, clients, schema, n)), flush=True)
+        measure(url, args.model, args.requests)
+
+
+def measure(url: str, model: str, requests: int) -> None:
+    """The worked example, then tokens/s with and without the schema at 1 and 8 clients."""
+    client = openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0, timeout=900)
+    r = client.chat.completions.create(
+        model=model,
+        messages=extract_messages(judgment(0)),
+        temperature=0,
+        max_tokens=400,
+        response_format={
+            "type": "json_schema",
+            "json_schema": {"name": "judgment", "schema": SCHEMA},
+        },
+    )
+    example = {
+        "example": r.choices[0].message.content,
+        "finish_reason": r.choices[0].finish_reason,
+        "usage": r.usage.model_dump(),
+    }
+    print(json.dumps(example, ensure_ascii=False))
+    for clients in (1, 8):
+        for schema in (None, SCHEMA):
+            n = max(clients, requests) if clients > 1 else requests
+            print(json.dumps(run(client, model, clients, schema, n)), flush=True)
 
 
 if __name__ == "__main__":

@@ -33,6 +33,11 @@ class BackendOptions:
     extra: dict[str, object] = field(default_factory=dict)  # backend-specific (e.g. vLLM)
 
 
+# The lazy trigger of tool_choice auto: the answer (after blanks) starts a JSON object. The one
+# trigger the server sends; vLLM's mapping knows only this one.
+OBJECT_TRIGGER = r"^\s*(\{[\s\S]*)"
+
+
 @dataclass(frozen=True)
 class SamplingParams:
     """How tokens are picked. The repetition controls count only the answer's own tokens (never
@@ -60,9 +65,12 @@ class SamplingParams:
     # max_tokens (0 = off; llama.cpp only).
     end_bias: float = 0.0
     end_bias_after: int = 256
-    # Structured output: a GBNF grammar (root rule ``root``) every sampled token must follow;
+    # Structured output: ``json_schema`` (JSON text) is the schema the answer must follow, as
+    # the server validated it; a backend with the "grammar" feature gets it as a GBNF grammar
+    # (root rule ``root``) too, one with "json_schema" (vLLM) enforces the schema itself.
     # ``grammar_triggers``: regexes that switch it on lazily (tool calls under tool_choice auto:
-    # free text until the answer matches, the grammar from the first capture group on).
+    # free text until the answer matches, the constraint from the first capture group on).
+    json_schema: str | None = None
     grammar: str | None = None
     grammar_triggers: tuple[str, ...] = ()
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit)
@@ -78,8 +86,8 @@ class SamplingParams:
 
     @property
     def constrained(self) -> bool:
-        """Whether a grammar or logit bias changes which tokens may be picked."""
-        return self.grammar is not None or bool(self.logit_bias)
+        """Whether a grammar, schema or logit bias changes which tokens may be picked."""
+        return self.grammar is not None or self.json_schema is not None or bool(self.logit_bias)
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,10 @@ own environment: ``./install.sh --vllm`` makes ``.venv-vllm/``, then
 The server does everything around generation (templates, request ``stop`` strings, usage, SSE,
 errors, metrics) exactly as for llama.cpp; this module does admission control (more than
 ``n_parallel + max_queue`` open requests -> ``QueueFull``), the context check, deadlines, and
-cancellation (closing the iterator aborts the request in the engine).
+cancellation (closing the iterator aborts the request in the engine). Structured output (a
+``response_format`` schema, tool calls), ``logit_bias`` and ``logprobs`` are vLLM's own, mapped
+in ``legal_edge.backends.vllm_sampling``; ``n > 1`` is n requests (the server's ``choices``),
+whose shared prompt vLLM's prefix cache computes once.
 
 ``options.extra`` (``backend_options`` in the config) is passed to vLLM's ``AsyncEngineArgs``:
 ``tensor_parallel_size``, ``gpu_memory_utilization``, ``dtype``, ``quantization``,
@@ -38,8 +41,10 @@ from legal_edge.backends.base import (
     ContextLengthExceeded,
     DeadlineExceeded,
     GenerationRequest,
+    InvalidRequest,
     TokenChunk,
 )
+from legal_edge.backends.vllm_sampling import TokenBytes, constraint_kwargs, token_logprobs
 from legal_edge.manifest import ManifestError, ModelManifest
 
 log = logging.getLogger("legal_edge.backends.vllm")
@@ -58,6 +63,9 @@ def vllm_available() -> bool:
 
 
 class VLLMBackend:
+    # what ``generate`` honours beyond plain sampling (the server refuses the rest with a 400)
+    features = frozenset({"json_schema", "logprobs", "logit_bias"})
+
     def __init__(self, manifest: ModelManifest, options: BackendOptions):
         # the model first: a GGUF cannot be served by vLLM at all, installed or not
         hf_dir = manifest.path_of("hf")
@@ -76,6 +84,8 @@ class VLLMBackend:
         self.engine_kwargs = self._engine_kwargs(options)
         self._engine: Any = None
         self._tokenizer: Any = None
+        self._piece: TokenBytes | None = None
+        self._vocab_size = 0
         self._stop_ids: list[int] = []
         self._stop_texts: list[str] = []
         self._max_model_len = min(options.n_ctx, manifest.context_length)
@@ -116,6 +126,8 @@ class VLLMBackend:
         # Building the engine loads the weights and spawns the engine-core process.
         self._engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
         self._tokenizer = self._engine.get_tokenizer()
+        self._piece = TokenBytes(self._tokenizer)
+        self._vocab_size = int(self._engine.model_config.get_vocab_size())
         self._max_model_len = int(self._engine.model_config.max_model_len)
         self._stop_ids, self._stop_texts = self._split_stops(self.manifest.stop)
         self._accepting = True
@@ -195,15 +207,23 @@ class VLLMBackend:
             stop=self._stop_texts or None,
             stop_token_ids=self._stop_ids or None,
             output_kind=RequestOutputKind.DELTA,
+            **constraint_kwargs(p, self._vocab_size),
         )
         rid = f"{request.request_id}-{next(self._ids)}"
         self._admission.admit()
         n_out = 0
         finished = False
         stream = engine.generate(TokensPrompt(prompt_token_ids=tokens), sampling, rid)
+        top = p.top_logprobs
+        # what vLLM refuses up front: the schema (response_format, or tools: the same
+        # structured outputs) or the logit bias
+        refused_param: str | None = (
+            "response_format" if p.json_schema else "logit_bias" if p.logit_bias else "messages"
+        )
         try:
             while not finished:
-                out = await _next_before(stream, request.deadline)
+                out = await _next_before(stream, request.deadline, refused_param)
+                refused_param = None  # past the first output, an error is the engine's
                 if out is None:  # the engine ended the stream without a final output
                     raise BackendNotReady("the vLLM engine stopped")
                 c = out.outputs[0]
@@ -214,6 +234,9 @@ class VLLMBackend:
                     prompt_tokens=len(tokens),
                     completion_tokens=n_out,
                     finish_reason=_finish_reason(c.finish_reason) if finished else None,
+                    logprobs=()
+                    if top is None or self._piece is None
+                    else token_logprobs(c.token_ids, c.logprobs, top, self._piece),
                 )
         finally:
             if not finished:
@@ -221,10 +244,14 @@ class VLLMBackend:
             self._admission.release()
 
 
-async def _next_before(stream: AsyncIterator[Any], deadline: float | None) -> Any:
+async def _next_before(
+    stream: AsyncIterator[Any], deadline: float | None, refused_param: str | None
+) -> Any:
     """The stream's next output, or ``None`` at its end; ``DeadlineExceeded`` once ``deadline``
     (``time.monotonic()``) passes. The wait, not the consumer, is timed: cancelling it aborts
-    the request inside vLLM's generator."""
+    the request inside vLLM's generator. Before the first output (``refused_param`` set), vLLM's
+    refusal of the request (a schema its structured outputs cannot compile) is an
+    ``InvalidRequest`` naming that field."""
     timeout = None if deadline is None else deadline - time.monotonic()
     if timeout is not None and timeout <= 0:
         raise DeadlineExceeded("the request did not finish before its deadline")
@@ -234,6 +261,12 @@ async def _next_before(stream: AsyncIterator[Any], deadline: float | None) -> An
         return None
     except TimeoutError:
         raise DeadlineExceeded("the request did not finish before its deadline") from None
+    except ValueError as exc:  # vLLM's own validation errors (VLLMValidationError) included
+        if refused_param is None:
+            raise
+        raise InvalidRequest(
+            f"{refused_param}: the vLLM engine refused it: {exc}", refused_param
+        ) from None
 
 
 def _finish_reason(reason: str | None) -> str:

@@ -1,19 +1,21 @@
 """What a request constrains beyond plain sampling: grammar, logit bias, log-probabilities.
 
 ``constraints(req)`` turns the request's fields into ``SamplingParams`` keywords (a 400 naming
-the field when one is malformed); ``check_features`` refuses what the serving backend cannot
-honour (vLLM for now), instead of silently ignoring it.
+the field when one is malformed); ``fit_to_backend`` gives the serving backend the form of a
+schema it enforces (a GBNF grammar for llama.cpp, the JSON schema for vLLM) and refuses what it
+cannot honour, instead of silently ignoring it.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import Any
 
 from legal_edge.backends.base import Backend, SamplingParams
-from legal_edge.server.errors import bad_combination, bad_request
+from legal_edge.server.errors import APIError, bad_combination, bad_request
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
-from legal_edge.server.structured import response_grammar
+from legal_edge.server.structured import SchemaError, cached_grammar, response_schema
 
 MAX_BIAS = 100.0
 
@@ -44,36 +46,46 @@ def top_logprobs(req: ChatCompletionRequest | CompletionRequest) -> int | None:
 
 
 def constraints(req: ChatCompletionRequest | CompletionRequest) -> dict[str, Any]:
-    """``SamplingParams`` keywords for the request's grammar, logit bias and logprobs."""
+    """``SamplingParams`` keywords for the request's schema, logit bias and logprobs."""
     out: dict[str, Any] = {
         "logit_bias": logit_bias(req.logit_bias),
         "top_logprobs": top_logprobs(req),
     }
     if isinstance(req, ChatCompletionRequest):
-        out["grammar"] = response_grammar(req.response_format)
+        out["json_schema"] = response_schema(req.response_format)
     return out
 
 
-FEATURE_FIELDS = {
-    "grammar": "response_format",
-    "logprobs": "logprobs",
-    "logit_bias": "logit_bias",
-}
-
-
-def check_features(
-    params: SamplingParams, backend: Backend, grammar_field: str = "response_format"
-) -> None:
-    """A 400 naming the field when the backend cannot do what ``params`` asks."""
+def fit_to_backend(
+    params: SamplingParams, backend: Backend, schema_field: str = "response_format"
+) -> SamplingParams:
+    """``params`` as ``backend`` takes them: a schema becomes a grammar for a backend that
+    enforces grammars; a 400 naming the field (``schema_field`` for a schema: tools or
+    response_format) when the backend cannot do what ``params`` asks."""
     features: frozenset[str] = getattr(backend, "features", frozenset())
+    if params.json_schema is not None:
+        needs = "json_schema" if "json_schema" in features else "grammar"
+    else:
+        needs = "grammar"
     asked = {
-        "grammar": params.grammar is not None,
+        needs: params.json_schema is not None or params.grammar is not None,
         "logprobs": params.top_logprobs is not None,
         "logit_bias": bool(params.logit_bias),
     }
     for feature, wanted in asked.items():
         if wanted and feature not in features:
-            field = grammar_field if feature == "grammar" else FEATURE_FIELDS[feature]
+            field = FEATURE_FIELDS.get(feature, schema_field)
             raise bad_request(
                 f"{field}: not supported by the {type(backend).__name__} backend yet", field
             )
+    if needs == "grammar" and params.json_schema is not None and params.grammar is None:
+        try:
+            return replace(params, grammar=cached_grammar(params.json_schema))
+        except SchemaError as exc:
+            raise APIError(
+                400, f"{schema_field}: {exc}", code="unsupported_schema", param=schema_field
+            ) from None
+    return params
+
+
+FEATURE_FIELDS = {"logprobs": "logprobs", "logit_bias": "logit_bias"}

@@ -27,7 +27,7 @@ from legal_edge.backends.base import (
 )
 from legal_edge.manifest import ModelManifest
 from legal_edge.prompts import TemplateError
-from legal_edge.server.constraints import check_features, constraints
+from legal_edge.server.constraints import constraints, fit_to_backend
 from legal_edge.server.errors import APIError, bad_request
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest, to_builtins
@@ -211,9 +211,9 @@ def prepare(
         raise APIError(400, str(exc), code="context_length_exceeded", param=param)
     max_tokens = requested or min(settings.default_max_tokens, limit - n_prompt)
     params = sampling_params(req, runtime.manifest, max_tokens)
-    if tool_plan is not None and tool_plan.grammar is not None:
-        params = replace(params, grammar=tool_plan.grammar, grammar_triggers=tool_plan.triggers)
-    check_features(params, backend, "tools" if tool_plan else "response_format")
+    if tool_plan is not None and tool_plan.schema is not None:
+        params = replace(params, json_schema=tool_plan.schema, grammar_triggers=tool_plan.triggers)
+    params = fit_to_backend(params, backend, "tools" if tool_plan else "response_format")
     _check_n(req.n, backend)
     return Prepared(
         request_id=new_id("chatcmpl" if param == "messages" else "cmpl"),

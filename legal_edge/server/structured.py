@@ -1,10 +1,13 @@
-"""Structured output: ``response_format`` (``json_object`` / ``json_schema``) as a GBNF grammar.
+"""Structured output: ``response_format`` (``json_object`` / ``json_schema``) as a schema the
+backend enforces while decoding: vLLM takes the JSON schema itself (its structured outputs), the
+llama.cpp engine a GBNF grammar made from it (``cached_grammar``).
 
 The grammar is made by llama-cpp-python's JSON-schema converter and enforced token by token by
 llama.cpp's grammar sampler, so a finished answer always parses and validates. The converter
 skips keywords it does not know without a word; the schema is therefore checked first against
 the keywords the grammar really enforces, and anything else is a 400 naming the keyword and
-where it is (``$.properties.amount.minimum``), never a silently weaker guarantee.
+where it is (``$.properties.amount.minimum``), never a silently weaker guarantee; the same check
+runs for every backend, so a schema is accepted or refused alike on llama.cpp and vLLM.
 """
 
 from __future__ import annotations
@@ -117,8 +120,8 @@ def schema_grammar(schema: dict[str, Any]) -> str:
         from llama_cpp.llama_grammar import SchemaConverter
     except ImportError:
         raise bad_request(
-            "response_format: structured output needs llama-cpp-python, which this server "
-            "lacks (the vllm backend does not support structured output yet)",
+            "response_format: this backend's structured output needs llama-cpp-python, which "
+            "this server lacks",
             "response_format",
         ) from None
     # remote $refs are never fetched (allow_fetch=False): check_schema refuses them first
@@ -137,29 +140,32 @@ _JSON_CHAR = 'char ::= [^"\\\\\\x00-\\x1F\\x7F] |'
 
 
 @cache
-def json_object_grammar() -> str:
-    return schema_grammar({"type": "object"})
+def cached_grammar(schema_text: str) -> str:
+    """``schema_grammar`` of a schema given as JSON text (a schema is compiled once)."""
+    return schema_grammar(json.loads(schema_text))
 
 
-def response_grammar(response_format: Any) -> str | None:
-    """The grammar a request's ``response_format`` asks for (None: free text)."""
+def response_schema(response_format: Any) -> str | None:
+    """The JSON schema (as JSON text) a request's ``response_format`` asks for (None: free
+    text), checked against what every backend enforces: a 400 naming an unsupported keyword."""
     if response_format is None or response_format.type == "text":
         return None
     if response_format.type == "json_object":
-        return json_object_grammar()
+        return JSON_OBJECT
     spec = response_format.json_schema
     if spec is None or spec.schema_ is None:
         raise bad_combination(
             "response_format.json_schema.schema: required for type json_schema",
             "response_format.json_schema",
         )
-    if len(json.dumps(spec.schema_)) > MAX_SCHEMA_BYTES:
+    text = json.dumps(spec.schema_, ensure_ascii=False)  # key order kept: it is the answer's
+    if len(text) > MAX_SCHEMA_BYTES:
         raise bad_request(
             f"response_format.json_schema.schema: larger than {MAX_SCHEMA_BYTES} bytes",
             "response_format.json_schema",
         )
     try:
-        return schema_grammar(spec.schema_)
+        check_schema(spec.schema_)
     except SchemaError as exc:
         raise APIError(
             400,
@@ -167,3 +173,7 @@ def response_grammar(response_format: Any) -> str | None:
             code="unsupported_schema",
             param="response_format.json_schema.schema",
         ) from None
+    return text
+
+
+JSON_OBJECT = json.dumps({"type": "object"})

@@ -7,8 +7,9 @@ template without tool support (the Gemma turn format) a generic system note list
 and the call format, earlier calls are written back in that format and tool results become
 user turns. Nothing here is specific to one model.
 
-The call format is one JSON object, ``{"name": ..., "arguments": {...}}``, and a grammar made
-from the tools' parameter schemas enforces it: ``required`` and a named function from the first
+The call format is one JSON object, ``{"name": ..., "arguments": {...}}``, and its JSON schema,
+made from the tools' parameter schemas, is enforced like a ``response_format`` schema (a grammar
+on llama.cpp, vLLM's structured outputs): ``required`` and a named function from the first
 token; ``auto`` lazily, once the answer starts with ``{`` (free text otherwise); ``none`` not at
 all. One call per answer (``parallel_tool_calls`` asks for no more than that).
 """
@@ -21,13 +22,12 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from legal_edge.backends.base import OBJECT_TRIGGER
 from legal_edge.prompts import render_chat
 from legal_edge.server.errors import APIError, bad_combination, bad_request
 from legal_edge.server.schemas import ChatCompletionRequest, Tool
-from legal_edge.server.structured import SchemaError, schema_grammar
+from legal_edge.server.structured import SchemaError, check_schema
 
-# the lazy grammar starts at the first group once the whole answer so far matches
-AUTO_TRIGGER = r"^\s*(\{[\s\S]*)"
 GENERIC_NOTE = (
     "You can call these tools. To call one, answer with only a JSON object "
     '{{"name": <tool name>, "arguments": <arguments object>}} and nothing else; '
@@ -41,7 +41,7 @@ class ToolPlan:
 
     tools: tuple[Tool, ...]
     choice: str  # none | auto | required | function
-    grammar: str | None
+    schema: str | None  # JSON text of the call's schema (None: unconstrained)
     triggers: tuple[str, ...]
 
 
@@ -104,8 +104,9 @@ def plan(req: ChatCompletionRequest) -> ToolPlan | None:
             )
     if choice == "none":
         return ToolPlan(tools, choice, None, ())
+    schema = call_schema(tools)
     try:
-        grammar = schema_grammar(call_schema(tools))
+        check_schema(schema)
     except SchemaError as exc:
         raise APIError(
             400,
@@ -113,7 +114,8 @@ def plan(req: ChatCompletionRequest) -> ToolPlan | None:
             code="unsupported_schema",
             param="tools",
         ) from None
-    return ToolPlan(tools, choice, grammar, (AUTO_TRIGGER,) if choice == "auto" else ())
+    text = json.dumps(schema, ensure_ascii=False)
+    return ToolPlan(tools, choice, text, (OBJECT_TRIGGER,) if choice == "auto" else ())
 
 
 def template_knows_tools(template: str) -> bool:

@@ -10,7 +10,6 @@ cancellation and metrics behave as with llama.cpp.
 from __future__ import annotations
 
 import json
-import os
 import re
 import subprocess
 import threading
@@ -19,7 +18,6 @@ from pathlib import Path
 
 import httpx
 import pytest
-import yaml
 from click.testing import CliRunner
 
 from legal_edge.backends import create_backend
@@ -27,11 +25,8 @@ from legal_edge.backends.base import BackendOptions
 from legal_edge.cli import main
 from legal_edge.manifest import ManifestError, ModelFile, ModelManifest, resolve_model
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
-from tests.conftest import MODELS_DIR, REPO
-from tests.deploy.serve_process import serve_process
-
-VVENV = REPO / ".venv-vllm"
-HF_MODEL = "gemma3-270m-hf"
+from tests.conftest import MODELS_DIR
+from tests.fixtures.vllm_server import HF_MODEL, log_tail
 
 
 def _in_vllm_env() -> bool:
@@ -111,58 +106,9 @@ def test_gguf_only_model_is_refused_naming_the_fix(tmp_path: Path) -> None:
 # -- slow: the real engine -------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def vllm_env() -> Path:
-    """``.venv-vllm`` with vLLM and the HF model directory. ``install.sh --vllm`` is idempotent:
-    minutes the first time, ~20 s once up to date (it reinstalls when pyproject.toml changes)."""
-    t0 = time.monotonic()
-    out = subprocess.run(
-        ["bash", str(REPO / "install.sh"), "--vllm"], capture_output=True, text=True, timeout=1500
-    )
-    assert out.returncode == 0, out.stdout[-3000:] + out.stderr[-3000:]
-    print(f"install.sh --vllm: {time.monotonic() - t0:.0f} s")
-    assert (MODELS_DIR / HF_MODEL / "manifest.json").is_file()
-    return VVENV
-
-
-@pytest.fixture(scope="module")
-def server(vllm_env: Path, tmp_path_factory: pytest.TempPathFactory):
-    tmp = tmp_path_factory.mktemp("vllm")
-    config = tmp / "serve.yaml"
-    config.write_text(
-        yaml.safe_dump(
-            {
-                "models_dir": str(MODELS_DIR),
-                "model": HF_MODEL,
-                "backend": "vllm",
-                "n_parallel": 2,
-                "max_queue": 1,
-                "n_ctx": 1024,
-                "default_max_tokens": 64,
-                "backend_options": {"drain_s": 1},
-            }
-        )
-    )
-    # vLLM's CPU worker pins its OpenMP threads and spins them between steps: on a 2-core host,
-    # one thread per core left the API process and the test client starved (a CI run saw a
-    # request wait minutes before the server read it). Leave a core to them.
-    threads = max(1, (os.cpu_count() or 2) - 1)
-    env = {"VLLM_CPU_KVCACHE_SPACE": "1", "OMP_NUM_THREADS": str(threads)}
-    argv = [str(vllm_env / "bin" / "legal-edge"), "serve", "--config", str(config)]
-    with serve_process(argv, tmp / "serve.log", timeout=600, env=env) as served:
-        print(f"vLLM server ready in {served.ready_s:.0f} s")
-        SERVE_LOG["path"] = tmp / "serve.log"
-        yield served.url
-
-
-SERVE_LOG: dict[str, Path] = {}
-
-
-def _log_tail(lines: int = 30) -> str:
-    path = SERVE_LOG.get("path")
-    if path is None or not path.is_file():
-        return "(no server log)"
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+@pytest.fixture
+def server(vllm_url: str) -> str:
+    return vllm_url
 
 
 def _chat(url: str, content: str, **body: object) -> httpx.Response:
@@ -274,7 +220,7 @@ def test_queue_full_cancellation_and_metrics(server: str) -> None:
         r = _chat(server, QUESTION, max_tokens=4)
         waited = time.monotonic() - t0
         assert r.status_code == 503 and r.json()["error"]["code"] == "server_overloaded", (
-            f"{r.status_code} after {waited:.1f} s, gauges {_gauges(server)}\n{_log_tail()}"
+            f"{r.status_code} after {waited:.1f} s, gauges {_gauges(server)}\n{log_tail()}"
         )
         assert int(r.headers["Retry-After"]) >= 1
     finally:

@@ -191,21 +191,37 @@ def test_unsupported_schema_features_are_400_naming_them(schema, where):
     assert where[1:] in err["message"]
 
 
-def test_a_backend_without_grammar_support_refuses_with_400():
-    """The vLLM backend (no ``features`` yet) gets a clear 400 instead of unconstrained text."""
+def test_each_backend_gets_the_schema_in_the_form_it_enforces():
+    """llama.cpp (and echo) a GBNF grammar made from the schema; vLLM the JSON schema itself;
+    a backend without the feature a 400 naming the field instead of unconstrained text."""
     from legal_edge.backends.base import SamplingParams
+    from legal_edge.backends.echo import EchoBackend
     from legal_edge.backends.vllm import VLLMBackend
-    from legal_edge.server.constraints import check_features
+    from legal_edge.server.constraints import fit_to_backend
     from legal_edge.server.errors import APIError
 
-    backend = VLLMBackend.__new__(VLLMBackend)  # no model needed to ask what it supports
+    schema = json.dumps(RULING_SCHEMA)
+    asked = SamplingParams(json_schema=schema, top_logprobs=2, logit_bias=((5, -100.0),))
+    vllm = VLLMBackend.__new__(VLLMBackend)  # no model needed to ask what it supports
+    assert fit_to_backend(asked, vllm) == asked  # no grammar made: vLLM enforces the schema
+    echo = EchoBackend.__new__(EchoBackend)
+    grammar = fit_to_backend(asked, echo).grammar
+    assert grammar == schema_grammar(RULING_SCHEMA) and "root ::=" in grammar
+    assert fit_to_backend(SamplingParams(), echo) == SamplingParams()
+
+    class Plain:  # a backend with no features
+        pass
+
     for params, field in (
-        (SamplingParams(grammar='root ::= "x"'), "response_format"),
+        (SamplingParams(json_schema=schema), "tools"),
+        (SamplingParams(grammar='root ::= "x"'), "tools"),
         (SamplingParams(top_logprobs=0), "logprobs"),
         (SamplingParams(logit_bias=((1, 5.0),)), "logit_bias"),
     ):
         with pytest.raises(APIError) as info:
-            check_features(params, backend)
+            fit_to_backend(params, Plain(), "tools")
         assert info.value.status == 400 and info.value.param == field
-        assert "VLLMBackend" in info.value.message
-    check_features(SamplingParams(), backend)  # plain sampling passes
+        assert "Plain" in info.value.message
+    with pytest.raises(APIError) as info:  # a raw grammar: vLLM takes schemas only
+        fit_to_backend(SamplingParams(grammar='root ::= "x"'), vllm)
+    assert info.value.param == "response_format"
