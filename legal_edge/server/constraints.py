@@ -1,4 +1,5 @@
-"""What a request constrains beyond plain sampling: grammar, logit bias, log-probabilities.
+"""What a request constrains beyond plain sampling: grammar, logit bias, log-probabilities
+(the prompt's own too: completions ``echo`` + ``logprobs``).
 
 ``constraints(req)`` turns the request's fields into ``SamplingParams`` keywords (a 400 naming
 the field when one is malformed); ``check_features`` refuses what the serving backend cannot
@@ -51,6 +52,8 @@ def constraints(req: ChatCompletionRequest | CompletionRequest) -> dict[str, Any
     }
     if isinstance(req, ChatCompletionRequest):
         out["grammar"] = response_grammar(req.response_format)
+    else:
+        out["prompt_logprobs"] = bool(req.echo) and req.logprobs is not None
     return out
 
 
@@ -58,6 +61,8 @@ FEATURE_FIELDS = {
     "grammar": "response_format",
     "logprobs": "logprobs",
     "logit_bias": "logit_bias",
+    "prompt_logprobs": "echo",  # echo + logprobs: the prompt's own log-probabilities
+    "prompt_only": "max_tokens",  # max_tokens 0: the prompt without a completion
 }
 
 
@@ -70,10 +75,18 @@ def check_features(
         "grammar": params.grammar is not None,
         "logprobs": params.top_logprobs is not None,
         "logit_bias": bool(params.logit_bias),
+        "prompt_logprobs": params.prompt_logprobs,
+        "prompt_only": params.max_tokens == 0,
+    }
+    what = {
+        "prompt_logprobs": " with logprobs (the prompt's own log-probabilities)",
+        "prompt_only": " 0 (the prompt alone, nothing generated)",
     }
     for feature, wanted in asked.items():
         if wanted and feature not in features:
             field = grammar_field if feature == "grammar" else FEATURE_FIELDS[feature]
             raise bad_request(
-                f"{field}: not supported by the {type(backend).__name__} backend yet", field
+                f"{field}{what.get(feature, '')}: not supported by the "
+                f"{type(backend).__name__} backend yet",
+                field,
             )
