@@ -103,8 +103,9 @@ _DRY_BREAKERS = [b"\n", b":", b'"', b"*"]
 
 _AGED = 1.0  # seconds a prompt may be passed over by shorter ones before it goes first
 
-# Prompt tokens of a prompt-logprobs request decoded per step: each needs its logits row (1 MB
-# for a 262k vocabulary), and llama.cpp keeps its output buffer at the largest size it was asked.
+# Prompt tokens of prompt-logprobs requests decoded per step (all of them together): each needs
+# its logits row (1 MB for a 262k vocabulary), and llama.cpp keeps its output buffer at the
+# largest size it was ever asked for.
 _LOGIT_ROWS = 128
 
 # What a step hands back per job: a chunk, or an exception that ends the request.
@@ -527,15 +528,17 @@ class Engine:
             ),
         )
         room = self.chunk
+        rows = _LOGIT_ROWS  # prompt positions with logits this step, all such prompts together
         chunks: list[tuple[Job, list[int]]] = []
         for job in prompts:
             end = min(len(job.tokens), (job.n_past // self.chunk + 1) * self.chunk)
             if job.params.prompt_logprobs:
-                end = min(end, job.n_past + _LOGIT_ROWS)
+                end = min(end, job.n_past + rows)
             todo = job.tokens[job.n_past : end]
-            if len(todo) <= room:  # else a later step takes it
+            if todo and len(todo) <= room:  # else a later step takes it
                 chunks.append((job, todo))
                 room -= len(todo)
+                rows -= len(todo) if job.params.prompt_logprobs else 0
         # the next token of every generating sequence, then the prompt chunks
         work = [(job, [job.pending]) for job in running if job.pending >= 0] + chunks
         if self.batch_invariant:

@@ -114,6 +114,27 @@ def test_a_request_without_prompt_logprobs_is_untouched(served):
     assert client.completions.create(**kw).choices[0].text == before
 
 
+def test_prompts_scored_together_score_as_alone(served):
+    """Two scoring requests at once share each step's logits rows; neither changes."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    client, _, name, _ = served
+    prompts = [PROMPT, PROMPT.replace("void", "valid")]
+
+    def score(prompt: str) -> list[float | None]:
+        r = client.completions.create(
+            model=name, prompt=prompt, echo=True, logprobs=1, max_tokens=0
+        )
+        return r.choices[0].logprobs.token_logprobs
+
+    alone = [score(p) for p in prompts]
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(score, prompts))
+    for a, t in zip(alone, together, strict=True):
+        assert t[0] is None and t[1:] == pytest.approx(a[1:], rel=1e-3, abs=5e-3)
+    assert alone[0] != alone[1]
+
+
 def test_max_tokens_zero_needs_echo(served):
     _, url, name, _ = served
     r = httpx.post(url + "/v1/completions", json={"model": name, "prompt": "the", "max_tokens": 0})
