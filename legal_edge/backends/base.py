@@ -44,7 +44,7 @@ class SamplingParams:
     the prompt's), so an answer may use the question's terms freely; the defaults switch them
     off. A model manifest's ``generation`` section may set them (see ``GENERATION_KEYS``)."""
 
-    max_tokens: int = 256
+    max_tokens: int = 256  # 0: the prompt only, nothing generated (ends with "length")
     temperature: float = 1.0
     top_p: float = 1.0
     seed: int | None = None
@@ -75,6 +75,9 @@ class SamplingParams:
     grammar_triggers: tuple[str, ...] = ()
     logit_bias: tuple[tuple[int, float], ...] = ()  # (token id, added to its logit)
     top_logprobs: int | None = None  # None: no logprobs; k: the token's and the k most likely
+    # The prompt's own tokens with their log-probabilities (completions ``echo`` + ``logprobs``):
+    # logits for every prompt position, so the prompt is computed afresh (no cached prefix).
+    prompt_logprobs: bool = False
 
     @property
     def penalised(self) -> bool:
@@ -92,12 +95,13 @@ class SamplingParams:
 
 @dataclass(frozen=True)
 class TokenLogprob:
-    """One generated token's log-probability under the model, with the ``top`` alternatives
-    (``(text, bytes, logprob)``, most likely first)."""
+    """One token's log-probability under the model, with the ``top`` alternatives
+    (``(text, bytes, logprob)``, most likely first). ``logprob`` is None for a prompt's first
+    token: nothing comes before it to predict it from."""
 
     text: str
     data: bytes
-    logprob: float
+    logprob: float | None
     top: tuple[tuple[str, bytes, float], ...] = ()
 
 
@@ -118,6 +122,8 @@ class TokenChunk:
     completion_tokens: int  # cumulative, including this chunk
     finish_reason: str | None = None  # "stop" (end of turn / EOS) | "length" | None
     logprobs: tuple[TokenLogprob, ...] = ()  # the tokens of this chunk, when asked for
+    # every prompt token, first chunk only, when ``SamplingParams.prompt_logprobs`` asked for it
+    prompt_logprobs: tuple[TokenLogprob, ...] = ()
 
 
 class BackendError(RuntimeError):

@@ -21,12 +21,14 @@ from legal_edge.backends.base import (
 from legal_edge.manifest import ModelManifest
 
 _TURN = re.compile(r"<start_of_turn>user\n(.*?)<end_of_turn>", re.S)
+_WORD = re.compile(r"\s*\S+(?:\s+$)?")  # a word with the space before it (and a trailing one)
 
 
 class EchoBackend:
     # accepted so the API's shapes can be tested without a model: a grammar is not applied (the
-    # echo is the answer), each word's logprob is 0, a logit bias changes nothing
-    features = frozenset({"grammar", "logprobs", "logit_bias"})
+    # echo is the answer), each word's logprob is 0 (the prompt's too), a logit bias changes
+    # nothing
+    features = frozenset({"grammar", "logprobs", "logit_bias", "prompt_logprobs", "prompt_only"})
 
     def __init__(self, manifest: ModelManifest, options: BackendOptions):
         self.manifest = manifest
@@ -58,6 +60,14 @@ class EchoBackend:
     def stats(self) -> dict[str, int]:
         return {"running": self._running, "waiting": self._waiting}
 
+    def _prompt_logprobs(self, prompt: str, top: int) -> tuple[TokenLogprob, ...]:
+        """The BOS (None: nothing before it), then every word of the prompt at logprob 0."""
+        out = [TokenLogprob("", b"", None)]
+        for m in _WORD.finditer(prompt):
+            data = m.group().encode()
+            out.append(TokenLogprob(m.group(), data, 0.0, ((m.group(), data, 0.0),) * min(top, 1)))
+        return tuple(out)
+
     def _answer(self, prompt: str) -> list[str]:
         turns = _TURN.findall(prompt)
         text = turns[-1] if turns else prompt
@@ -79,6 +89,11 @@ class EchoBackend:
             words = self._answer(request.prompt)
             limit = min(request.params.max_tokens, self.context_length - n_prompt)
             top = request.params.top_logprobs
+            prompt_lps = (
+                self._prompt_logprobs(request.prompt, top or 0)
+                if request.params.prompt_logprobs
+                else ()
+            )
             for i, word in enumerate(words[:limit]):
                 if self._delay:
                     await asyncio.sleep(self._delay)
@@ -90,12 +105,21 @@ class EchoBackend:
                     else (TokenLogprob(text, data, 0.0, ((text, data, 0.0),) * min(top, 1)),)
                 )
                 yield TokenChunk(
-                    text=text, prompt_tokens=n_prompt, completion_tokens=i + 1, logprobs=lp
+                    text=text,
+                    prompt_tokens=n_prompt,
+                    completion_tokens=i + 1,
+                    logprobs=lp,
+                    prompt_logprobs=prompt_lps,
                 )
+                prompt_lps = ()
             done = min(len(words), limit)
             reason = "length" if len(words) > limit else "stop"
             yield TokenChunk(
-                text="", prompt_tokens=n_prompt, completion_tokens=done, finish_reason=reason
+                text="",
+                prompt_tokens=n_prompt,
+                completion_tokens=done,
+                finish_reason=reason,
+                prompt_logprobs=prompt_lps,
             )
         finally:
             self._running -= 1

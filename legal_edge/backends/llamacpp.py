@@ -37,8 +37,9 @@ if TYPE_CHECKING:  # the engine module imports llama_cpp: load it only when serv
 
 
 class LlamaCppBackend:
-    # what ``generate`` honours beyond plain sampling (the server refuses the rest with a 400)
-    features = frozenset({"grammar", "logprobs", "logit_bias"})
+    # what ``generate`` honours beyond plain sampling (the server refuses the rest with a 400):
+    # prompt_logprobs (echo + logprobs), prompt_only (max_tokens 0: the prompt, scored)
+    features = frozenset({"grammar", "logprobs", "logit_bias", "prompt_logprobs", "prompt_only"})
 
     def __init__(self, manifest: ModelManifest, options: BackendOptions):
         self.manifest = manifest
@@ -139,7 +140,7 @@ class LlamaCppBackend:
             tokens=tokens,
             params=params,
             seed=params.seed if params.seed is not None else next(self._seeds),
-            max_new=max(1, min(params.max_tokens, limit - len(tokens))),
+            max_new=max(0, min(params.max_tokens, limit - len(tokens))),
             deadline=request.deadline,
             sink=queue,
         )

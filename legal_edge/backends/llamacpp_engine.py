@@ -34,11 +34,13 @@ from legal_edge.backends.base import (
     InvalidRequest,
     SamplingParams,
     TokenChunk,
+    TokenLogprob,
 )
 from legal_edge.backends.llamacpp_sampling import (
     GrammarFirstCheck,
     grammar_sampler,
     logit_bias_sampler,
+    next_token_logprobs,
     token_logprobs,
 )
 from legal_edge.llama_mode import ProbeFailed, apply_lora, model_params, route_llama_log
@@ -78,7 +80,7 @@ class Job:
     tokens: list[int]
     params: SamplingParams
     seed: int
-    max_new: int  # completion budget: min(max_tokens, context left)
+    max_new: int  # completion budget: min(max_tokens, context left); 0: the prompt only
     deadline: float | None
     sink: object  # opaque to the engine: handed back with every output
     cancelled: bool = False  # set from any thread; honoured at the next step
@@ -89,6 +91,7 @@ class Job:
     generated: list[int] = field(default_factory=list)  # token ids, stop token included
     sampler: object = None
     admitted: float = 0.0  # monotonic time the job got its slot
+    prompt_lps: list[TokenLogprob] = field(default_factory=list)  # until the first chunk is out
     decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
     )
@@ -99,6 +102,11 @@ class Job:
 _DRY_BREAKERS = [b"\n", b":", b'"', b"*"]
 
 _AGED = 1.0  # seconds a prompt may be passed over by shorter ones before it goes first
+
+# Prompt tokens of prompt-logprobs requests decoded per step (all of them together): each needs
+# its logits row (1 MB for a 262k vocabulary), and llama.cpp keeps its output buffer at the
+# largest size it was ever asked for.
+_LOGIT_ROWS = 128
 
 # What a step hands back per job: a chunk, or an exception that ends the request.
 Output = tuple[Job, TokenChunk | BaseException]
@@ -214,14 +222,23 @@ class Engine:
             n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, -n, add_bos, True)
         return list(buf[:n])
 
-    def piece(self, token: int) -> bytes:
-        """The bytes ``token`` stands for (special tokens render as nothing)."""
+    def piece(self, token: int, special: bool = False) -> bytes:
+        """The bytes ``token`` stands for (special tokens render as nothing unless ``special``)."""
         buf = ctypes.create_string_buffer(64)
-        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
+        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, special)
         if n < 0:  # longer than the buffer
             buf = ctypes.create_string_buffer(-n)
-            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, False)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, special)
         return buf.raw[:n]
+
+    def prompt_piece(self, token: int) -> bytes:
+        """A prompt token's bytes as the prompt's text has them: control tokens written in the
+        prompt (``<start_of_turn>``) as their text, the BOS the tokenizer adds as nothing."""
+        if token == llama_cpp.llama_vocab_bos(self.vocab) and llama_cpp.llama_vocab_get_add_bos(
+            self.vocab
+        ):
+            return b""
+        return self.piece(token, special=True)
 
     def check(self, params: SamplingParams) -> None:
         """Refuse (``InvalidRequest``) a grammar llama.cpp cannot parse or a logit bias naming
@@ -319,7 +336,8 @@ class Engine:
         """End the slot's request; ``keep`` its KV cells for prefix reuse, else clear them."""
         job = self._slots[slot]
         self._slots[slot] = None
-        if keep and job is not None:
+        # a prompt-logprobs prompt was computed in _LOGIT_ROWS pieces, not in whole chunks
+        if keep and job is not None and not job.params.prompt_logprobs:
             # Only whole prompt chunks can be reused: they were computed exactly as a fresh
             # request computes them. Generated tokens (decoded one at a time) and a prompt's
             # last partial chunk round differently from the same tokens read as one chunk, so
@@ -366,7 +384,15 @@ class Engine:
 
     def _place(self, job: Job, free: list[int]) -> None:
         """Put ``job`` in the free slot whose cached tokens share the longest prefix with its
-        prompt, drop the rest of that slot's cache and start after the shared prefix."""
+        prompt, drop the rest of that slot's cache and start after the shared prefix.
+        A prompt-logprobs request needs the logits of every prompt position: it starts from
+        nothing, in an empty slot if there is one (other slots keep their caches)."""
+        if job.params.prompt_logprobs:
+            slot = next((i for i in free if not self._kv_tokens[i]), free[0])
+            llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
+            self._kv_tokens[slot] = []
+            job.slot, job.n_past = slot, 0
+            return
         shared = [_common_prefix(self._kv_tokens[i], job.tokens) for i in free]
         best = max(range(len(free)), key=lambda k: (shared[k], not self._kv_tokens[free[k]]))
         slot, n = free[best], min(shared[best], len(job.tokens) - 1)  # last token: logits
@@ -390,7 +416,7 @@ class Engine:
         the empty ``slot``; return how many tokens were copied (0: none)."""
         best, src = 0, -1
         for other in self._slots:
-            if other is None or other is job:
+            if other is None or other is job or other.params.prompt_logprobs:
                 continue
             done = min(other.n_past, len(other.tokens), len(job.tokens) - 1)
             n = _common_prefix(other.tokens[:done], job.tokens) // self.chunk * self.chunk
@@ -502,13 +528,17 @@ class Engine:
             ),
         )
         room = self.chunk
+        rows = _LOGIT_ROWS  # prompt positions with logits this step, all such prompts together
         chunks: list[tuple[Job, list[int]]] = []
         for job in prompts:
             end = min(len(job.tokens), (job.n_past // self.chunk + 1) * self.chunk)
+            if job.params.prompt_logprobs:
+                end = min(end, job.n_past + rows)
             todo = job.tokens[job.n_past : end]
-            if len(todo) <= room:  # else a later step takes it
+            if todo and len(todo) <= room:  # else a later step takes it
                 chunks.append((job, todo))
                 room -= len(todo)
+                rows -= len(todo) if job.params.prompt_logprobs else 0
         # the next token of every generating sequence, then the prompt chunks
         work = [(job, [job.pending]) for job in running if job.pending >= 0] + chunks
         if self.batch_invariant:
@@ -525,18 +555,22 @@ class Engine:
         batch = self.batch
         n = 0
         sample_at: list[tuple[Job, int]] = []
+        rows_at: list[tuple[Job, int, int]] = []  # prompt logprobs: (job, batch index, position)
         for job, tokens in work:
             prompt = job.pending < 0
+            every = prompt and job.params.prompt_logprobs
             if prompt:
                 self.prefill_tokens += len(tokens)
-            for tok in tokens:  # a prompt needs logits only for its last token
-                logits = not prompt or job.n_past + 1 == len(job.tokens)
+            if every:
+                rows_at.append((job, n, job.n_past))
+            for tok in tokens:  # a prompt needs logits only for its last token (or all asked)
+                last = not prompt or job.n_past + 1 == len(job.tokens)
                 batch.token[n] = tok
                 batch.pos[n] = job.n_past
                 batch.n_seq_id[n] = 1
                 batch.seq_id[n][0] = job.slot
-                batch.logits[n] = logits
-                if logits:
+                batch.logits[n] = last or every
+                if last:
                     sample_at.append((job, n))
                 job.n_past += 1
                 n += 1
@@ -544,10 +578,57 @@ class Engine:
         rc = llama_cpp.llama_decode(self.ctx, batch)
         if rc != 0:
             raise BackendError(f"llama_decode failed with code {rc}")
+        for job, idx, pos in rows_at:
+            self._prompt_logprobs(job, idx, pos)
         for job, idx in sample_at:
             self._sample(job, idx, out)
 
+    def _prompt_logprobs(self, job: Job, idx: int, pos: int) -> None:
+        """The log-probability of each prompt token decoded from batch index ``idx`` (prompt
+        position ``pos``) on, read from the row before it; the first token gets None."""
+        if pos == 0:
+            data = self.prompt_piece(job.tokens[0])
+            job.prompt_lps.append(TokenLogprob(data.decode("utf-8", "replace"), data, None))
+        targets = job.tokens[pos + 1 : job.n_past + 1]  # the last prompt row: sampled
+        if not targets:
+            return
+        first = llama_cpp.llama_get_logits_ith(self.ctx, idx)
+        last = llama_cpp.llama_get_logits_ith(self.ctx, idx + len(targets) - 1)
+        step = self.n_vocab * ctypes.sizeof(ctypes.c_float)
+        start = ctypes.cast(first, ctypes.c_void_p).value or 0
+        if (ctypes.cast(last, ctypes.c_void_p).value or 0) - start == step * (len(targets) - 1):
+            rows = np.ctypeslib.as_array(first, shape=(len(targets), self.n_vocab))
+        else:  # llama.cpp stores outputs in batch order; read row by row if it ever does not
+            rows = np.stack(
+                [
+                    np.ctypeslib.as_array(
+                        llama_cpp.llama_get_logits_ith(self.ctx, idx + i), (self.n_vocab,)
+                    )
+                    for i in range(len(targets))
+                ]
+            )
+        job.prompt_lps += next_token_logprobs(
+            rows, targets, job.params.top_logprobs or 0, self.prompt_piece, self.piece
+        )
+
+    def _chunk(
+        self,
+        job: Job,
+        text: str,
+        finish_reason: str | None = None,
+        logprobs: tuple[TokenLogprob, ...] = (),
+    ) -> TokenChunk:
+        """The job's next output chunk; the first carries the prompt's logprobs."""
+        lps, job.prompt_lps = tuple(job.prompt_lps), []
+        return TokenChunk(
+            text, len(job.tokens), job.n_out, finish_reason, logprobs, prompt_logprobs=lps
+        )
+
     def _sample(self, job: Job, idx: int, out: list[Output]) -> None:
+        if job.max_new == 0:  # the prompt only (scoring it): nothing is generated
+            out.append((job, self._chunk(job, "", finish_reason="length")))
+            self._free(job.slot, keep=True)
+            return
         top = job.params.top_logprobs
         # the model's own distribution, read before any bias or sampler touches the logits
         row = (
@@ -571,10 +652,9 @@ class Engine:
         else:
             token = llama_cpp.llama_sampler_sample(job.sampler, self.ctx, idx)
         job.generated.append(token)
-        n_prompt = len(job.tokens)
         if llama_cpp.llama_vocab_is_eog(self.vocab, token) or token in self.stop_ids:
             text = job.decoder.decode(b"", final=True)
-            out.append((job, TokenChunk(text, n_prompt, job.n_out, finish_reason="stop")))
+            out.append((job, self._chunk(job, text, finish_reason="stop")))
             self._free(job.slot, keep=True)
             return
         job.n_out += 1
@@ -585,18 +665,11 @@ class Engine:
         logprobs = () if lps is None else (lps(token, self.piece),)
         if job.n_out >= job.max_new:
             text += job.decoder.decode(b"", final=True)
-            out.append(
-                (
-                    job,
-                    TokenChunk(
-                        text, n_prompt, job.n_out, finish_reason="length", logprobs=logprobs
-                    ),
-                )
-            )
+            out.append((job, self._chunk(job, text, finish_reason="length", logprobs=logprobs)))
             self._free(job.slot, keep=True)
             return
         job.pending = token
-        out.append((job, TokenChunk(text, n_prompt, job.n_out, logprobs=logprobs)))
+        out.append((job, self._chunk(job, text, logprobs=logprobs)))
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

@@ -308,14 +308,20 @@ def _text_chunk(rid: str, rt: ModelRuntime, delta: Delta | None, gen: Generation
     text = (gen.prep.prompt if gen.prep.echo else "") if delta is None else delta.text
     reason = None if delta is None else delta.finish_reason
     logprobs = None
-    if delta is not None and gen.prep.params.top_logprobs is not None:
-        logprobs = text_logprobs(delta.logprobs)  # offsets within this chunk's text
+    if gen.prep.params.top_logprobs is not None:
+        # offsets within this chunk's text; the echoed prompt's chunk carries its tokens
+        if delta is not None:
+            logprobs = text_logprobs(delta.logprobs)
+        elif gen.prep.params.prompt_logprobs:
+            logprobs = text_logprobs(gen.prompt_logprobs)
     choice = {"text": text, "logprobs": logprobs, "finish_reason": reason}
     return _envelope(rid, rt, "text_completion", choice)
 
 
 def _text_full(rid: str, rt: ModelRuntime, text: str, gen: Generation) -> dict[str, Any]:
-    logprobs = text_logprobs(gen.logprobs) if gen.prep.params.top_logprobs is not None else None
+    logprobs = None
+    if gen.prep.params.top_logprobs is not None:
+        logprobs = text_logprobs([*gen.prompt_logprobs, *gen.logprobs])
     if gen.prep.echo:
         text = gen.prep.prompt + text
     choice = {"text": text, "logprobs": logprobs, "finish_reason": gen.finish_reason}
@@ -379,6 +385,10 @@ def _model_card(rt: ModelRuntime) -> dict[str, Any]:
             "description": m.description,
             "adapter": m.file("adapter") is not None,
             "form": served_form(m),  # merged | adapter | model: what this server loaded
+            # how /v1/chat/completions renders messages: a client that scores answers through
+            # /v1/completions (echo + logprobs) renders the same prompt text with it
+            "chat_template": m.chat_template,
+            "stop": list(m.stop),
             "evaluation": m.evaluation,
             "ready": rt.backend.ready,
         },

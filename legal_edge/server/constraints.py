@@ -1,4 +1,5 @@
-"""What a request constrains beyond plain sampling: grammar, logit bias, log-probabilities.
+"""What a request constrains beyond plain sampling: grammar, logit bias, log-probabilities
+(the prompt's own too: completions ``echo`` + ``logprobs``).
 
 ``constraints(req)`` turns the request's fields into ``SamplingParams`` keywords (a 400 naming
 the field when one is malformed); ``fit_to_backend`` gives the serving backend the form of a
@@ -53,6 +54,8 @@ def constraints(req: ChatCompletionRequest | CompletionRequest) -> dict[str, Any
     }
     if isinstance(req, ChatCompletionRequest):
         out["json_schema"] = response_schema(req.response_format)
+    else:
+        out["prompt_logprobs"] = bool(req.echo) and req.logprobs is not None
     return out
 
 
@@ -71,12 +74,20 @@ def fit_to_backend(
         needs: params.json_schema is not None or params.grammar is not None,
         "logprobs": params.top_logprobs is not None,
         "logit_bias": bool(params.logit_bias),
+        "prompt_logprobs": params.prompt_logprobs,
+        "prompt_only": params.max_tokens == 0,
+    }
+    what = {
+        "prompt_logprobs": " with logprobs (the prompt's own log-probabilities)",
+        "prompt_only": " 0 (the prompt alone, nothing generated)",
     }
     for feature, wanted in asked.items():
         if wanted and feature not in features:
             field = FEATURE_FIELDS.get(feature, schema_field)
             raise bad_request(
-                f"{field}: not supported by the {type(backend).__name__} backend yet", field
+                f"{field}{what.get(feature, '')}: not supported by the "
+                f"{type(backend).__name__} backend yet",
+                field,
             )
     if needs == "grammar" and params.json_schema is not None and params.grammar is None:
         try:
@@ -88,4 +99,9 @@ def fit_to_backend(
     return params
 
 
-FEATURE_FIELDS = {"logprobs": "logprobs", "logit_bias": "logit_bias"}
+FEATURE_FIELDS = {
+    "logprobs": "logprobs",
+    "logit_bias": "logit_bias",
+    "prompt_logprobs": "echo",  # echo + logprobs: the prompt's own log-probabilities
+    "prompt_only": "max_tokens",  # max_tokens 0: the prompt without a completion
+}

@@ -140,10 +140,10 @@ def completion_prompt(req: CompletionRequest) -> str:
 
 def _check_unsupported(req: ChatCompletionRequest | CompletionRequest) -> None:
     if isinstance(req, CompletionRequest):
-        if req.echo and req.logprobs is not None:
+        if req.max_tokens == 0 and not req.echo:
             raise bad_request(
-                "echo: the prompt's own logprobs are not supported yet (use echo or logprobs)",
-                "echo",
+                "max_tokens: 0 needs echo: true (the prompt comes back, scored with logprobs)",
+                "max_tokens",
             )
         if req.suffix:
             raise bad_request("suffix: not supported", "suffix")
@@ -206,10 +206,12 @@ def prepare(
         )
     limit = backend.context_length
     n_prompt = backend.count_tokens(prompt)
-    if n_prompt + (requested or 1) > limit:
+    if n_prompt + max(1, requested or 0) > limit:
         exc = ContextLengthExceeded(n_prompt, requested or 0, limit)
         raise APIError(400, str(exc), code="context_length_exceeded", param=param)
-    max_tokens = requested or min(settings.default_max_tokens, limit - n_prompt)
+    if requested is None:
+        requested = min(settings.default_max_tokens, limit - n_prompt)
+    max_tokens = requested
     params = sampling_params(req, runtime.manifest, max_tokens)
     if tool_plan is not None and tool_plan.schema is not None:
         params = replace(params, json_schema=tool_plan.schema, grammar_triggers=tool_plan.triggers)
@@ -350,6 +352,7 @@ class Generation:
         self.usage = Usage(prompt_tokens=prep.prompt_tokens)
         self.finish_reason: str | None = None
         self.logprobs: list[TokenLogprob] = []  # of every token sent so far
+        self.prompt_logprobs: tuple[TokenLogprob, ...] = ()  # echo + logprobs: the prompt's
         self.tool_filter: ToolCallFilter | None = None  # set when the answer may be a call
         self.counts_prompt = True
         self._stream = prep.runtime.backend.generate(
@@ -382,6 +385,9 @@ class Generation:
         except Exception as exc:
             await self.close()
             raise map_backend_error(exc) from None
+        if self._first is not None and self._first.prompt_logprobs:
+            # here, not only when the deltas run: a stream's first chunk echoes the prompt
+            self.prompt_logprobs = self._first.prompt_logprobs
 
     async def close(self) -> None:
         aclose = getattr(self._stream, "aclose", None)
@@ -402,6 +408,8 @@ class Generation:
                     (now - self._last_token_t) / new_tokens
                 )
             self._last_token_t = now
+        if chunk.prompt_logprobs:
+            self.prompt_logprobs = chunk.prompt_logprobs
         self.usage.prompt_tokens = chunk.prompt_tokens or self.usage.prompt_tokens
         self.usage.completion_tokens = max(self.usage.completion_tokens, chunk.completion_tokens)
 

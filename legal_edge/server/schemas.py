@@ -20,6 +20,8 @@ TopP = Annotated[
     float, Meta(gt=0.0, le=1.0, extra_json_schema={"extra": {"exclusiveMinimum": 0.0}})
 ]
 MaxTokens = Annotated[int, Meta(ge=1)]
+# completions: 0 with echo scores the prompt without generating (lm-evaluation-harness's way)
+PromptMaxTokens = Annotated[int, Meta(ge=0, extra_json_schema={"extra": {"minimum": 0}})]
 TopLogprobs = Annotated[int, Meta(ge=0, le=20, extra_json_schema={"extra": {"minimum": 0}})]
 Penalty = Annotated[float, Meta(ge=-2.0, le=2.0)]
 MAX_LOGIT_BIAS = 1024
@@ -148,8 +150,9 @@ class ChatCompletionRequest(_Sampling, kw_only=True):
 
 class CompletionRequest(_Sampling, kw_only=True):
     prompt: Annotated[str | list[str], stated(minItems=1, maxItems=1)]  # one prompt
+    max_tokens: PromptMaxTokens | None = None  # 0 only with echo: the prompt alone
     logprobs: TopLogprobs | None = None  # the k most likely per token
-    echo: bool | None = None  # the prompt before the answer (not with logprobs yet)
+    echo: bool | None = None  # the prompt before the answer (with logprobs: the prompt's too)
     suffix: Annotated[str, stated(maxLength=0)] | None = None  # not supported
     best_of: Annotated[int, stated(enum=[1, None])] | None = None
 

@@ -40,6 +40,8 @@ def test_help_runs_and_lists_the_documented_options(script: str, options: list[s
         ("grounded_checks.py", ["--models-dir", "--index", "--out"]),
         ("api_breadth.py", ["--model", "--threads"]),
         ("token_lengths.py", ["--base-model"]),
+        ("prompt_logprobs.py", ["--model", "--threads", "--tokens", "--repeats", "--agreement"]),
+        ("http_loglik.py", ["--model", "--items", "--threads"]),
     ],
 )
 def test_argparse_scripts_run_as_files_from_anywhere(

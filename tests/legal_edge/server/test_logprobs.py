@@ -1,5 +1,5 @@
 """logprobs / top_logprobs, logit_bias and echo through the real ``openai`` SDK against a real
-server on the tiny GGUF (and the echo backend for LangChain's shapes)."""
+server on the tiny GGUF (the prompt's own logprobs: ``test_prompt_logprobs.py``)."""
 
 from __future__ import annotations
 
@@ -126,7 +126,8 @@ def test_bad_logprob_requests_are_400(served):
     _, url, name, _ = served
     for route, body, param in (
         ("chat/completions", {"messages": ASK, "top_logprobs": 3}, "top_logprobs"),
-        ("completions", {"prompt": "x", "echo": True, "logprobs": 2}, "echo"),
+        ("completions", {"prompt": "x", "max_tokens": 0}, "max_tokens"),  # 0 needs echo
+        ("chat/completions", {"messages": ASK, "max_tokens": 0}, "max_tokens"),
     ):
         r = httpx.post(f"{url}/v1/{route}", json={"model": name, **body})
         assert r.status_code == 400 and r.json()["error"]["param"] == param, r.text
