@@ -121,7 +121,9 @@ def markdown(results: dict[str, dict[str, Any]]) -> str:
         cells = []
         for n in names:
             kind, note = results[n]["rows"].get(row, ("error", "not run"))
-            cells.append(f"{MARK[kind]}: {note}".replace("|", "\\|").replace("\n", " "))
+            text = " ".join(note.split())  # one line: a cell
+            text = text if len(text) <= 100 else text[:99] + "…"
+            cells.append(f"{MARK[kind]}: {text}".replace("|", "\\|"))
         lines.append(f"| {row} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -144,9 +146,10 @@ def check_all(target: Target, only: set[str] | None) -> dict[str, tuple[str, str
 @click.command(help=__doc__)
 @click.option(
     "--model",
-    default="legal-gemma3-270m",
+    default="legal-gemma3-270m/merged",
     show_default=True,
-    help="model name in models/, directory or GGUF (e.g. gemma3-270m, the base)",
+    help="model in models/, directory or GGUF: the shipped model's merged GGUF carries its chat "
+    "template, which the peers read (the adapter form would give them the bare base GGUF)",
 )
 @click.option(
     "--llama-server",
@@ -166,6 +169,12 @@ def check_all(target: Target, only: set[str] | None) -> dict[str, tuple[str, str
 @click.option("--slots", type=int, default=4, show_default=True, help="parallel sequences")
 @click.option("--only", default="", help="comma-separated check names (e.g. seed,echo)")
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
+@click.option(
+    "--add-to",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="JSON of an earlier run whose servers join this table",
+)
 @click.option("--log-dir", type=click.Path(path_type=Path), default=Path("/tmp"), show_default=True)
 def main(
     model: str,
@@ -177,6 +186,7 @@ def main(
     slots: int,
     only: str,
     json_out: Path | None,
+    add_to: Path | None,
     log_dir: Path,
 ) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -191,38 +201,26 @@ def main(
         "llcpp_python": llcpp_python,
         "name": name,
     }
-    results: dict[str, dict[str, Any]] = {}
+    # --add-to: the servers of an earlier run of this script (a peer built later) join the table
+    results: dict[str, dict[str, Any]] = json.loads(add_to.read_text())["results"] if add_to else {}
     for server in servers.split(","):
-        if (
-            server == "llama-server"
-            and not llama_server
-            or server == "llama_cpp.server"
-            and not llcpp_python
-        ):
+        wanted = {"llama-server": llama_server, "llama_cpp.server": llcpp_python}
+        if server in wanted and not wanted[server]:
             print(f"skipping {server}: no --{server.replace('_', '-')} given", file=sys.stderr)
             continue
         port = free_port()
         cmd = command(server, model, gguf, port, opts)
         print(f"== {server}: {' '.join(cmd)}", file=sys.stderr, flush=True)
-        with running(cmd, port, READY_PATH[server], log_dir / f"conformance-{server}.log") as (
-            _,
-            url,
-        ):
+        log = log_dir / f"conformance-{server}.log"
+        with running(cmd, port, READY_PATH[server], log) as (_, url):
             target = Target(url + "/v1", name, tokenize, piece)
             rows = check_all(target, set(only.split(",")) if only else None)
         results[server] = {"version": version(server, opts), "command": cmd, "rows": rows}
-    table = markdown(results)
-    print(table)
+        if json_out:  # after each server: a later one's crash keeps the earlier columns
+            record = {"gguf": str(gguf), "results": results, "table": markdown(results)}
+            atomic_write_json(json_out, {**record, "loadavg_after": os.getloadavg()})
+    print(markdown(results))
     if json_out:
-        atomic_write_json(
-            json_out,
-            {
-                "gguf": str(gguf),
-                "results": results,
-                "table": table,
-                "loadavg_after": os.getloadavg(),
-            },
-        )
         print(json.dumps({"wrote": str(json_out)}))
 
 

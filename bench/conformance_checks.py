@@ -29,7 +29,7 @@ from conformance_rows import (
 
 GREEDY: dict[str, Any] = {"temperature": 0, "max_tokens": 24}
 # room for a grammar-bound answer to close its JSON
-LONG = 160
+LONG = 96
 
 
 def chat(t: Target, **kw: Any) -> Any:
@@ -196,7 +196,10 @@ def stream_logprobs(t: Target) -> str:
 
 
 def logit_bias(t: Target) -> str:
-    first = t.tokenize(chat(t, max_tokens=8).choices[0].message.content or "")[0]
+    plain = t.tokenize(chat(t, max_tokens=8).choices[0].message.content or "")
+    if not plain:
+        raise Wrong("empty greedy answer: no first token to ban")
+    first = plain[0]
     banned = chat(t, max_tokens=8, logit_bias={str(first): -100}).choices[0].message.content or ""
     if banned.startswith(t.piece(first)) and t.tokenize(banned)[:1] == [first]:
         raise Wrong(f"banned token {t.piece(first)!r} still starts the answer")

@@ -120,7 +120,8 @@ def test_verdicts_refuse_wrong_answers() -> None:
     tops = [[("a", -0.1), ("b", -2.0)], [("c", -0.5), ("d", -1.0)]]
     assert judge_token_logprobs(["a", "c"], [-0.1, -0.5], tops, "ac")
     for tokens, lps, text in [
-        (["a", "d"], [-0.1, -1.0], "ad"),  # greedy did not take the top token
+        (["a", "e"], [-0.1, -1.0], "ae"),  # the token is not in its own position's list
+        (["a", "c"], [-0.1, -1.0], "ac"),  # its logprob is not the list's
         (["a", "c"], [-0.1, -0.5], "acx"),  # tokens do not spell the text
         (["a", "c"], [0.3, -0.5], "ac"),  # a probability above 1
         ([], [], ""),
