@@ -46,6 +46,8 @@ def chat_plain(t: Target) -> str:
 
 def chat_stream(t: Target) -> str:
     whole = chat(t).choices[0].message.content
+    if not whole:  # an empty answer streamed as empty proves nothing
+        raise Wrong("empty plain answer to compare with")
     parts, finish = [], None
     for chunk in chat(t, stream=True):
         for c in chunk.choices:
