@@ -43,8 +43,14 @@ from legal_edge.backends.base import (
     GenerationRequest,
     InvalidRequest,
     TokenChunk,
+    TokenLogprob,
 )
-from legal_edge.backends.vllm_sampling import TokenBytes, constraint_kwargs, token_logprobs
+from legal_edge.backends.vllm_sampling import (
+    TokenBytes,
+    constraint_kwargs,
+    prompt_logprobs,
+    token_logprobs,
+)
 from legal_edge.manifest import ManifestError, ModelManifest
 
 log = logging.getLogger("legal_edge.backends.vllm")
@@ -64,7 +70,11 @@ def vllm_available() -> bool:
 
 class VLLMBackend:
     # what ``generate`` honours beyond plain sampling (the server refuses the rest with a 400)
-    features = frozenset({"json_schema", "logprobs", "logit_bias"})
+    # prompt_logprobs (echo + logprobs: vLLM's prompt_logprobs), prompt_only (max_tokens 0: one
+    # token is generated, as vLLM needs at least one, and not returned)
+    features = frozenset(
+        {"json_schema", "logprobs", "logit_bias", "prompt_logprobs", "prompt_only"}
+    )
 
     def __init__(self, manifest: ModelManifest, options: BackendOptions):
         # the model first: a GGUF cannot be served by vLLM at all, installed or not
@@ -227,8 +237,16 @@ class VLLMBackend:
                 if out is None:  # the engine ended the stream without a final output
                     raise BackendNotReady("the vLLM engine stopped")
                 c = out.outputs[0]
-                n_out += len(c.token_ids)
                 finished = bool(out.finished)
+                prompt_lps: tuple[TokenLogprob, ...] = ()
+                if p.prompt_logprobs and out.prompt_logprobs and self._piece is not None:
+                    prompt_lps = prompt_logprobs(tokens, out.prompt_logprobs, top or 0, self._piece)
+                if p.max_tokens == 0:  # the prompt alone: vLLM's one token is not returned
+                    yield TokenChunk(
+                        "", len(tokens), 0, finish_reason="length", prompt_logprobs=prompt_lps
+                    )
+                    return
+                n_out += len(c.token_ids)
                 yield TokenChunk(
                     text=c.text,
                     prompt_tokens=len(tokens),
@@ -237,6 +255,7 @@ class VLLMBackend:
                     logprobs=()
                     if top is None or self._piece is None
                     else token_logprobs(c.token_ids, c.logprobs, top, self._piece),
+                    prompt_logprobs=prompt_lps,
                 )
         finally:
             if not finished:

@@ -80,8 +80,6 @@ def bounded_numbers(schema: Any) -> Any:
 
 def constraint_kwargs(params: SamplingParams, vocab_size: int) -> dict[str, Any]:
     """vLLM ``SamplingParams`` keywords for the schema, logit bias and logprobs."""
-    from vllm.sampling_params import StructuredOutputsParams
-
     if params.grammar is not None and params.json_schema is None:
         raise InvalidRequest(
             "response_format: the vllm backend takes JSON schemas, not grammars", "response_format"
@@ -89,6 +87,8 @@ def constraint_kwargs(params: SamplingParams, vocab_size: int) -> dict[str, Any]
     out: dict[str, Any] = {}
     tag = structural_tag(params)
     if tag is not None:
+        from vllm.sampling_params import StructuredOutputsParams
+
         out["structured_outputs"] = StructuredOutputsParams(structural_tag=tag)
     if params.logit_bias:
         for token, _ in params.logit_bias:
@@ -101,6 +101,8 @@ def constraint_kwargs(params: SamplingParams, vocab_size: int) -> dict[str, Any]
         out["logit_bias"] = dict(params.logit_bias)
     if params.top_logprobs is not None:
         out["logprobs"] = params.top_logprobs
+    if params.prompt_logprobs:  # the prompt token's own and the top_logprobs most likely
+        out["prompt_logprobs"] = params.top_logprobs or 0
     return out
 
 
@@ -123,6 +125,24 @@ class TokenBytes:
                 data = self.tokenizer.decode([token], skip_special_tokens=False).encode()
             self._cache[token] = data
         return data
+
+
+def prompt_logprobs(
+    token_ids: Sequence[int],
+    positions: Sequence[Mapping[int, Any] | None] | None,
+    top: int,
+    piece: Callable[[int], bytes],
+) -> tuple[TokenLogprob, ...]:
+    """One ``TokenLogprob`` per prompt token from vLLM's ``prompt_logprobs`` (None for the first
+    token: nothing before it predicts it; then one ``{id: Logprob}`` map per position)."""
+    if not positions or len(positions) != len(token_ids):
+        raise RuntimeError(
+            f"vLLM returned {len(positions or ())} prompt logprobs for {len(token_ids)} tokens"
+        )
+    data = piece(token_ids[0])
+    first = TokenLogprob(data.decode("utf-8", errors="replace"), data, None)
+    rest = token_logprobs(token_ids[1:], list(positions[1:]), top, piece)  # type: ignore[arg-type]
+    return (first, *rest)
 
 
 def token_logprobs(

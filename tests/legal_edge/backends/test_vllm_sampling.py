@@ -21,6 +21,8 @@ from legal_edge.backends.vllm_sampling import (
     MAX_WHITESPACE,
     NUMBER_BOUND,
     bounded_numbers,
+    constraint_kwargs,
+    prompt_logprobs,
     structural_tag,
     token_logprobs,
 )
@@ -119,6 +121,22 @@ def test_token_logprobs_rank_the_alternatives_and_keep_the_sampled_token():
     (entry,) = token_logprobs([4], [{4: _Logprob(-0.1, 1)}], 0, piece)
     assert entry.text == "\ufffd" and entry.data == b"\xe5" and entry.top == ()
     assert token_logprobs([1], None, 2, piece) == ()
+
+
+def test_prompt_logprobs_open_with_none_and_follow_the_prompt():
+    def piece(t: int) -> bytes:
+        return {1: b"<bos>", 2: b"a", 3: b"b"}[t]
+
+    got = prompt_logprobs(
+        [1, 2, 3], [None, {2: _Logprob(-2.0, 4)}, {3: _Logprob(-0.3, 1)}], 0, piece
+    )
+    assert [(e.text, e.logprob) for e in got] == [("<bos>", None), ("a", -2.0), ("b", -0.3)]
+    with pytest.raises(RuntimeError, match="2 prompt logprobs for 3 tokens"):
+        prompt_logprobs([1, 2, 3], [None, {2: _Logprob(-2.0, 4)}], 0, piece)
+    # vLLM is asked for the prompt token's own logprob plus top_logprobs alternatives
+    asked = constraint_kwargs(SamplingParams(prompt_logprobs=True, top_logprobs=2), 10)
+    assert asked["prompt_logprobs"] == 2
+    assert "prompt_logprobs" not in constraint_kwargs(SamplingParams(top_logprobs=2), 10)
 
 
 # -- slow: the real server -------------------------------------------------------------------
@@ -402,3 +420,26 @@ def test_langchain_structured_output_and_bind_tools(vllm_url: str):
     history += [first, ToolMessage(court_fee.invoke(call["args"]), tool_call_id=call["id"])]
     final = llm.bind_tools([court_fee], tool_choice="none").invoke(history)
     assert final.content and not final.tool_calls
+
+
+@pytest.mark.slow
+def test_echo_scores_the_prompt_as_generation_scored_its_tokens(client: openai.OpenAI):
+    """echo + logprobs + max_tokens 0 (how lm-evaluation-harness scores through a server): the
+    prompt's own logprobs; scoring prompt + a greedy answer gives the answer's tokens the
+    logprobs generation gave them."""
+    prompt = "The court held that the contract was"
+    gen = client.completions.create(
+        model=HF_MODEL, prompt=prompt, max_tokens=4, temperature=0, logprobs=1
+    )
+    answer = gen.choices[0]
+    scored = client.completions.create(
+        model=HF_MODEL, prompt=prompt + answer.text, echo=True, logprobs=1, max_tokens=0
+    )
+    choice, lp = scored.choices[0], scored.choices[0].logprobs
+    assert choice.text == prompt + answer.text and scored.usage.completion_tokens == 0
+    assert len(lp.tokens) == scored.usage.prompt_tokens and lp.token_logprobs[0] is None
+    assert all(x <= 0 for x in lp.token_logprobs[1:])
+    assert "".join(lp.tokens[1:]) == prompt + answer.text  # the BOS first, then the text
+    n = len(answer.logprobs.tokens)
+    assert lp.tokens[-n:] == answer.logprobs.tokens
+    assert lp.token_logprobs[-n:] == pytest.approx(answer.logprobs.token_logprobs, abs=0.15)
