@@ -9,12 +9,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Literal
 
 import httpx
 import openai
 import pytest
-from pydantic import BaseModel, Field
 
 from legal_edge.backends.base import OBJECT_TRIGGER, InvalidRequest, SamplingParams
 from legal_edge.backends.vllm_sampling import (
@@ -27,20 +25,9 @@ from legal_edge.backends.vllm_sampling import (
     token_logprobs,
 )
 from tests.conftest import MODELS_DIR
+from tests.fixtures.ruling import QUESTION, RULING_SCHEMA, Ruling
 from tests.fixtures.vllm_server import HF_MODEL
 
-QUESTION = "原告张三诉被告李四借款纠纷，判令被告偿还借款5000元。提取当事人、金额和结果。"
-RULING_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "plaintiff": {"type": "string", "maxLength": 6},
-        "amount": {"type": "integer"},
-        "statutes": {"type": "array", "items": {"type": "string", "maxLength": 4}, "maxItems": 2},
-        "kind": {"enum": ["civil", "criminal"]},
-    },
-    "required": ["plaintiff", "amount", "statutes", "kind"],
-    "additionalProperties": False,
-}
 LOOKUP = {
     "type": "function",
     "function": {
@@ -57,13 +44,6 @@ LOOKUP = {
         },
     },
 }
-
-
-class Ruling(BaseModel):
-    plaintiff: str = Field(max_length=6)
-    amount: int
-    plaintiff_won: bool
-    kind: Literal["civil", "criminal", "administrative"]
 
 
 # -- fast: the mapping -----------------------------------------------------------------------

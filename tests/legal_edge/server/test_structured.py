@@ -5,40 +5,17 @@ from __future__ import annotations
 
 import json
 from concurrent.futures import ThreadPoolExecutor
-from typing import Literal
 
 import openai
 import pytest
-from pydantic import BaseModel, Field
 
 from legal_edge.server.structured import SchemaError, schema_grammar
+from tests.fixtures.ruling import QUESTION, RULING_SCHEMA, Ruling
 from tests.fixtures.tiny_server import tiny_server
 from tests.legal_edge.helpers import client as echo_client
 
 pytest.importorskip("llama_cpp")
 jsonschema_rs = pytest.importorskip("jsonschema_rs")
-
-QUESTION = "原告张三诉被告李四借款纠纷，判令被告偿还借款5000元。提取当事人、金额和结果。"
-
-
-class Ruling(BaseModel):
-    plaintiff: str = Field(max_length=6)
-    amount: int
-    plaintiff_won: bool
-    kind: Literal["civil", "criminal", "administrative"]
-
-
-RULING_SCHEMA = {
-    "type": "object",
-    "properties": {
-        "plaintiff": {"type": "string", "maxLength": 6},
-        "amount": {"type": "integer"},
-        "statutes": {"type": "array", "items": {"type": "string", "maxLength": 4}, "maxItems": 2},
-        "kind": {"enum": ["civil", "criminal"]},
-    },
-    "required": ["plaintiff", "amount", "statutes", "kind"],
-    "additionalProperties": False,
-}
 
 
 @pytest.fixture(scope="module")
