@@ -113,9 +113,9 @@ class Target:
 
 def gguf_tokenizer(gguf: Path) -> tuple[Callable[[str], list[int]], Callable[[int], str]]:
     """Tokenize and detokenize with the GGUF's own vocabulary (no weights loaded)."""
-    import llama_cpp
+    from legal_edge.llama_mode import open_llama
 
-    llm = llama_cpp.Llama(model_path=str(gguf), vocab_only=True, verbose=False)
+    llm = open_llama(gguf, vocab_only=True)
 
     def tokenize(text: str) -> list[int]:
         return list(llm.tokenize(text.encode(), add_bos=False, special=False))
