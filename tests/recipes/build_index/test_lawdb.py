@@ -139,3 +139,17 @@ def test_source_and_database_errors_name_the_key(tmp_path: Path) -> None:
     sqlite3.connect(empty).execute("CREATE TABLE laws (law_id TEXT)").connection.commit()
     with pytest.raises(IndexBuildError, match="table laws lacks law_name"):
         read_database(empty, "MIT")
+
+
+def test_corpus_compare_command_has_help() -> None:
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, "-m", "recipes.bench.corpus_compare", "--help"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr
+    assert "INDEX_A INDEX_B" in out.stdout and "text agreement" in out.stdout
