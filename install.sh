@@ -13,7 +13,7 @@
 #                           keys, feedback, models changed here; updates untouched shipped ones). --binary: a PyInstaller build (folder, tarball
 #                           or file; default build/dist/legal-edge if built, else a venv;
 #                           --venv: a venv even if a build exists).
-#                           --prefix: install under DIR (no user, no systemctl; for tests/packaging)
+#                           --prefix: install under DIR (no user, no systemctl; for tests/deploy)
 #   sudo ./install.sh --system --uninstall [--purge]
 #                           remove program and service; keeps config and data unless --purge
 #   --statutes DIR          the statute folder the index for grounded answers is built from when

@@ -50,7 +50,7 @@ then
   exit 2
 fi
 
-tests=(tests/recipes/train/test_train_lora.py tests/legal_edge/ops/test_gpu.py)
+tests=(tests/recipes/train/test_train_lora.py tests/legal_edge/server/test_gpu.py)
 say "GPU-only tests (must run, not skip)"
 "$py" -m pytest -q -rs -p no:cacheprovider -m gpu --junitxml="$out/pytest-gpu.xml" "${tests[@]}" \
   || failed+=(gpu-tests)

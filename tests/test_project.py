@@ -87,6 +87,25 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test_cmd in ci.splitlines()
 
 
+
+# A path into the repo as the shell scripts write it: `tests/...`, `deploy/...` (not `$dir/tests`).
+_SCRIPT_PATH = re.compile(r"(?<![\w/.$-])((?:tests|recipes|legal_edge|deploy|bench|docs)/[\w./-]*\w)")
+
+
+def test_paths_named_in_scripts_exist():
+    """A moved test or config must not leave a script pointing at nothing: deploy/gpu_check.sh
+    ran a test file that the layout change had moved, which only a GPU host would have noticed."""
+    scripts = [REPO / "install.sh", REPO / ".ci" / "run"]
+    scripts += sorted((REPO / "deploy").rglob("*.sh")) + sorted((REPO / "bench").glob("*.sh"))
+    scripts += sorted((REPO / "deploy").rglob("*.service"))
+    missing = [
+        f"{script.relative_to(REPO)}: {m.group(1)}"
+        for script in scripts
+        for m in _SCRIPT_PATH.finditer(script.read_text(encoding="utf-8"))
+        if not (REPO / m.group(1)).exists()
+    ]
+    assert len(scripts) > 5 and not missing, missing
+
 def test_install_sh_help_and_bad_input():
     out = subprocess.run(
         ["bash", str(REPO / "install.sh"), "--help"], capture_output=True, text=True
