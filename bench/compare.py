@@ -49,64 +49,44 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def commands(
-    name: str, model: str, gguf: Path, threads: int, ctx: int, port: int, llama_server: Path | None
+def server_command(
+    name: str,
+    *,
+    model: str,
+    gguf: Path,
+    port: int,
+    threads: int,
+    ctx: int,
+    slots: int = SLOTS,
+    llama_server: Path | None = None,
+    python: str | Path | None = None,
+    alias: str | None = None,
+    jinja: bool = False,
 ) -> list[str] | None:
-    py = sys.executable
+    """The command line that serves ``gguf`` on ``port`` with ``slots`` sequences of ``ctx``
+    tokens each, for legal-edge or one of its peers; ``None`` for llama-server without a binary.
+    ``python`` runs ``llama_cpp.server`` (default: this interpreter); ``alias`` is the model name
+    the peers answer to; ``jinja`` gives llama-server the GGUF's chat template (its tools need it).
+    """
     if name == "legal-edge":
-        exe = str(Path(py).parent / "legal-edge")
-        return [
-            exe,
-            "serve",
-            "--model",
-            model,
-            "--port",
-            str(port),
-            "--threads",
-            str(threads),
-            "--parallel",
-            str(SLOTS),
-            "--ctx",
-            str(ctx),
-        ]
+        exe = str(Path(sys.executable).parent / "legal-edge")
+        return [exe, "serve", "--model", model, "--port", str(port)] + [
+            "--threads", str(threads), "--parallel", str(slots), "--ctx", str(ctx)
+        ]  # fmt: skip
     if name == "llama_cpp.server":
-        return [
-            py,
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_threads",
-            str(threads),
-            "--n_threads_batch",
-            str(threads),
-            "--n_ctx",
-            str(ctx),
-        ]
+        named = ["--model_alias", alias] if alias else []
+        return [str(python or sys.executable), "-m", "llama_cpp.server", "--model", str(gguf)] + [
+            *named, "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads),
+            "--n_threads_batch", str(threads), "--n_ctx", str(ctx),
+        ]  # fmt: skip
     if name == "llama-server":
         if llama_server is None:
             return None
-        return [
-            str(llama_server),
-            "-m",
-            str(gguf),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "-t",
-            str(threads),
-            "-tb",
-            str(threads),
-            "-np",
-            str(SLOTS),
-            "-c",
-            str(ctx * SLOTS),
-        ]
+        named = (["--alias", alias] if alias else []) + (["--jinja"] if jinja else [])
+        return [str(llama_server), "-m", str(gguf), *named, "--host", "127.0.0.1"] + [
+            "--port", str(port), "-t", str(threads), "-tb", str(threads), "-np", str(slots),
+            "-c", str(ctx * slots),
+        ]  # fmt: skip
     raise ValueError(name)
 
 
@@ -232,7 +212,10 @@ def main(
     results: dict[str, dict[str, Any]] = {}
     for name in servers.split(","):
         port = free_port()
-        cmd = commands(name, model, gguf, threads, ctx, port, llama_server)
+        cmd = server_command(
+            name, model=model, gguf=gguf, port=port, threads=threads, ctx=ctx,
+            llama_server=llama_server,
+        )  # fmt: skip
         if cmd is None:
             print(f"skipping {name}: no binary given", file=sys.stderr)
             continue

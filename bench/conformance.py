@@ -28,7 +28,7 @@ import click
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]  # run as a file: siblings and legal_edge import
 
-from compare import READY_PATH, free_port, running  # noqa: E402
+from compare import READY_PATH, free_port, running, server_command  # noqa: E402
 from conformance_checks import ROWS  # noqa: E402
 from conformance_rows import Target, gguf_tokenizer, run_row  # noqa: E402
 
@@ -37,68 +37,6 @@ from legal_edge.manifest import resolve_model  # noqa: E402
 
 SERVERS = ("legal-edge", "llama-server", "llama_cpp.server")
 MARK = {"pass": "pass", "fail": "**fail**", "error": "error"}
-
-
-def command(name: str, model: str, gguf: Path, port: int, opts: dict[str, Any]) -> list[str]:
-    threads, ctx, slots = str(opts["threads"]), opts["ctx"], opts["slots"]
-    if name == "legal-edge":
-        exe = str(Path(sys.executable).parent / "legal-edge")
-        return [
-            exe,
-            "serve",
-            "--model",
-            model,
-            "--port",
-            str(port),
-            "--threads",
-            threads,
-            "--parallel",
-            str(slots),
-            "--ctx",
-            str(ctx),
-        ]
-    if name == "llama-server":
-        return [
-            str(opts["llama_server"]),
-            "-m",
-            str(gguf),
-            "--alias",
-            opts["name"],
-            "--jinja",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "-t",
-            threads,
-            "-tb",
-            threads,
-            "-np",
-            str(slots),
-            "-c",
-            str(ctx * slots),
-        ]
-    if name == "llama_cpp.server":
-        return [
-            str(opts["llcpp_python"]),
-            "-m",
-            "llama_cpp.server",
-            "--model",
-            str(gguf),
-            "--model_alias",
-            opts["name"],
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--n_threads",
-            threads,
-            "--n_threads_batch",
-            threads,
-            "--n_ctx",
-            str(ctx),
-        ]
-    raise ValueError(name)
 
 
 def version(name: str, opts: dict[str, Any]) -> str:
@@ -209,7 +147,11 @@ def main(
             print(f"skipping {server}: no --{server.replace('_', '-')} given", file=sys.stderr)
             continue
         port = free_port()
-        cmd = command(server, model, gguf, port, opts)
+        cmd = server_command(
+            server, model=model, gguf=gguf, port=port, threads=threads, ctx=ctx, slots=slots,
+            llama_server=llama_server, python=llcpp_python, alias=name, jinja=True,
+        )  # fmt: skip
+        assert cmd is not None  # a peer without its binary was skipped above
         print(f"== {server}: {' '.join(cmd)}", file=sys.stderr, flush=True)
         log = log_dir / f"conformance-{server}.log"
         with running(cmd, port, READY_PATH[server], log) as (_, url):
