@@ -9,10 +9,10 @@ cancellation and metrics behave as with llama.cpp.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import subprocess
-import threading
 import time
 from pathlib import Path
 
@@ -179,8 +179,7 @@ def test_limits_and_stop_strings(server: str) -> None:
     assert r.status_code == 400 and r.json()["error"]["code"] == "context_length_exceeded"
 
 
-def _gauges(url: str) -> tuple[float, float]:
-    text = httpx.get(url + "/metrics").text
+def _gauges_in(text: str) -> tuple[float, float]:
     values = {}
     for name in ("running", "waiting"):
         m = re.search(rf'legal_edge_requests_{name}{{model="{HF_MODEL}"}} (\S+)', text)
@@ -188,51 +187,81 @@ def _gauges(url: str) -> tuple[float, float]:
     return values["running"], values["waiting"]
 
 
-@pytest.mark.slow
-def test_queue_full_cancellation_and_metrics(server: str) -> None:
-    # n_parallel 2 + max_queue 1: two long streams run, a third waits, a fourth gets 503.
-    stop = threading.Event()
-    statuses: list[int] = []
+async def _until_gauges(
+    client: httpx.AsyncClient, want: tuple[float, float], within_s: float, seen: list[str]
+) -> None:
+    deadline = time.monotonic() + within_s
+    while True:
+        got = _gauges_in((await client.get("/metrics")).text)
+        seen.append(f"{time.monotonic():.1f} {got}")
+        if got == want:
+            return
+        assert time.monotonic() < deadline, (
+            f"running/waiting never {want}; polled: {seen[-8:]}\n{log_tail()}"
+        )
+        await asyncio.sleep(0.2)
 
-    def hog() -> None:
-        body = {
-            "model": HF_MODEL,
-            "prompt": "The court held that",
-            "max_tokens": 900,
-            "temperature": 0,
-            "stream": True,
-        }
-        with httpx.stream("POST", server + "/v1/completions", timeout=300, json=body) as r:
+
+async def _fill_the_queue_then_overflow(url: str) -> list[int]:
+    """n_parallel 2 + max_queue 1: two long streams run, a third waits, a fourth gets 503; then
+    the streams are closed. One thread, one event loop: each stream is started only once the one
+    before it is admitted (a CI run once saw the three start together and reach the server one
+    after another), and each wait has its own bound."""
+    statuses: list[int] = []
+    stop = asyncio.Event()
+    body = {
+        "model": HF_MODEL,
+        "prompt": "The court held that",
+        "max_tokens": 1000,  # minutes on a CPU: still running when the queue is checked
+        "temperature": 0,
+        "stream": True,
+    }
+
+    async def hog() -> None:
+        async with client.stream("POST", "/v1/completions", json=body) as r:
             statuses.append(r.status_code)
-            for _ in r.iter_lines():
+            async for _ in r.aiter_lines():
                 if stop.is_set():
                     break  # closing the stream aborts the request in the engine
 
-    threads = [threading.Thread(target=hog) for _ in range(3)]
-    try:
-        for t in threads:
-            t.start()
-        deadline = time.monotonic() + 120
-        while _gauges(server) != (2.0, 1.0):
-            assert time.monotonic() < deadline, f"running/waiting: {_gauges(server)}"
-            time.sleep(0.2)
-        t0 = time.monotonic()
-        r = _chat(server, QUESTION, max_tokens=4)
-        waited = time.monotonic() - t0
-        assert r.status_code == 503 and r.json()["error"]["code"] == "server_overloaded", (
-            f"{r.status_code} after {waited:.1f} s, gauges {_gauges(server)}\n{log_tail()}"
-        )
-        assert int(r.headers["Retry-After"]) >= 1
-    finally:
-        stop.set()
-        for t in threads:
-            t.join(timeout=120)
+    seen: list[str] = []
+    async with httpx.AsyncClient(base_url=url, timeout=300) as client:
+        hogs = []
+        try:
+            for want in ((1.0, 0.0), (2.0, 0.0), (2.0, 1.0)):
+                hogs.append(asyncio.create_task(hog()))
+                await _until_gauges(client, want, 120, seen)
+            t0 = time.monotonic()
+            r = await client.post(
+                "/v1/chat/completions",
+                json={
+                    "model": HF_MODEL,
+                    "messages": [{"role": "user", "content": QUESTION}],
+                    "max_tokens": 4,
+                },
+            )
+            waited = time.monotonic() - t0
+            assert r.status_code == 503 and r.json()["error"]["code"] == "server_overloaded", (
+                f"{r.status_code} after {waited:.1f} s\n{log_tail()}"
+            )
+            assert int(r.headers["Retry-After"]) >= 1
+        finally:
+            stop.set()
+            done, pending = await asyncio.wait(hogs, timeout=120)
+            for task in pending:
+                task.cancel()
+        for task in done:
+            task.result()  # a hog's own error fails the test here
+        assert not pending, f"{len(pending)} streams did not end after being closed"
+        # the closed streams were aborted: nothing runs any more (not 1,000 tokens each)
+        await _until_gauges(client, (0.0, 0.0), 30, seen)
+    return statuses
+
+
+@pytest.mark.slow
+def test_queue_full_cancellation_and_metrics(server: str) -> None:
+    statuses = asyncio.run(_fill_the_queue_then_overflow(server))
     assert statuses == [200, 200, 200]  # the waiting one ran once a slot was free
-    # the closed streams were aborted: nothing runs any more (not 900 tokens each)
-    deadline = time.monotonic() + 30
-    while _gauges(server) != (0.0, 0.0):
-        assert time.monotonic() < deadline, f"running/waiting: {_gauges(server)}"
-        time.sleep(0.2)
     r = _chat(server, QUESTION, max_tokens=4)
     assert r.status_code == 200, r.text
     metrics = httpx.get(server + "/metrics").text
