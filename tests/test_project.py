@@ -87,9 +87,10 @@ def test_ci_runs_exactly_the_readme_test_command():
     assert test_cmd in ci.splitlines()
 
 
-
 # A path into the repo as the shell scripts write it: `tests/...`, `deploy/...` (not `$dir/tests`).
-_SCRIPT_PATH = re.compile(r"(?<![\w/.$-])((?:tests|recipes|legal_edge|deploy|bench|docs)/[\w./-]*\w)")
+_SCRIPT_PATH = re.compile(
+    r"(?<![\w/.$-])((?:tests|recipes|legal_edge|deploy|bench|docs)/[\w./-]*\w)"
+)
 
 
 def test_paths_named_in_scripts_exist():
@@ -105,6 +106,7 @@ def test_paths_named_in_scripts_exist():
         if not (REPO / m.group(1)).exists()
     ]
     assert len(scripts) > 5 and not missing, missing
+
 
 def test_install_sh_help_and_bad_input():
     out = subprocess.run(

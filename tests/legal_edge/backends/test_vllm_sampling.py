@@ -25,6 +25,7 @@ from legal_edge.backends.vllm_sampling import (
     token_logprobs,
 )
 from tests.conftest import MODELS_DIR
+from tests.fixtures.client_checks import check_bind_tools_round_trip, check_json_object_answers
 from tests.fixtures.ruling import QUESTION, RULING_SCHEMA, Ruling
 from tests.fixtures.vllm_server import HF_MODEL
 
@@ -159,24 +160,7 @@ def test_json_schema_strict_output_validates(client: openai.OpenAI):
     )
     assert isinstance(parsed.choices[0].message.parsed, Ruling)
     # json_object: an object that parses strictly once it ends; a cut-off says so
-    stopped = 0
-    for seed in range(4):
-        r = client.chat.completions.create(
-            model=HF_MODEL,
-            messages=_messages(),
-            response_format={"type": "json_object"},
-            temperature=1.0,
-            seed=seed,
-            max_tokens=120,
-        )
-        choice = r.choices[0]
-        if choice.finish_reason == "stop":
-            stopped += 1
-            assert isinstance(json.loads(choice.message.content, strict=True), dict)
-        else:
-            assert choice.finish_reason == "length" and r.usage.completion_tokens == 120
-            assert choice.message.content.lstrip().startswith("{")
-    assert stopped >= 1
+    check_json_object_answers(client, HF_MODEL)
 
 
 @pytest.mark.slow
@@ -371,9 +355,6 @@ def test_langchain_structured_output_and_bind_tools(vllm_url: str):
     """LangChain unchanged on vLLM: with_structured_output (json_schema, function_calling) and
     the bind_tools round trip (call, tool result, final answer)."""
     langchain_openai = pytest.importorskip("langchain_openai")
-    from langchain_core.messages import HumanMessage, ToolMessage
-    from langchain_core.tools import tool
-
     llm = langchain_openai.ChatOpenAI(
         base_url=vllm_url + "/v1",
         api_key="unused",
@@ -388,18 +369,7 @@ def test_langchain_structured_output_and_bind_tools(vllm_url: str):
             llm.with_structured_output(Ruling, method=method).invoke(QUESTION), Ruling
         )
 
-    @tool
-    def court_fee(amount: int) -> str:
-        """诉讼费：按标的额计算。"""
-        return f"诉讼费 {max(50, amount // 100)} 元"
-
-    history = [HumanMessage("标的额 5000 元的诉讼费是多少？")]
-    first = llm.bind_tools([court_fee], tool_choice="any").invoke(history)
-    (call,) = first.tool_calls
-    assert call["name"] == "court_fee" and isinstance(call["args"]["amount"], int)
-    history += [first, ToolMessage(court_fee.invoke(call["args"]), tool_call_id=call["id"])]
-    final = llm.bind_tools([court_fee], tool_choice="none").invoke(history)
-    assert final.content and not final.tool_calls
+    check_bind_tools_round_trip(llm)
 
 
 @pytest.mark.slow

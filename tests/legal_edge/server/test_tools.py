@@ -12,6 +12,7 @@ import pytest
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from legal_edge.server.schemas import ChatCompletionRequest
 from legal_edge.server.tools import plan, render_with_tools
+from tests.fixtures.client_checks import check_bind_tools_round_trip
 from tests.fixtures.tiny_server import tiny_server
 
 pytest.importorskip("llama_cpp")
@@ -130,14 +131,6 @@ def test_auto_calls_when_the_answer_opens_an_object_and_none_never_calls(served)
 def test_langchain_bind_tools_round_trip(served):
     """call -> tool result message -> final answer, through LangChain's ChatOpenAI."""
     langchain_openai = pytest.importorskip("langchain_openai")
-    from langchain_core.messages import HumanMessage, ToolMessage
-    from langchain_core.tools import tool
-
-    @tool
-    def court_fee(amount: int) -> str:
-        """诉讼费：按标的额计算。"""
-        return f"诉讼费 {max(50, amount // 100)} 元"
-
     _, url, name, _ = served
     llm = langchain_openai.ChatOpenAI(
         base_url=url + "/v1",
@@ -147,13 +140,7 @@ def test_langchain_bind_tools_round_trip(served):
         max_retries=0,
         max_tokens=150,
     )
-    history = [HumanMessage("标的额 5000 元的诉讼费是多少？")]
-    first = llm.bind_tools([court_fee], tool_choice="any").invoke(history)
-    (call,) = first.tool_calls
-    assert call["name"] == "court_fee" and isinstance(call["args"]["amount"], int)
-    history += [first, ToolMessage(court_fee.invoke(call["args"]), tool_call_id=call["id"])]
-    final = llm.bind_tools([court_fee], tool_choice="none").invoke(history)
-    assert final.content and not final.tool_calls
+    check_bind_tools_round_trip(llm)
 
 
 def test_langchain_structured_output_by_function_calling(served):
