@@ -39,13 +39,13 @@ SERVERS = ("legal-edge", "llama-server", "llama_cpp.server")
 MARK = {"pass": "pass", "fail": "**fail**", "error": "error"}
 
 
-def version(name: str, opts: dict[str, Any]) -> str:
+def version(name: str, program: Path | None) -> str:
+    """The version ``name`` reports; ``program``: llama-server's binary, or the Python that runs
+    llama_cpp.server (None for legal-edge: this interpreter)."""
     if name == "llama-server":
-        out = subprocess.run(
-            [str(opts["llama_server"]), "--version"], capture_output=True, text=True
-        )
+        out = subprocess.run([str(program), "--version"], capture_output=True, text=True)
         return (out.stdout + out.stderr).strip().splitlines()[0]
-    py = opts["llcpp_python"] if name == "llama_cpp.server" else sys.executable
+    py = program or sys.executable
     pkg = "llama_cpp" if name == "llama_cpp.server" else "legal_edge"
     code = f"import {pkg}; print({pkg}.__version__)"
     out = subprocess.run([str(py), "-c", code], capture_output=True, text=True, cwd=REPO)
@@ -131,18 +131,10 @@ def main(
     manifest = resolve_model(model, REPO / "models")
     gguf, name = manifest.model_path, manifest.name
     tokenize, piece = gguf_tokenizer(gguf)
-    opts = {
-        "threads": threads,
-        "ctx": ctx,
-        "slots": slots,
-        "llama_server": llama_server,
-        "llcpp_python": llcpp_python,
-        "name": name,
-    }
     # --add-to: the servers of an earlier run of this script (a peer built later) join the table
     results: dict[str, dict[str, Any]] = json.loads(add_to.read_text())["results"] if add_to else {}
+    wanted = {"llama-server": llama_server, "llama_cpp.server": llcpp_python}
     for server in servers.split(","):
-        wanted = {"llama-server": llama_server, "llama_cpp.server": llcpp_python}
         if server in wanted and not wanted[server]:
             print(f"skipping {server}: no --{server.replace('_', '-')} given", file=sys.stderr)
             continue
@@ -157,7 +149,11 @@ def main(
         with running(cmd, port, READY_PATH[server], log) as (_, url):
             target = Target(url + "/v1", name, tokenize, piece)
             rows = check_all(target, set(only.split(",")) if only else None)
-        results[server] = {"version": version(server, opts), "command": cmd, "rows": rows}
+        results[server] = {
+            "version": version(server, wanted.get(server)),
+            "command": cmd,
+            "rows": rows,
+        }
         if json_out:  # after each server: a later one's crash keeps the earlier columns
             record = {"gguf": str(gguf), "results": results, "table": markdown(results)}
             atomic_write_json(json_out, {**record, "loadavg_after": os.getloadavg()})
