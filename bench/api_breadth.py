@@ -22,7 +22,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a file: tests.fixtures is importable from the checkout
 
 from legal_edge.server.app import create_app  # noqa: E402
-from legal_edge.settings import Settings  # noqa: E402
+from legal_edge.settings.server import Settings  # noqa: E402
 from tests.fixtures.live_server import live_server  # noqa: E402
 
 SCHEMA = json.loads((REPO / "docs/examples/judgment_schema.json").read_text())

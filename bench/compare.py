@@ -30,7 +30,7 @@ import click
 import httpx
 
 from legal_edge.fileio import atomic_write_json
-from legal_edge.manifest import resolve_model
+from legal_edge.models.manifest import resolve_model
 from legal_edge.tools.bench import format_table, load_prompts, run_bench
 
 REPO = Path(__file__).resolve().parents[1]

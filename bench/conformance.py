@@ -33,7 +33,7 @@ from conformance_checks import ROWS  # noqa: E402
 from conformance_rows import Target, gguf_tokenizer, run_row  # noqa: E402
 
 from legal_edge.fileio import atomic_write_json  # noqa: E402
-from legal_edge.manifest import resolve_model  # noqa: E402
+from legal_edge.models.manifest import resolve_model  # noqa: E402
 
 SERVERS = ("legal-edge", "llama-server", "llama_cpp.server")
 MARK = {"pass": "pass", "fail": "**fail**", "error": "error"}

@@ -113,7 +113,7 @@ class Target:
 
 def gguf_tokenizer(gguf: Path) -> tuple[Callable[[str], list[int]], Callable[[int], str]]:
     """Tokenize and detokenize with the GGUF's own vocabulary (no weights loaded)."""
-    from legal_edge.llama_mode import open_llama
+    from legal_edge.backends.llamacpp.cpu_mode import open_llama
 
     llm = open_llama(gguf, vocab_only=True)
 

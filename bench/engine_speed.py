@@ -19,9 +19,9 @@ import click
 import yaml
 
 from legal_edge.backends.base import BackendOptions, GenerationRequest, SamplingParams
-from legal_edge.backends.llamacpp import LlamaCppBackend
-from legal_edge.config import parse_overrides
-from legal_edge.manifest import resolve_model
+from legal_edge.backends.llamacpp.backend import LlamaCppBackend
+from legal_edge.settings.loader import parse_overrides
+from legal_edge.models.manifest import resolve_model
 from legal_edge.prompts import render_chat
 
 REPO = Path(__file__).resolve().parents[1]

@@ -127,7 +127,7 @@ def main() -> None:
     import openai
 
     from legal_edge.server.app import create_app
-    from legal_edge.settings import Settings
+    from legal_edge.settings.server import Settings
     from tests.fixtures.live_server import live_server
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])

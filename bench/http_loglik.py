@@ -17,7 +17,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a file: tests.fixtures is importable from the checkout
 
 from legal_edge.server.app import create_app  # noqa: E402
-from legal_edge.settings import Settings  # noqa: E402
+from legal_edge.settings.server import Settings  # noqa: E402
 from recipes.evaluate import ModelSpec  # noqa: E402
 from recipes.evaluate.backends.gguf import GGUFBackend  # noqa: E402
 from recipes.evaluate.backends.http import HTTPBackend  # noqa: E402

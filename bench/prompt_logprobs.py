@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))  # run as a file: tests.fixtures is importable from the checkout
 
 from legal_edge.server.app import create_app  # noqa: E402
-from legal_edge.settings import Settings  # noqa: E402
+from legal_edge.settings.server import Settings  # noqa: E402
 from tests.fixtures.live_server import live_server  # noqa: E402
 
 CASES = REPO.parent / "shared/legal-data/cases/typical_cases.jsonl"
@@ -67,7 +67,7 @@ def agreement(
     and on (llama.cpp's default, which the server's context takes)."""
     import numpy as np
 
-    from legal_edge.llama_mode import open_llama
+    from legal_edge.backends.llamacpp.cpu_mode import open_llama
 
     rows = []
     for flash in (False, True):

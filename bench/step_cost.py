@@ -18,8 +18,8 @@ from pathlib import Path
 import click
 import llama_cpp
 
-from legal_edge import llama_mode
-from legal_edge.manifest import resolve_model
+from legal_edge.backends.llamacpp import cpu_mode
+from legal_edge.models.manifest import resolve_model
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -27,10 +27,10 @@ REPO = Path(__file__).resolve().parents[1]
 class Context:
     def __init__(self, model_path: Path, threads: int, n_seq: int, n_batch: int):
         llama_cpp.llama_backend_init()
-        llama_mode.route_llama_log(verbose=False)
-        repack = llama_mode.decide(model_path).repack  # off on CPUs where repacking crashes
+        cpu_mode.route_llama_log(verbose=False)
+        repack = cpu_mode.decide(model_path).repack  # off on CPUs where repacking crashes
         self.model = llama_cpp.llama_model_load_from_file(
-            str(model_path).encode(), llama_mode.model_params(repack)
+            str(model_path).encode(), cpu_mode.model_params(repack)
         )
         cp = llama_cpp.llama_context_default_params()
         cp.n_ctx = 2048 * n_seq

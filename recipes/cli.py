@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from legal_edge.config import ConfigError, load_config
+from legal_edge.settings.loader import ConfigError, load_config
 
 # verb -> module under recipes/ exposing ``Config`` and ``run(cfg) -> Path``.
 # Imported lazily so ``--help`` does not pull in torch.

@@ -10,11 +10,11 @@ from tests.conftest import REPO
 DOCS = REPO / "docs"
 README = REPO / "README.md"
 MODEL_CARD = REPO / "models" / "legal-gemma3-270m" / "peft" / "README.md"
-REGENERATE = ".venv/bin/python -m legal_edge.settings_doc docs/configuration.md"
+REGENERATE = ".venv/bin/python -m legal_edge.settings.reference docs/configuration.md"
 
 
 def test_configuration_page_matches_the_settings():
-    from legal_edge.settings_doc import render
+    from legal_edge.settings.reference import render
 
     committed = (DOCS / "configuration.md").read_text(encoding="utf-8")
     assert committed == render(), (
@@ -24,7 +24,7 @@ def test_configuration_page_matches_the_settings():
 
 
 def test_every_setting_has_a_comment():
-    from legal_edge.settings_doc import read_groups
+    from legal_edge.settings.reference import read_groups
 
     bare = [g.fields for g in read_groups() if not g.comment and not g.notes]
     assert not bare, f"settings without a comment in legal_edge/settings.py: {bare}"

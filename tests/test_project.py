@@ -55,7 +55,7 @@ def _ignored(path: Path) -> bool:
 def test_every_gguf_load_goes_through_the_cpu_mode():
     """A GGUF loaded any other way would repack weights on a CPU where that crashes (AMX)."""
     allowed = {
-        "legal_edge/llama_mode.py",
+        "legal_edge/backends/llamacpp/cpu_mode.py",
         "tests/test_project.py",
         "tests/legal_edge/test_llama_mode.py",  # checks the defaults are restored
     }
@@ -71,7 +71,7 @@ def test_every_gguf_load_goes_through_the_cpu_mode():
             for pattern in ("llama_cpp.Llama(", "llama_model_default_params()", "Llama(model_path"):
                 if pattern in text:
                     offenders.append(f"{rel}: {pattern}")
-    assert not offenders, "load GGUFs with legal_edge.llama_mode: " + "; ".join(offenders)
+    assert not offenders, "load GGUFs with legal_edge.backends.llamacpp.cpu_mode: " + "; ".join(offenders)
 
 
 def readme_commands() -> list[str]:
@@ -159,7 +159,7 @@ def test_every_command_has_help(cli):
 def test_every_recipe_config_loads():
     import importlib
 
-    from legal_edge.config import load_config
+    from legal_edge.settings.loader import load_config
     from recipes.cli import STAGES
 
     stage_dirs = {

@@ -20,7 +20,7 @@ from pathlib import Path
 
 
 def convert(src: Path, dest: Path) -> Path:
-    from legal_edge.manifest import MANIFEST_NAME, ModelFile, ModelManifest
+    from legal_edge.models.manifest import MANIFEST_NAME, ModelFile, ModelManifest
 
     manifest = ModelManifest.read(src)
     if manifest.adapter_path is not None:
@@ -36,7 +36,7 @@ def convert(src: Path, dest: Path) -> Path:
     tmp = dest.with_name(dest.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     print(f"dequantizing {gguf} (about a minute) ...", flush=True)
-    from legal_edge.gguf_meta import read_gguf_metadata
+    from legal_edge.models.gguf_metadata import read_gguf_metadata
 
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
     # transformers does not carry the GGUF's add_bos_token over; without BOS, Gemma only

@@ -6,12 +6,12 @@ from __future__ import annotations
 import importlib
 
 from legal_edge.backends.base import Backend, BackendOptions
-from legal_edge.manifest import ModelManifest
+from legal_edge.models.manifest import ModelManifest
 
 REGISTRY: dict[str, str] = {
-    "llamacpp": "legal_edge.backends.llamacpp:LlamaCppBackend",
+    "llamacpp": "legal_edge.backends.llamacpp.backend:LlamaCppBackend",
     "echo": "legal_edge.backends.echo:EchoBackend",
-    "vllm": "legal_edge.backends.vllm:VLLMBackend",
+    "vllm": "legal_edge.backends.vllm.backend:VLLMBackend",
 }
 
 

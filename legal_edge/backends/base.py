@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
-from legal_edge.manifest import ModelManifest
+from legal_edge.models.manifest import ModelManifest
 
 
 @dataclass(frozen=True)

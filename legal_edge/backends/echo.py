@@ -18,7 +18,7 @@ from legal_edge.backends.base import (
     TokenChunk,
     TokenLogprob,
 )
-from legal_edge.manifest import ModelManifest
+from legal_edge.models.manifest import ModelManifest
 
 _TURN = re.compile(r"<start_of_turn>user\n(.*?)<end_of_turn>", re.S)
 _WORD = re.compile(r"\s*\S+(?:\s+$)?")  # a word with the space before it (and a trailing one)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from legal_edge.server.generation import ModelRuntime
-    from legal_edge.settings import Settings
+    from legal_edge.settings.server import Settings
 
 
 @dataclass(frozen=True)

@@ -30,8 +30,8 @@ from legal_edge import __version__
 from legal_edge.backends import create_backend
 from legal_edge.backends.base import Backend
 from legal_edge.feedback import FeedbackStore
-from legal_edge.manifest import ModelManifest, resolve_model
-from legal_edge.merged import select_form, served_form
+from legal_edge.models.manifest import ModelManifest, resolve_model
+from legal_edge.models.merged_build import select_form, served_form
 from legal_edge.server import choices, error_docs
 from legal_edge.server.ab import ABSplit, ab_split, sticky_key
 from legal_edge.server.errors import EXCEPTION_HANDLERS, APIError
@@ -48,7 +48,7 @@ from legal_edge.server.logprobs import chat_logprobs, text_logprobs
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.server.statutes import HANDLERS as statute_handlers
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from legal_edge.web import chat_router
 
 log = logging.getLogger("legal_edge.access")

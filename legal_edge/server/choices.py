@@ -20,7 +20,7 @@ from legal_edge.server.grounded_generation import (
 from legal_edge.server.grounding import Library
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 
 
 async def new_generations(

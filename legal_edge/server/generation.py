@@ -25,7 +25,7 @@ from legal_edge.backends.base import (
     TokenChunk,
     TokenLogprob,
 )
-from legal_edge.manifest import ModelManifest
+from legal_edge.models.manifest import ModelManifest
 from legal_edge.prompts import TemplateError
 from legal_edge.server.constraints import constraints, fit_to_backend
 from legal_edge.server.errors import APIError, bad_request
@@ -34,7 +34,7 @@ from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest, 
 from legal_edge.server.tool_calls import ToolCallFilter
 from legal_edge.server.tools import ToolPlan, render_with_tools
 from legal_edge.server.tools import plan as plan_tools
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 
 MAX_STOP_SEQUENCES = 8
 ROLES = {

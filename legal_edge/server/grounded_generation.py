@@ -24,7 +24,7 @@ from legal_edge.server.generation import (
 from legal_edge.server.grounding import Grounded, Library, ground
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from legal_edge.statutes.flags import CitationGuard
 from legal_edge.statutes.prompt import nothing_found_answer
 

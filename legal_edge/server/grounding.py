@@ -16,10 +16,10 @@ from typing import Any, cast
 
 import msgspec
 
-from legal_edge.manifest import ModelManifest
+from legal_edge.models.manifest import ModelManifest
 from legal_edge.server.errors import bad_request
 from legal_edge.server.schemas import ChatCompletionRequest, ChatMessage
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from legal_edge.statutes.index import ArticleRecord, IndexError_, StatuteIndex, Verification
 from legal_edge.statutes.prompt import ArticleLike, grounded_question
 

@@ -15,8 +15,8 @@ from legal_edge.feedback.store import DAY, FeedbackStore
 
 
 def open_store(db: Path | None, config: Path | None) -> FeedbackStore:
-    from legal_edge.config import ConfigError
-    from legal_edge.settings import load_settings
+    from legal_edge.settings.loader import ConfigError
+    from legal_edge.settings.server import load_settings
 
     try:
         settings = load_settings(config)

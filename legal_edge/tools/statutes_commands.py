@@ -14,8 +14,8 @@ from legal_edge.statutes.index import ArticleRecord, IndexError_, StatuteIndex
 def open_index(index: Path | None, config: Path | None) -> StatuteIndex:
     """``--index``, else the config's ``statutes_index``."""
     if index is None:
-        from legal_edge.config import ConfigError
-        from legal_edge.settings import load_settings
+        from legal_edge.settings.loader import ConfigError
+        from legal_edge.settings.server import load_settings
 
         try:
             index = load_settings(config).statutes_index

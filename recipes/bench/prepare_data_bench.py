@@ -17,11 +17,11 @@ from pathlib import Path
 
 import click
 
-from legal_edge.config import load_config
+from legal_edge.settings.loader import load_config
 from recipes.prepare_data import Config, run
 from recipes.prepare_data.config import DedupConfig
 from recipes.prepare_data.dedup import deduplicate
-from recipes.prepare_data.records import full_text
+from recipes.shared.records import full_text
 
 
 def _table(rows: list[tuple[str, int, float]]) -> str:

@@ -32,7 +32,7 @@ def bench(
     import torch
     from peft import LoraConfig, get_peft_model
 
-    from recipes.train.base_model import load_model
+    from recipes.shared.base_model import load_model
     from recipes.train.config import Config, LoraSettings
     from recipes.train.data import collate
     from recipes.train.loss import LOSSES

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from legal_edge.statutes.numbers import ARTICLE_RE, article_key, cn_to_int
-from recipes.prepare_data.statutes import (
+from recipes.shared.statutes import (
     VERSION_RE,
     Article,
     heading_problems,

@@ -1,7 +1,7 @@
 """Over-refusal of legitimate questions about crimes, on questions no training mix could hold.
 
 Items (suite kind ``crime_questions``): the questions of a lawyer-llama single-turn file
-(``instruction`` + ``input``) that ``recipes.prepare_data.mix.is_crime_related`` calls
+(``instruction`` + ``input``) that ``recipes.shared.records.is_crime_related`` calls
 crime-related (victims, thresholds, procedure, reporting) and whose record the ``filters`` of
 every data config in ``trained_configs`` reject: an unresolved ``第X条`` placeholder or a
 boilerplate refusal in the reference answer, for example. prepare-data drops such a record at
@@ -23,14 +23,14 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from legal_edge.config import ConfigError, load_config
+from legal_edge.settings.loader import ConfigError, load_config
 from recipes.evaluate.backends import EvalBackend
 from recipes.evaluate.items import DataError, Item, Loaded, Skipped
 from recipes.evaluate.refusal import detect_refusal
 from recipes.prepare_data import Config as DataConfig
-from recipes.prepare_data.filters import Filters
-from recipes.prepare_data.mix import is_crime_related
-from recipes.prepare_data.records import normalize, prompt_text
+from recipes.prepare_data import Filters
+from recipes.shared.records import is_crime_related
+from recipes.shared.records import normalize, prompt_text
 from recipes.shared.jsonl import JsonlError, read_jsonl
 from recipes.shared.paths import resolve_path
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from legal_edge.config import ConfigError
+from legal_edge.settings.loader import ConfigError
 from legal_edge.statutes.citations import find_citations
 from legal_edge.statutes.index import ArticleRecord, IndexError_, StatuteIndex
 from legal_edge.statutes.names import clean_name

@@ -7,7 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from legal_edge.manifest import MANIFEST_NAME, ModelManifest
+from legal_edge.models.manifest import MANIFEST_NAME, ModelManifest
 from recipes.shared.manifest import EvaluationRecord, SuiteResult
 from recipes.shared.paths import relative_to_manifest
 

@@ -7,7 +7,7 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from legal_edge.config import to_dict
+from legal_edge.settings.loader import to_dict
 from legal_edge.fileio import atomic_write_json
 from recipes.evaluate import onoff
 from recipes.evaluate.config import Config

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from legal_edge.config import ConfigError, to_dict
+from legal_edge.settings.loader import ConfigError, to_dict
 from legal_edge.statutes.index import StatuteIndex
 from recipes.evaluate import case, crime, grounding, mcq, safety
 from recipes.evaluate.backends import BackendError, ContextOverflow, EvalBackend, make_backend

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from legal_edge.config import ConfigError
+from legal_edge.settings.loader import ConfigError
 from legal_edge.statutes.index import StatuteIndex
 from recipes.evaluate import crime, general, grounding, mcq
 from recipes.evaluate.config import Config, SuiteSpec

@@ -1,6 +1,7 @@
 """The export stage: merged and quantized GGUFs, measured, behind a quality gate, published."""
 
 from .config import Config, ExportError, MeasureSettings, ParityError, ParitySettings, QualityGate
+from .report import table_markdown
 from .stage import run
 
 __all__ = [
@@ -11,4 +12,5 @@ __all__ = [
     "ParitySettings",
     "QualityGate",
     "run",
+    "table_markdown",
 ]

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from legal_edge.config import to_dict
+from legal_edge.settings.loader import to_dict
 from recipes.evaluate import Config as EvalConfig
 from recipes.evaluate import ModelSpec
 from recipes.evaluate import run as evaluate

@@ -1,4 +1,4 @@
-"""The export stage's config (frozen, loaded from YAML by ``legal_edge.config.load_config``) and
+"""The export stage's config (frozen, loaded from YAML by ``legal_edge.settings.loader.load_config``) and
 its errors."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from recipes.evaluate.config import SuiteSpec
+from recipes.evaluate import SuiteSpec
 
 
 @dataclass(frozen=True)

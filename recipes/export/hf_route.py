@@ -54,7 +54,7 @@ def merge_via_hf(
     """Write the float GGUF ``out`` from the HF base and the adapter with llama.cpp's converter."""
     from legal_edge.fileio import replaced_atomically
     from recipes.export.merge import merge_into_gguf
-    from recipes.llamacpp_tools import run_script
+    from recipes.shared.llamacpp_tools import run_script
 
     merged = merged_hf_dir(hf_dir, peft_dir, work / "merged-hf", chat_template)
     converted = work / f"converted-{outtype}.gguf"

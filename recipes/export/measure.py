@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from legal_edge.fileio import atomic_write_json
-from legal_edge.llama_mode import open_llama
+from legal_edge.backends.llamacpp.cpu_mode import open_llama
 from recipes.shared.numeric import log_softmax
 
 

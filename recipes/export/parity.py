@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from legal_edge.llama_mode import open_llama
+from legal_edge.backends.llamacpp.cpu_mode import open_llama
 from recipes.shared.numeric import log_softmax
 
 from .config import ParitySettings

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.fileio import replaced_atomically
-from legal_edge.manifest import ModelManifest, file_entry
+from legal_edge.models.manifest import ModelManifest, file_entry
 from recipes.shared.paths import remove_stale_temps
 
 from .config import QualityGate

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from legal_edge.config import ConfigError
+from legal_edge.settings.loader import ConfigError
 from recipes.shared.paths import remove_stale_temps, resolve_path
 from recipes.shared.step_cache import StepCache
 

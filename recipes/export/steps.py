@@ -6,7 +6,7 @@ import re
 from pathlib import Path
 from typing import Any
 
-from legal_edge.config import ConfigError, to_dict
+from legal_edge.settings.loader import ConfigError, to_dict
 from legal_edge.fileio import atomic_write_json
 from recipes.shared.keys import content_key
 from recipes.shared.paths import resolve_path
@@ -73,7 +73,7 @@ def export(cfg: Config, src: Source, out: Path, cache: StepCache) -> Path:
 def base_hf_dir(src: Source) -> Path:
     """The float HF twin of the base GGUF for the parity checks: the one training used when it
     is still there, else the base dequantized once (cached)."""
-    from recipes.train.base_model import resolve_base
+    from recipes.shared.base_model import resolve_base
 
     if src.hf_dir is not None:
         return src.hf_dir

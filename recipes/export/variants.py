@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from legal_edge.config import to_dict
+from legal_edge.settings.loader import to_dict
 from recipes.shared.keys import content_key
 from recipes.shared.step_cache import StepCache
 

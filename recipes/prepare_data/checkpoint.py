@@ -14,7 +14,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from legal_edge.config import to_dict
+from legal_edge.settings.loader import to_dict
 from legal_edge.fileio import atomic_write_bytes
 from recipes.shared.keys import content_key
 

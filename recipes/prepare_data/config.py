@@ -1,6 +1,6 @@
 """The data-preparation config: what to read, which rules to apply, where to write.
 
-Loaded by ``legal_edge.config.load_config`` into frozen dataclasses, so an unknown key or a wrong
+Loaded by ``legal_edge.settings.loader.load_config`` into frozen dataclasses, so an unknown key or a wrong
 type fails before any work starts. Paths that are relative resolve against the working directory
 (the repository root when run as documented).
 """
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from legal_edge.config import ConfigError
+from legal_edge.settings.loader import ConfigError
 from recipes.shared.paths import resolve_under
 
 from .grounded import GroundingConfig

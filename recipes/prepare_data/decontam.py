@@ -23,7 +23,7 @@ from recipes.shared.paths import resolve_under
 
 from .config import DecontamConfig
 from .readers import decode
-from .records import normalize, prompt_text
+from recipes.shared.records import normalize, prompt_text
 
 TITLE_RE = re.compile(r"《[^》]{1,80}》")
 TEXT_KEYS = ("question", "Question", "prompt", "instruction", "input", "query", "text")

@@ -22,7 +22,7 @@ import numpy as np
 from recipes.shared.keys import content_key
 
 from .config import DedupConfig
-from .records import normalize
+from recipes.shared.records import normalize
 
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|[零〇一二三四五六七八九十百千万亿两]+")
 

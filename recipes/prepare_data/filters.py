@@ -11,7 +11,7 @@ import re
 from typing import Any
 
 from .config import FilterConfig
-from .records import answer_text, full_text, normalize
+from recipes.shared.records import answer_text, full_text, normalize
 
 RULES = (
     "too_short",

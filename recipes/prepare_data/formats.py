@@ -12,8 +12,8 @@ from typing import Any
 
 from recipes.shared.prompt_formats import mcq_answer, mcq_prompt, refusal_text
 
-from .records import RowError
-from .statutes import parse_case
+from recipes.shared.records import RowError
+from recipes.shared.statutes import parse_case
 
 DEFAULT_CATEGORY = {
     "alpaca": "consultation",

@@ -22,14 +22,8 @@ from typing import Any
 from recipes.shared.jsonl import JsonlError, read_jsonl
 from recipes.shared.prompt_formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
 
-from .records import normalize, prompt_text
+from recipes.shared.records import is_crime_related, normalize, prompt_text
 
-# Words of criminal law and procedure a consultation about a crime uses.
-CRIME_RE = re.compile(
-    "犯罪|刑事|诈骗|被骗|盗窃|偷|抢劫|抢夺|贪污|受贿|行贿|举报|报警|报案|立案|拘留|逮捕|"
-    "取保候审|判刑|判处|量刑|缓刑|故意伤害|轻伤|重伤|杀人|强奸|猥亵|敲诈|勒索|吸毒|贩毒|"
-    "赌博|醉驾|酒驾|肇事逃逸|正当防卫|洗钱|传销|非法集资|罪"
-)
 _OPTION_RE = re.compile(r"^([A-H])\. (.*)$")
 
 
@@ -57,10 +51,6 @@ def held_out(rec: dict[str, Any], prompts: list[str]) -> str | None:
     """The held-out prompt this record asks (normalized containment), or None."""
     text = normalize(prompt_text(rec))
     return next((p for p in prompts if p in text), None)
-
-
-def is_crime_related(text: str) -> bool:
-    return CRIME_RE.search(text) is not None
 
 
 def shuffle_mcq(rec: dict[str, Any], seed: int) -> bool:

@@ -11,7 +11,7 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from legal_edge.config import to_dict
+from legal_edge.settings.loader import to_dict
 from legal_edge.fileio import atomic_write_json, atomic_write_text, sha256_file
 from legal_edge.prompts import record_to_messages
 from recipes.shared.manifest import library_versions
@@ -21,7 +21,7 @@ from recipes.shared.report import write_report
 
 from .config import Config
 from .plots import make_plots
-from .records import public
+from recipes.shared.records import public
 from .report import build_report
 from .state import RunState
 from .synthesis import SOURCE as SYNTHETIC_SOURCE

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from recipes.shared.plots import pyplot, save_png
 
-from .records import answer_text
+from recipes.shared.records import answer_text
 
 
 def make_plots(out: Path, train: list, val: list, rejected: Counter[str]) -> dict[str, Path]:

@@ -17,7 +17,7 @@ from recipes.shared.prompt_formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
 from recipes.shared.report import render_markdown
 
 from .config import Config
-from .records import public
+from recipes.shared.records import public
 from .state import RunState
 
 TEMPLATE = """\

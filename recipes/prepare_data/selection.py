@@ -13,7 +13,7 @@ from recipes.shared.prompt_formats import MCQ_MULTI, MCQ_SINGLE
 from .config import Config
 from .filters import Filters
 from .formats import CASE_INSTRUCTION
-from .records import full_text
+from recipes.shared.records import full_text
 from .state import RunState
 
 TEMPLATE_HEADERS = (MCQ_SINGLE, MCQ_MULTI, CASE_INSTRUCTION)

@@ -26,11 +26,11 @@ from .mix import held_out, is_crime_related, letter_distribution, load_holdout, 
 from .outputs import write_outputs
 from .pii import Redactor
 from .readers import Reader
-from .records import Rejection, map_text, prompt_text
+from recipes.shared.records import Rejection, map_text, prompt_text
 from .selection import TEMPLATE_HEADERS, apply_caps, apply_filters, dedup_text, not_allowed
 from .split import split_records
 from .state import RunState, Step
-from .statutes import superseded
+from recipes.shared.statutes import superseded
 from .synthesis import synthesize
 
 

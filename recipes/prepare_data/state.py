@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .records import Rejection
+from recipes.shared.records import Rejection
 
 
 @dataclass

@@ -20,7 +20,7 @@ from collections import Counter, defaultdict
 from typing import Any
 
 from .config import SynthesisConfig
-from .records import make_record
+from recipes.shared.records import make_record
 
 SOURCE = "synthetic/statutes"
 CATEGORY = "synthetic_statute"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from legal_edge.fileio import replaced_atomically
-from recipes.llamacpp_tools import run_script
+from recipes.shared.llamacpp_tools import run_script
 
 
 def convert_adapter(peft_dir: Path, base_hf_dir: Path, out: Path, outtype: str = "f16") -> Path:

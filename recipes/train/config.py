@@ -1,4 +1,4 @@
-"""The train stage's config (frozen, loaded from YAML by ``legal_edge.config.load_config``) and
+"""The train stage's config (frozen, loaded from YAML by ``legal_edge.settings.loader.load_config``) and
 its error."""
 
 from __future__ import annotations
@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from legal_edge.config import ConfigError
+from legal_edge.settings.loader import ConfigError
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from legal_edge.fileio import atomic_write_json
 
-from .base_model import load_model
+from recipes.shared.base_model import load_model
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import Config, TrainError
 from .data import collate

@@ -13,13 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from legal_edge.config import to_dict
+from legal_edge.settings.loader import to_dict
 from legal_edge.fileio import sha256_file
-from legal_edge.manifest import MANIFEST_NAME
+from legal_edge.models.lora_merge import MergeError, read_peft_adapter
+from legal_edge.models.manifest import MANIFEST_NAME
 from legal_edge.prompts import KNOWN_TEMPLATES, TemplateError
 from recipes.shared.keys import content_key
 
-from .base_model import BaseModel, BaseModelError, init_adapter_info, load_tokenizer, resolve_base
+from recipes.shared.base_model import BaseModel, BaseModelError, load_tokenizer, resolve_base
 from .config import OPERATIONAL_KEYS, Config, TrainError
 from .data import (
     DataError,
@@ -281,3 +282,24 @@ def resolve_template(cfg: Config, base_manifest, tokenizer, model_type: str):
     family = "gemma" if model_type.startswith("gemma") else "chatml"
     template, default_stop = KNOWN_TEMPLATES[family]
     return template, stop or list(default_stop)
+
+
+def init_adapter_info(cfg: Any) -> dict[str, Any] | None:
+    """Path and sha256 of the adapter a run continues from; its LoRA settings must match."""
+    if cfg.init_adapter is None:
+        return None
+    d = cfg.init_adapter
+    try:
+        conf, weights = read_peft_adapter(d)
+    except MergeError as e:
+        raise TrainError(f"init_adapter: {e}") from e
+    conf_path = d / "adapter_config.json"
+    if conf.get("r") != cfg.lora.r or sorted(conf.get("target_modules") or []) != sorted(
+        cfg.lora.target_modules
+    ):
+        raise TrainError(
+            f"init_adapter: {conf_path} has r={conf.get('r')} on "
+            f"{sorted(conf.get('target_modules') or [])}; lora asks r={cfg.lora.r} on "
+            f"{sorted(cfg.lora.target_modules)}: make them match"
+        )
+    return {"path": str(d), "sha256": sha256_file(weights)}

@@ -14,8 +14,8 @@ import httpx
 import pytest
 import yaml
 
-from legal_edge.manifest import gguf_manifest
-from legal_edge.settings import load_settings
+from legal_edge.models.manifest import gguf_manifest
+from legal_edge.settings.server import load_settings
 from tests.conftest import REPO
 from tests.deploy.serve_process import serve_process
 

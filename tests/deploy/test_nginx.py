@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from legal_edge.manifest import gguf_manifest
+from legal_edge.models.manifest import gguf_manifest
 from tests.conftest import REPO
 from tests.deploy.serve_process import free_port, serve_process
 

@@ -10,7 +10,7 @@ from litestar import Litestar
 from legal_edge.backends.base import BackendOptions
 from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.legal_edge.helpers import echo_manifest
 
 MODEL = "echo-model"

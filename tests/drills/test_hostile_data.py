@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from recipes.build_index.reader import parse_file
-from recipes.prepare_data.records import Rejection
+from recipes.shared.records import Rejection
 from tests.recipes.prepare_data.helpers import read
 
 REPO = Path(__file__).resolve().parents[2]
@@ -143,7 +143,7 @@ def test_statute_with_broken_numbering(tmp_path: Path) -> None:
 
 
 def test_prepare_data_counts_add_up_over_hostile_files(tmp_path: Path) -> None:
-    from legal_edge.config import load_config
+    from legal_edge.settings.loader import load_config
     from recipes.prepare_data import Config, run
 
     files = hostile_files(tmp_path / "in")

@@ -12,10 +12,10 @@ import pytest
 from litestar.testing import TestClient
 
 from legal_edge.fileio import sha256_file
-from legal_edge.manifest import ManifestError, ModelFile, gguf_manifest, resolve_model
+from legal_edge.models.manifest import ManifestError, ModelFile, gguf_manifest, resolve_model
 from legal_edge.server.app import create_app, load_runtime
 from legal_edge.server.slow_clients import bounded_h11
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.drills.apps import MODEL, echo_app
 from tests.drills.hostile import huge_body, slow_client
 from tests.fixtures.live_server import live_server

@@ -9,8 +9,8 @@ import logging
 import pytest
 from litestar.testing import TestClient
 
-from legal_edge.config import ConfigError
-from legal_edge.settings import Settings, is_loopback
+from legal_edge.settings.loader import ConfigError
+from legal_edge.settings.server import Settings, is_loopback
 from tests.drills.apps import API_KEY, MODEL, echo_app
 
 OTHER_KEY = "second-key-abcdefgh"

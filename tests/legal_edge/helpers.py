@@ -9,11 +9,11 @@ from litestar.testing import TestClient
 
 from legal_edge.backends.base import BackendOptions
 from legal_edge.backends.echo import EchoBackend
-from legal_edge.manifest import ModelFile, ModelManifest
+from legal_edge.models.manifest import ModelFile, ModelManifest
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, GEMMA_STOP
 from legal_edge.server.app import create_app
 from legal_edge.server.generation import ModelRuntime
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 
 
 def echo_manifest(name: str = "echo-model", ctx: int = 256) -> ModelManifest:

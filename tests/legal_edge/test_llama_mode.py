@@ -16,17 +16,17 @@ from pathlib import Path
 import httpx
 import pytest
 
-from legal_edge import llama_mode
-from legal_edge.gguf_meta import read_gguf_tensor_types
+from legal_edge.backends.llamacpp import cpu_mode
+from legal_edge.models.gguf_metadata import read_gguf_tensor_types
 from tests.conftest import REPO
 from tests.deploy.serve_process import serve_process
 
 
 @pytest.fixture
 def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    monkeypatch.setenv(llama_mode.ENV_CACHE_DIR, str(tmp_path / "cache"))
-    monkeypatch.delenv(llama_mode.ENV_PROBE_FAULT, raising=False)
-    monkeypatch.delenv(llama_mode.ENV_MODE, raising=False)
+    monkeypatch.setenv(cpu_mode.ENV_CACHE_DIR, str(tmp_path / "cache"))
+    monkeypatch.delenv(cpu_mode.ENV_PROBE_FAULT, raising=False)
+    monkeypatch.delenv(cpu_mode.ENV_MODE, raising=False)
     monkeypatch.setattr(llama_mode, "_decided", {})
     return tmp_path / "cache" / "cpu-modes.json"
 
@@ -39,21 +39,21 @@ def test_tensor_types_are_read_from_the_header(tiny_gguf: Path) -> None:
 def test_a_probe_killed_by_a_signal_means_plain_kernels(
     tiny_gguf: Path, fresh_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(llama_mode.ENV_PROBE_FAULT, "SIGILL")
-    mode = llama_mode.decide(tiny_gguf)
-    assert mode == llama_mode.CpuMode(False, mode.reason, "probe")
+    monkeypatch.setenv(cpu_mode.ENV_PROBE_FAULT, "SIGILL")
+    mode = cpu_mode.decide(tiny_gguf)
+    assert mode == cpu_mode.CpuMode(False, mode.reason, "probe")
     assert "SIGILL" in mode.reason and "plain CPU kernels" in mode.reason
     # cached per build + CPU + tensor types: a new process does not probe again
     monkeypatch.setattr(llama_mode, "_decided", {})
-    monkeypatch.delenv(llama_mode.ENV_PROBE_FAULT)
-    assert llama_mode.decide(tiny_gguf) == llama_mode.CpuMode(False, mode.reason, "cache")
+    monkeypatch.delenv(cpu_mode.ENV_PROBE_FAULT)
+    assert cpu_mode.decide(tiny_gguf) == cpu_mode.CpuMode(False, mode.reason, "cache")
     cached = json.loads(fresh_cache.read_text())
     assert [v["repack"] for v in cached.values()] == [False]
 
 
 def test_a_probe_that_decodes_keeps_repacking(tiny_gguf: Path, fresh_cache: Path) -> None:
     # F32 weights have no repacked kernels, so this decode works on every CPU
-    mode = llama_mode.decide(tiny_gguf)
+    mode = cpu_mode.decide(tiny_gguf)
     assert mode.repack and mode.source == "probe" and "succeeded" in mode.reason
 
 
@@ -64,13 +64,13 @@ def test_a_setting_forces_the_mode_without_probing(
         raise AssertionError("a forced mode must not start a probe")
 
     monkeypatch.setattr(subprocess, "run", no_child)
-    assert not llama_mode.decide(tiny_gguf, setting="off").repack
-    assert llama_mode.decide(tiny_gguf, setting="on").repack
-    monkeypatch.setenv(llama_mode.ENV_MODE, "off")
-    assert llama_mode.decide(tiny_gguf).source == "setting"
-    monkeypatch.setenv(llama_mode.ENV_MODE, "sometimes")
+    assert not cpu_mode.decide(tiny_gguf, setting="off").repack
+    assert cpu_mode.decide(tiny_gguf, setting="on").repack
+    monkeypatch.setenv(cpu_mode.ENV_MODE, "off")
+    assert cpu_mode.decide(tiny_gguf).source == "setting"
+    monkeypatch.setenv(cpu_mode.ENV_MODE, "sometimes")
     with pytest.raises(ValueError, match="LEGAL_EDGE_CPU_REPACK"):
-        llama_mode.decide(tiny_gguf)
+        cpu_mode.decide(tiny_gguf)
     assert not fresh_cache.exists()
 
 
@@ -87,8 +87,8 @@ def test_open_llama_loads_in_the_decided_mode(
         return original(path, params)
 
     monkeypatch.setattr(llama_cpp.llama_cpp, "llama_model_load_from_file", spy)
-    monkeypatch.setenv(llama_mode.ENV_PROBE_FAULT, "SIGILL")
-    llm = llama_mode.open_llama(tiny_gguf, n_ctx=64)
+    monkeypatch.setenv(cpu_mode.ENV_PROBE_FAULT, "SIGILL")
+    llm = cpu_mode.open_llama(tiny_gguf, n_ctx=64)
     out = llm.create_completion("the court held", max_tokens=3, temperature=0)
     llm.close()
     assert seen == [False] and out["usage"]["completion_tokens"] >= 1
@@ -97,13 +97,13 @@ def test_open_llama_loads_in_the_decided_mode(
 
 
 def test_llama_logs_go_through_python_logging_once(caplog: pytest.LogCaptureFixture) -> None:
-    llama_mode._log_state.update(verbose=False, seen={})
+    cpu_mode._log_state.update(verbose=False, seen={})
     with caplog.at_level(logging.DEBUG, logger="llama_cpp"):
         for layer in range(18):
-            llama_mode._emit(
+            cpu_mode._emit(
                 logging.WARNING, f"lora for 'blk.{layer}.attn_q' cannot use buft 'AMX'"
             )
-        llama_mode._emit(logging.INFO, "llama_model_loader: loaded meta data")
+        cpu_mode._emit(logging.INFO, "llama_model_loader: loaded meta data")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "AMX" in warnings[0].getMessage()
     assert not any("loaded meta data" in r.getMessage() for r in caplog.records)
@@ -114,7 +114,7 @@ def test_check_cpu_command_reports_the_fallback(
 ) -> None:
     env = {
         "LEGAL_EDGE_CACHE_DIR": str(tmp_path / "cache"),
-        llama_mode.ENV_PROBE_FAULT: "SIGILL",
+        cpu_mode.ENV_PROBE_FAULT: "SIGILL",
         "PATH": "/usr/bin:/bin",
     }
     proc = subprocess.run(
@@ -134,7 +134,7 @@ def test_server_falls_back_and_answers_with_one_log_line(tiny_gguf: Path, tmp_pa
     """`legal-edge serve` as a process on a host where repacking "crashes": it says so once,
     turns ready after its own test decode, answers, and prints no llama.cpp chatter."""
     argv = [sys.executable, "-m", "legal_edge.cli", "serve", "--model", str(tiny_gguf)]
-    env = {"LEGAL_EDGE_CACHE_DIR": str(tmp_path / "cache"), llama_mode.ENV_PROBE_FAULT: "4"}
+    env = {"LEGAL_EDGE_CACHE_DIR": str(tmp_path / "cache"), cpu_mode.ENV_PROBE_FAULT: "4"}
     with serve_process(argv, tmp_path / "serve.log", env=env, cwd=tmp_path) as served:
         r = httpx.post(
             served.url + "/v1/completions",

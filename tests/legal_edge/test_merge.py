@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from legal_edge.merge import MergeError, load_gguf_adapter, write_merged_gguf
+from legal_edge.models.lora_merge import MergeError, load_gguf_adapter, write_merged_gguf
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from tests.fixtures.tiny_gguf import write_tiny_gguf, write_tiny_lora
 
@@ -23,7 +23,7 @@ def _tensors(path: Path) -> dict[str, np.ndarray]:
 
 
 def _last_logits(model: Path, lora: Path | None, text: str) -> np.ndarray:
-    from legal_edge.llama_mode import open_llama
+    from legal_edge.backends.llamacpp.cpu_mode import open_llama
 
     llm = open_llama(model, lora_path=str(lora) if lora else None, n_ctx=128, logits_all=True)
     tokens = llm.tokenize(text.encode("utf-8"), add_bos=True, special=False)

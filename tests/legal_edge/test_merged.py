@@ -11,17 +11,17 @@ import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
 
-from legal_edge import merge_gate
+from legal_edge.models import merged_gate
 from legal_edge.cli import main
-from legal_edge.config import ConfigError
-from legal_edge.gguf_meta import read_gguf_metadata
-from legal_edge.manifest import ManifestError, ModelFile, ModelManifest, file_entry
-from legal_edge.merge import load_gguf_adapter, write_merged_gguf
-from legal_edge.merged import build_merged, merged_build, select_form, served_form
+from legal_edge.settings.loader import ConfigError
+from legal_edge.models.gguf_metadata import read_gguf_metadata
+from legal_edge.models.manifest import ManifestError, ModelFile, ModelManifest, file_entry
+from legal_edge.models.lora_merge import load_gguf_adapter, write_merged_gguf
+from legal_edge.models.merged_build import build_merged, merged_build, select_form, served_form
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
-from legal_edge.quantize import quantize_gguf
+from legal_edge.models.quantize import quantize_gguf
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings, load_settings
+from legal_edge.settings.server import Settings, load_settings
 from tests.fixtures.tiny_gguf import write_tiny_gguf, write_tiny_lora
 
 NAME = "tiny-legal"
@@ -80,8 +80,8 @@ def test_build_records_inputs_and_gate_and_removes_the_f16(built: Path) -> None:
     assert src["base_sha256"] == parent.file("model").sha256  # type: ignore[union-attr]
     assert src["adapter_sha256"] == parent.file("adapter").sha256  # type: ignore[union-attr]
     gate = src["gate"]
-    assert gate["passed"] and gate["kl_mean"] <= merge_gate.MAX_KL
-    assert gate["top1_agreement"] >= merge_gate.MIN_TOP1 and gate["positions"] > 100
+    assert gate["passed"] and gate["kl_mean"] <= merged_gate.MAX_KL
+    assert gate["top1_agreement"] >= merged_gate.MIN_TOP1 and gate["positions"] > 100
     files = sorted(p.name for p in (built / NAME / "merged").iterdir())
     assert files == ["manifest.json", "tiny-legal-q8_0.gguf"]  # no F16 left behind
     meta = read_gguf_metadata(merged.model_path)
@@ -148,7 +148,7 @@ def test_a_failed_gate_leaves_the_adapter_form_served(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
 ) -> None:
     root = write_models(tmp_path)
-    monkeypatch.setattr(merge_gate, "MAX_KL", -1.0)  # no merge can pass
+    monkeypatch.setattr(merged_gate, "MAX_KL", -1.0)  # no merge can pass
     result = CliRunner().invoke(
         main, ["models", "build-merged", "--model", NAME, "--models-dir", str(root)]
     )
@@ -194,8 +194,8 @@ def test_the_gate_refuses_a_lora_merged_at_the_wrong_scale(built: Path, tmp_path
     f16, q8 = tmp_path / "m-f16.gguf", tmp_path / "m-q8_0.gguf"
     write_merged_gguf(parent.model_path, load_gguf_adapter(wrong), f16, chat_template="x", stop=[])
     quantize_gguf(f16, q8, "Q8_0")
-    gate = merge_gate.check_merged(q8, parent.model_path, parent.adapter_path)  # type: ignore[arg-type]
-    assert not gate.passed and gate.kl_mean > merge_gate.MAX_KL, gate
+    gate = merged_gate.check_merged(q8, parent.model_path, parent.adapter_path)  # type: ignore[arg-type]
+    assert not gate.passed and gate.kl_mean > merged_gate.MAX_KL, gate
     good = ModelManifest.read(built / NAME / "merged").derived_from["gate"]  # type: ignore[index]
     assert gate.kl_mean > 10 * good["kl_mean"]
 

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge import merge_gate
-from legal_edge.manifest import ModelManifest
-from legal_edge.merged import BUILD_COMMAND, select_form, served_form
-from legal_edge.settings import DEFAULT_MODEL
+from legal_edge.models import merged_gate
+from legal_edge.models.manifest import ModelManifest
+from legal_edge.models.merged_build import BUILD_COMMAND, select_form, served_form
+from legal_edge.settings.server import DEFAULT_MODEL
 from tests.conftest import MODELS_DIR
 
 pytestmark = pytest.mark.slow
@@ -33,7 +33,7 @@ def test_auto_serves_the_merged_q8_0_under_the_same_name(shipped: ModelManifest)
 
 def test_the_merged_build_passes_its_gate_again(shipped: ModelManifest) -> None:
     served = select_form(shipped, "merged")
-    gate = merge_gate.check_merged(served.model_path, shipped.model_path, shipped.adapter_path)  # type: ignore[arg-type]
+    gate = merged_gate.check_merged(served.model_path, shipped.model_path, shipped.adapter_path)  # type: ignore[arg-type]
     assert gate.passed, gate.describe()
     recorded = (served.derived_from or {})["gate"]
     # the same files on the same kind of host give the same figures; another CPU's kernels

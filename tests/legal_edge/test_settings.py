@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.config import ConfigError
-from legal_edge.settings import load_settings
+from legal_edge.settings.loader import ConfigError
+from legal_edge.settings.server import load_settings
 
 
 def test_operations_keys_from_yaml_and_env(tmp_path):

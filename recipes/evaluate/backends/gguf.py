@@ -17,8 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from legal_edge.llama_mode import open_llama
-from legal_edge.manifest import ManifestError, ModelManifest, resolve_model
+from legal_edge.backends.llamacpp.cpu_mode import open_llama
+from legal_edge.models.manifest import ManifestError, ModelManifest, resolve_model
 from legal_edge.prompts import render_chat
 from recipes.evaluate.backends.base import (
     BackendError,

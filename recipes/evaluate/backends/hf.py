@@ -96,7 +96,7 @@ class HFBackend:
 
     @classmethod
     def from_spec(cls, spec: ModelSpec) -> HFBackend:
-        from legal_edge.manifest import MANIFEST_NAME, ModelManifest
+        from legal_edge.models.manifest import MANIFEST_NAME, ModelManifest
         from recipes.shared.paths import resolve_path
 
         path = resolve_path(spec.path)

@@ -23,12 +23,12 @@ import msgspec
 
 from legal_edge.backends import create_backend
 from legal_edge.fileio import atomic_write_json, sha256_file
-from legal_edge.manifest import resolve_model
-from legal_edge.merged import select_form
+from legal_edge.models.manifest import resolve_model
+from legal_edge.models.merged_build import select_form
 from legal_edge.server.generation import Generation, ModelRuntime, prepare
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from recipes.evaluate.items import load_cases, sample
 from recipes.evaluate.loops import ended_on_its_own, find_loop
 from recipes.evaluate.textmetrics import char_f1, rouge_l

@@ -23,13 +23,13 @@ from legal_edge.backends.base import (
     SamplingParams,
     TokenChunk,
 )
-from legal_edge.manifest import gguf_manifest
+from legal_edge.models.manifest import gguf_manifest
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, render_chat
 
 pytest.importorskip("llama_cpp")
 
-from legal_edge.backends.llamacpp import LlamaCppBackend  # noqa: E402
-from legal_edge.backends.llamacpp_engine import Engine, Job  # noqa: E402
+from legal_edge.backends.llamacpp.backend import LlamaCppBackend  # noqa: E402
+from legal_edge.backends.llamacpp.engine import Engine, Job  # noqa: E402
 
 PROMPTS = [
     "the court held that",
@@ -329,7 +329,7 @@ def test_utf8_is_never_split_inside_a_character(tiny_gguf: Path) -> None:
 
 
 def test_lora_adapter_from_the_manifest_changes_the_output(tiny_gguf: Path, tmp_path: Path) -> None:
-    from legal_edge.manifest import ModelFile, file_entry
+    from legal_edge.models.manifest import ModelFile, file_entry
     from tests.fixtures.tiny_gguf import write_tiny_lora
 
     adapter = write_tiny_lora(tmp_path / "adapter.gguf")

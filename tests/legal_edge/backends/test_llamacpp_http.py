@@ -10,15 +10,15 @@ import httpx
 import pytest
 
 from legal_edge.backends.base import BackendOptions
-from legal_edge.manifest import gguf_manifest
+from legal_edge.models.manifest import gguf_manifest
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.fixtures.live_server import live_server
 from tests.legal_edge.backends.test_llamacpp import HOG
 
 pytest.importorskip("llama_cpp")
 
-from legal_edge.backends.llamacpp import LlamaCppBackend  # noqa: E402
+from legal_edge.backends.llamacpp.backend import LlamaCppBackend  # noqa: E402
 
 
 def wait_until(cond, timeout: float = 10.0) -> bool:  # type: ignore[no-untyped-def]

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.gguf_meta import read_gguf_metadata
-from legal_edge.llama_mode import open_llama
-from legal_edge.manifest import gguf_manifest
+from legal_edge.models.gguf_metadata import read_gguf_metadata
+from legal_edge.backends.llamacpp.cpu_mode import open_llama
+from legal_edge.models.manifest import gguf_manifest
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, render_chat
 from tests.fixtures.tiny_gguf import END_OF_TURN_ID, START_OF_TURN_ID, write_tiny_gguf
 

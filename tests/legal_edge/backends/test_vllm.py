@@ -23,14 +23,14 @@ from click.testing import CliRunner
 from legal_edge.backends import create_backend
 from legal_edge.backends.base import BackendOptions
 from legal_edge.cli import main
-from legal_edge.manifest import ManifestError, ModelFile, ModelManifest, resolve_model
+from legal_edge.models.manifest import ManifestError, ModelFile, ModelManifest, resolve_model
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from tests.conftest import MODELS_DIR
 from tests.fixtures.vllm_server import HF_MODEL, log_tail
 
 
 def _in_vllm_env() -> bool:
-    from legal_edge.backends.vllm import vllm_available
+    from legal_edge.backends.vllm.backend import vllm_available
 
     return vllm_available()
 
@@ -274,7 +274,7 @@ def test_unknown_engine_option_is_named(vllm_env: Path) -> None:
         "import asyncio, sys\n"
         "from legal_edge.backends import create_backend\n"
         "from legal_edge.backends.base import BackendOptions\n"
-        "from legal_edge.manifest import resolve_model\n"
+        "from legal_edge.models.manifest import resolve_model\n"
         f"m = resolve_model({HF_MODEL!r}, {str(MODELS_DIR)!r})\n"
         "b = create_backend('vllm', m, BackendOptions(extra={'tensor_paralel_size': 2}))\n"
         "try:\n"

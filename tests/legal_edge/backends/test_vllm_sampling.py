@@ -1,6 +1,6 @@
 """The vLLM backend's structured output, tools, logprobs, logit_bias and n (issue 17).
 
-Fast: the mapping (``legal_edge.backends.vllm_sampling``) on its own. Slow (CI too, like the
+Fast: the mapping (``legal_edge.backends.vllm.sampling``) on its own. Slow (CI too, like the
 other vLLM tests): the real ``openai`` SDK against the session's real vLLM-backed server on
 Gemma-3-270M (``tests/fixtures/vllm_server.py``).
 """
@@ -15,7 +15,7 @@ import openai
 import pytest
 
 from legal_edge.backends.base import OBJECT_TRIGGER, InvalidRequest, SamplingParams
-from legal_edge.backends.vllm_sampling import (
+from legal_edge.backends.vllm.sampling import (
     MAX_WHITESPACE,
     NUMBER_BOUND,
     bounded_numbers,

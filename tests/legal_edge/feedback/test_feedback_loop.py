@@ -16,7 +16,7 @@ from click.testing import CliRunner
 
 from legal_edge.cli import main
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from recipes.prepare_data import run as prepare_data
 from recipes.prepare_data.config import Config, DedupConfig, SourceConfig
 from tests.conftest import LEGAL_DATA

@@ -9,7 +9,7 @@ import httpx
 from legal_edge.feedback import FeedbackStore
 from legal_edge.server.ab import load_runtimes
 from legal_edge.server.app import create_app, load_runtime
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.fixtures.live_server import live_server
 
 

@@ -14,7 +14,7 @@ from legal_edge.backends.base import BackendOptions, GenerationRequest, TokenChu
 from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
 from legal_edge.server.generation import ModelRuntime
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.legal_edge.helpers import echo_manifest, wait_ready
 
 

@@ -11,9 +11,9 @@ from litestar.testing import TestClient
 
 from legal_edge.backends.base import BackendOptions
 from legal_edge.backends.echo import EchoBackend
-from legal_edge.manifest import ModelManifest
+from legal_edge.models.manifest import ModelManifest
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.legal_edge.helpers import echo_manifest, wait_ready
 
 MODEL = "echo-model"
@@ -227,8 +227,8 @@ def test_access_log_has_no_prompt(client, caplog):
 
 
 def test_settings_refuse_public_bind_without_keys(tmp_path: Path):
-    from legal_edge.config import ConfigError
-    from legal_edge.settings import load_settings
+    from legal_edge.settings.loader import ConfigError
+    from legal_edge.settings.server import load_settings
 
     with pytest.raises(ConfigError, match="host"):
         load_settings(None, {"host": "0.0.0.0"}, environ={})

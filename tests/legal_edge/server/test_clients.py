@@ -11,7 +11,7 @@ import pytest
 from legal_edge.backends.base import BackendOptions
 from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.fixtures.live_server import live_server
 from tests.legal_edge.server.test_api import MODEL, manifest
 

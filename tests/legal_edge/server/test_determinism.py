@@ -18,9 +18,9 @@ from concurrent.futures import ThreadPoolExecutor
 import openai
 import pytest
 
-from legal_edge.backends.llamacpp import LlamaCppBackend
+from legal_edge.backends.llamacpp.backend import LlamaCppBackend
 from legal_edge.server.app import create_app, load_runtime
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.conftest import MODELS_DIR
 from tests.fixtures.live_server import live_server
 

@@ -10,7 +10,7 @@ import pytest
 from litestar.testing import TestClient
 
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from legal_edge.statutes.flags import FLAG
 from tests.conftest import MODELS_DIR, REPO
 

@@ -18,7 +18,7 @@ from legal_edge.backends.base import BackendOptions
 from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
 from legal_edge.server.generation import ModelRuntime
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from legal_edge.statutes.prompt import nothing_found_answer
 from tests.fixtures.statute_index import small_statute_index  # noqa: F401
 from tests.legal_edge.helpers import echo_manifest, wait_ready

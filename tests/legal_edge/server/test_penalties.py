@@ -10,16 +10,16 @@ import openai
 import pytest
 
 from legal_edge.backends.base import BackendOptions
-from legal_edge.manifest import ManifestError, ModelManifest, gguf_manifest
+from legal_edge.models.manifest import ManifestError, ModelManifest, gguf_manifest
 from legal_edge.server.app import create_app
 from legal_edge.server.generation import sampling_params
 from legal_edge.server.schemas import ChatCompletionRequest
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.fixtures.live_server import live_server
 
 pytest.importorskip("llama_cpp")
 
-from legal_edge.backends.llamacpp import LlamaCppBackend  # noqa: E402
+from legal_edge.backends.llamacpp.backend import LlamaCppBackend  # noqa: E402
 from tests.legal_edge.backends.test_llamacpp import (  # noqa: E402
     HOG,
     collect,

@@ -16,7 +16,7 @@ from litestar.testing import TestClient
 from legal_edge.backends.base import BackendOptions
 from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.fixtures.tiny_server import tiny_server
 from tests.legal_edge.helpers import echo_manifest, wait_ready
 
@@ -41,7 +41,7 @@ def served(tiny_gguf):
 def reference_logprobs(gguf, prompt: str) -> tuple[list[int], np.ndarray]:
     """llama.cpp's own answer: the whole prompt decoded with logits for every position, one
     sequence, no server; row i is the log-softmax after token i."""
-    from legal_edge.llama_mode import open_llama
+    from legal_edge.backends.llamacpp.cpu_mode import open_llama
 
     llm = open_llama(gguf, n_ctx=2048, n_batch=512, n_threads=1, logits_all=True)
     try:

@@ -6,7 +6,7 @@ import openai
 import pytest
 
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from recipes.evaluate.loops import find_loop
 from tests.conftest import MODELS_DIR
 from tests.fixtures.live_server import live_server

@@ -156,7 +156,7 @@ def test_each_backend_gets_the_schema_in_the_form_it_enforces():
     a backend without the feature a 400 naming the field instead of unconstrained text."""
     from legal_edge.backends.base import SamplingParams
     from legal_edge.backends.echo import EchoBackend
-    from legal_edge.backends.vllm import VLLMBackend
+    from legal_edge.backends.vllm.backend import VLLMBackend
     from legal_edge.server.constraints import fit_to_backend
     from legal_edge.server.errors import APIError
 

@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 
 from legal_edge.backends.base import BackendOptions
-from legal_edge.manifest import gguf_manifest
+from legal_edge.models.manifest import gguf_manifest
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from legal_edge.tools.bench import (
     BenchError,
     bench_command,
@@ -28,7 +28,7 @@ from tests.fixtures.live_server import live_server
 @pytest.fixture(scope="module")
 def tiny_server(tiny_gguf: Path):
     pytest.importorskip("llama_cpp")
-    from legal_edge.backends.llamacpp import LlamaCppBackend
+    from legal_edge.backends.llamacpp.backend import LlamaCppBackend
 
     manifest = gguf_manifest(tiny_gguf)
     backend = LlamaCppBackend(manifest, BackendOptions(n_threads=1, n_parallel=2, n_ctx=2048))

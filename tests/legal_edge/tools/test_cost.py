@@ -93,7 +93,7 @@ def test_cost_reads_real_bench_results(tmp_path):
     from legal_edge.backends.base import BackendOptions
     from legal_edge.backends.echo import EchoBackend
     from legal_edge.server.app import create_app
-    from legal_edge.settings import Settings
+    from legal_edge.settings.server import Settings
     from legal_edge.tools.bench import run_bench
     from tests.fixtures.live_server import live_server
     from tests.legal_edge.helpers import echo_manifest

@@ -13,7 +13,7 @@ import argparse
 from pathlib import Path
 
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.conftest import MODELS_DIR
 from tests.fixtures.live_server import live_server
 from tests.legal_edge.web.conftest import CHROMIUM_ARGS, chromium_path

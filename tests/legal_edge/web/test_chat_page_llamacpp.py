@@ -12,15 +12,15 @@ from typing import Any
 import pytest
 
 from legal_edge.backends.base import BackendOptions
-from legal_edge.manifest import gguf_manifest
+from legal_edge.models.manifest import gguf_manifest
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from tests.fixtures.live_server import live_server
 from tests.legal_edge.web.pages import ask, open_chat, stored, wait_answered
 
 pytest.importorskip("llama_cpp")
 
-from legal_edge.backends.llamacpp import LlamaCppBackend  # noqa: E402
+from legal_edge.backends.llamacpp.backend import LlamaCppBackend  # noqa: E402
 
 
 @pytest.fixture(scope="module")

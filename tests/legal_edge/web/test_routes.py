@@ -15,7 +15,7 @@ from legal_edge import __version__
 from legal_edge.backends.base import BackendOptions
 from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
-from legal_edge.settings import Settings
+from legal_edge.settings.server import Settings
 from legal_edge.web import STATIC_TYPES
 from tests.legal_edge.helpers import echo_manifest, wait_ready
 

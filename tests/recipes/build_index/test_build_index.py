@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.config import ConfigError, load_config
+from legal_edge.settings.loader import ConfigError, load_config
 from recipes.build_index import Config
 
 CONFIG = Path(__file__).resolve().parents[3] / "recipes/configs/index/statutes.yaml"

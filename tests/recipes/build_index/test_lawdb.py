@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.config import ConfigError, load_config
+from legal_edge.settings.loader import ConfigError, load_config
 from legal_edge.statutes.index import StatuteIndex
 from recipes.bench.corpus_compare import normalize
 from recipes.build_index import Config, run

@@ -78,7 +78,7 @@ def test_gguf_and_transformers_agree(tiny_gguf, gguf, real_questions):
 
 def test_gguf_and_our_server_agree(tiny_gguf, real_questions):
     from legal_edge.server.app import create_app
-    from legal_edge.settings import Settings
+    from legal_edge.settings.server import Settings
     from tests.fixtures.live_server import live_server
 
     local = GGUFBackend.from_spec(_spec(str(tiny_gguf)))
@@ -113,7 +113,7 @@ def _spec(path, **kw):
 
 
 def test_manifest_template_and_adapter_come_from_the_model_dir(tmp_path, tiny_gguf):
-    from legal_edge.manifest import gguf_manifest
+    from legal_edge.models.manifest import gguf_manifest
 
     manifest = gguf_manifest(tiny_gguf, chat_template=GEMMA_CHAT_TEMPLATE, stop=["<end_of_turn>"])
     manifest.files[0].path = str(tiny_gguf)

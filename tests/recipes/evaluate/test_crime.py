@@ -9,14 +9,14 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.config import ConfigError, load_config
+from legal_edge.settings.loader import ConfigError, load_config
 from recipes.evaluate.config import Config
 from recipes.evaluate.crime import load_crime_questions, predict
 from recipes.evaluate.items import Item
 from recipes.evaluate.suites import prepare_suite
 from recipes.prepare_data.config import Config as DataConfig
 from recipes.prepare_data.filters import Filters
-from recipes.prepare_data.mix import is_crime_related
+from recipes.shared.records import is_crime_related
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "recipes/configs/eval/crime_questions.yaml"

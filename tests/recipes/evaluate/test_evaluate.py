@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.config import ConfigError, load_config
-from legal_edge.manifest import ModelManifest, gguf_manifest
+from legal_edge.settings.loader import ConfigError, load_config
+from legal_edge.models.manifest import ModelManifest, gguf_manifest
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from recipes.evaluate import Config, run
 

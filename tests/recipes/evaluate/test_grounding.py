@@ -139,7 +139,7 @@ def _cases_citing_the_slice(legal_data: Path, index: StatuteIndex, out: Path, n:
 def test_recipe_with_retrieval_on_and_off(tmp_path, tiny_gguf, legal_data, small_statute_index):
     import json
 
-    from legal_edge.config import ConfigError, load_config
+    from legal_edge.settings.loader import ConfigError, load_config
     from recipes.evaluate import Config, run
 
     index = StatuteIndex(small_statute_index)

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from legal_edge.config import load_config
+from legal_edge.settings.loader import load_config
 from recipes.cli import main
 from recipes.evaluate.measure_loops import Config
 

@@ -18,7 +18,7 @@ def write_tiny_trained(root: Path, *, seed: int = 0) -> Path:
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
-    from legal_edge.manifest import ModelFile, ModelManifest, file_entry
+    from legal_edge.models.manifest import ModelFile, ModelManifest, file_entry
     from recipes.train.adapter_gguf import convert_adapter
     from tests.fixtures.tiny_hf import write_tiny_hf
 

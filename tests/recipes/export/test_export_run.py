@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.config import ConfigError, load_config
-from legal_edge.gguf_meta import read_gguf_metadata
-from legal_edge.manifest import resolve_model
+from legal_edge.settings.loader import ConfigError, load_config
+from legal_edge.models.gguf_metadata import read_gguf_metadata
+from legal_edge.models.manifest import resolve_model
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from recipes.export import Config, run
 from recipes.export.publish import QualityGate, gate

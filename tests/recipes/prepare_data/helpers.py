@@ -9,7 +9,7 @@ from typing import Any
 
 from recipes.prepare_data.config import SourceConfig
 from recipes.prepare_data.readers import Reader
-from recipes.prepare_data.records import Rejection
+from recipes.shared.records import Rejection
 
 
 def read(root: Path, path: str, fmt: str = "auto", limit: int = 0, **kw: Any) -> tuple[list, list]:

@@ -19,7 +19,7 @@ from recipes.prepare_data.mix import (
     load_holdout,
     shuffle_mcq,
 )
-from recipes.prepare_data.records import make_record
+from recipes.shared.records import make_record
 from recipes.shared.prompt_formats import MCQ_MULTI, MCQ_SINGLE, mcq_answer, mcq_prompt
 
 THEFT = "《中华人民共和国刑法》第二百六十四条"

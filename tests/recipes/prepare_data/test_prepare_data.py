@@ -9,12 +9,12 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from legal_edge.config import ConfigError, load_config
+from legal_edge.settings.loader import ConfigError, load_config
 from recipes.cli import main
 from recipes.prepare_data import Config, run
 from recipes.prepare_data.config import DedupConfig
 from recipes.prepare_data.dedup import deduplicate
-from recipes.prepare_data.records import OUTPUT_KEYS, full_text
+from recipes.shared.records import OUTPUT_KEYS, full_text
 from tests.conftest import REPO
 
 CONFIGS = REPO / "recipes" / "configs" / "data"

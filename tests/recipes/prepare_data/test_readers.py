@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from legal_edge.prompts import record_to_messages
-from recipes.prepare_data.statutes import parse_statute
+from recipes.shared.statutes import parse_statute
 from recipes.shared.prompt_formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
 from tests.recipes.prepare_data.helpers import read, real_rows, write_jsonl
 
@@ -218,7 +218,7 @@ def test_bad_input_never_stops_the_run(tmp_path: Path) -> None:
 
 
 def test_older_version_of_a_law_is_superseded(tmp_path: Path) -> None:
-    from recipes.prepare_data.statutes import superseded
+    from recipes.shared.statutes import superseded
 
     for date, text in (("2015-03-15", "旧的规定。"), ("2023-03-13", "新的规定。")):
         (tmp_path / f"立法法({date}).md").write_text(
@@ -232,7 +232,7 @@ def test_older_version_of_a_law_is_superseded(tmp_path: Path) -> None:
 
 def test_mcq_answer_separators() -> None:
     from recipes.prepare_data.formats import convert_row
-    from recipes.prepare_data.records import RowError
+    from recipes.shared.records import RowError
 
     row = {"question": "问", "options": {"A": "甲", "B": "乙", "C": "丙"}, "answer": "C、A"}
     assert convert_row("mcq", row)[1]["output"] == "答案：AC"

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.config import load_config
+from legal_edge.settings.loader import load_config
 from recipes.prepare_data import Config, run
 from tests.conftest import REPO
 

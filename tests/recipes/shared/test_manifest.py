@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.manifest import ModelManifest
+from legal_edge.models.manifest import ModelManifest
 from recipes.shared.manifest import EvaluationRecord, TrainingRecord
 from recipes.shared.paths import resolve_from_manifest
 from tests.conftest import MODELS_DIR

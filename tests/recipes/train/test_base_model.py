@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
-from recipes.train.base_model import gguf_control_tokens, load_tokenizer, resolve_base
+from recipes.shared.base_model import gguf_control_tokens, load_tokenizer, resolve_base
 from recipes.train.data import check_template_tokens
 from tests.fixtures.tiny_gguf import CONTROL_TOKENS, write_tiny_gguf
 

@@ -24,7 +24,7 @@ pytest.importorskip("transformers")
 
 @pytest.fixture(scope="module")
 def tok(tiny):
-    from recipes.train.base_model import load_tokenizer
+    from recipes.shared.base_model import load_tokenizer
 
     return load_tokenizer(tiny.hf_dir)
 

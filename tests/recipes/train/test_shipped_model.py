@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from legal_edge.llama_mode import open_llama
-from legal_edge.manifest import ModelManifest
+from legal_edge.backends.llamacpp.cpu_mode import open_llama
+from legal_edge.models.manifest import ModelManifest
 from legal_edge.prompts import render_chat
 from tests.conftest import MODELS_DIR
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.config import load_config
-from legal_edge.llama_mode import open_llama
-from legal_edge.manifest import ModelManifest
+from legal_edge.settings.loader import load_config
+from legal_edge.backends.llamacpp.cpu_mode import open_llama
+from legal_edge.models.manifest import ModelManifest
 from recipes.train import Config, run
 from recipes.train.config import LoraSettings, TrainError
 
@@ -194,7 +194,7 @@ def test_bad_input_fails_before_training(tiny, data_dir, tmp_path, change, messa
 def test_base_that_does_not_match_its_manifest_is_refused(tiny, data_dir, tmp_path):
     import shutil
 
-    from legal_edge.manifest import ModelFile
+    from legal_edge.models.manifest import ModelFile
 
     base = tmp_path / "base"
     base.mkdir()

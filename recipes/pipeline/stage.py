@@ -18,43 +18,18 @@ import dataclasses
 import json
 import os
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from legal_edge.config import ConfigError, load_config, to_dict
+from legal_edge.settings.loader import ConfigError, load_config, to_dict
 from legal_edge.fileio import atomic_write_json, sha256_file
 from recipes import evaluate, export, prepare_data, train
-from recipes.export.report import table_markdown
 from recipes.shared.keys import content_key
 from recipes.shared.paths import resolve_path
 from recipes.shared.report import render_markdown, write_report
 from recipes.shared.step_cache import stderr_logger, step_valid
 
-STAGES = ("data", "train", "evaluate", "export")
-
-
-@dataclass(frozen=True)
-class StageSpec:
-    config: Path | None = None  # the stage's YAML (recipes/configs/<stage>/<name>.yaml)
-    set: tuple[str, ...] = ()  # overrides, as with --set on the stage's own command
-    enabled: bool = True  # false: skip the stage (its inputs must then exist already)
-
-
-@dataclass(frozen=True)
-class Config:
-    name: str = "pipeline"
-    work_dir: Path = Path("runs/pipeline/default")  # state.json and the summary report
-    data: StageSpec = field(default_factory=StageSpec)
-    train: StageSpec = field(default_factory=StageSpec)
-    evaluate: StageSpec = field(default_factory=StageSpec)
-    export: StageSpec = field(default_factory=StageSpec)
-    force: tuple[str, ...] = ()  # stages to rerun even when unchanged
-
-
-class PipelineError(RuntimeError):
-    """A stage failed; the message names the stage (its own error follows)."""
-
+from .config import STAGES, Config, PipelineError, StageSpec
 
 log = stderr_logger("pipeline")
 
@@ -243,7 +218,7 @@ def key_numbers(outputs: dict[str, Path]) -> list[str]:
         published = ", ".join(f"`{p}`" for p in summary["published"].values()) or "none"
         sections.append(
             "## Compression (export)\n\n"
-            + table_markdown(summary["rows"])
+            + export.table_markdown(summary["rows"])
             + f"\n\nPublished: {published}"
         )
     return sections

@@ -4,7 +4,7 @@ An adapter model (``models/<name>/``: base GGUF + LoRA GGUF) is applied at run t
 decode speed (the shipped model: ~58 tokens/s against ~78 for the same weights merged and
 stored as Q8_0, whose KL against an F16 merge is lower too). ``legal-edge models build-merged``
 writes ``models/<name>/merged/``: the LoRA merged into the base's tensors, quantized to Q8_0,
-gated against the adapter form (``legal_edge.merge_gate``), with its own manifest under the
+gated against the adapter form (``legal_edge.models.merged_gate``), with its own manifest under the
 same model name, so clients keep asking for ``<name>``.
 
 ``model_form`` (setting ``model_form``, env ``LEGAL_EDGE_MODEL_FORM``) picks what is served:
@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from legal_edge.manifest import MANIFEST_NAME, ManifestError, ModelManifest, file_entry
+from legal_edge.models.manifest import MANIFEST_NAME, ManifestError, ModelManifest, file_entry
 
 MODEL_FORMS = ("auto", "merged", "adapter")
 MERGED_DIR = "merged"
@@ -159,7 +159,7 @@ class MergedBuild:
 
 def _gated_before(parent: ModelManifest) -> dict[str, Any] | None:
     """The derived_from of an earlier build of these very inputs under today's thresholds."""
-    from legal_edge import merge_gate
+    from legal_edge.models import merged_gate
 
     try:
         source = ModelManifest.read(merged_dir(parent)).derived_from or {}
@@ -172,8 +172,8 @@ def _gated_before(parent: ModelManifest) -> dict[str, Any] | None:
         and adapter is not None
         and source.get("base_sha256") == base.sha256
         and source.get("adapter_sha256") == adapter.sha256
-        and gate.get("max_kl") == merge_gate.MAX_KL
-        and gate.get("min_top1") == merge_gate.MIN_TOP1
+        and gate.get("max_kl") == merged_gate.MAX_KL
+        and gate.get("min_top1") == merged_gate.MIN_TOP1
     )
     return source if same else None
 
@@ -189,10 +189,10 @@ def build_merged(
     adapter form and write ``merged/manifest.json`` (idempotent: an existing build of the same
     adapter and base is kept unless ``force``). A failed gate leaves a manifest that says so
     and no model file."""
-    from legal_edge import merge_gate
+    from legal_edge.models import merged_gate
     from legal_edge.fileio import sha256_file
-    from legal_edge.merge import load_gguf_adapter, write_merged_gguf
-    from legal_edge.quantize import quantize_gguf
+    from legal_edge.models.lora_merge import load_gguf_adapter, write_merged_gguf
+    from legal_edge.models.quantize import quantize_gguf
 
     t0 = time.monotonic()
     parent = ModelManifest.read(Path(models_dir) / name)
@@ -238,7 +238,7 @@ def build_merged(
     finally:
         f16.unlink(missing_ok=True)
     progress("quality gate: merged vs adapter form")
-    gate = merge_gate.check_merged(gguf_path, parent.model_path, adapter_path)
+    gate = merged_gate.check_merged(gguf_path, parent.model_path, adapter_path)
     figures = {**gate.as_dict(), "reference": "adapter form (base + LoRA GGUF at run time)"}
     seconds = round(time.monotonic() - t0, 1)
     derived: dict[str, Any] = {

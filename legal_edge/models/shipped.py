@@ -11,8 +11,8 @@ import shutil
 from pathlib import Path
 
 from legal_edge.fileio import sha256_file
-from legal_edge.gguf_meta import read_gguf_metadata
-from legal_edge.manifest import MANIFEST_NAME, ModelFile, ModelManifest
+from legal_edge.models.gguf_metadata import read_gguf_metadata
+from legal_edge.models.manifest import MANIFEST_NAME, ModelFile, ModelManifest
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, GEMMA_STOP
 
 DEFAULT_BASE_NAME = "gemma3-270m"

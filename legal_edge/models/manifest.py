@@ -208,7 +208,7 @@ def gguf_manifest(
     The chat template comes from the GGUF's ``tokenizer.chat_template`` when present, else the
     caller's, else Gemma's turn format when the vocabulary has ``<start_of_turn>``, else ChatML.
     """
-    from legal_edge.gguf_meta import read_gguf_metadata
+    from legal_edge.models.gguf_metadata import read_gguf_metadata
     from legal_edge.prompts import KNOWN_TEMPLATES
 
     meta = read_gguf_metadata(gguf_path)

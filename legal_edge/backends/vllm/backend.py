@@ -2,7 +2,7 @@
 
 The model is a Hugging Face directory (float or a GPTQ/AWQ export): a model directory whose
 manifest names it with role ``hf``, or ``--model /path/to/hf-dir`` (see
-``legal_edge.manifest.hf_manifest``). vLLM pins its own torch and transformers, so it lives in its
+``legal_edge.models.manifest.hf_manifest``). vLLM pins its own torch and transformers, so it lives in its
 own environment: ``./install.sh --vllm`` makes ``.venv-vllm/``, then
 ``.venv-vllm/bin/legal-edge serve --backend vllm --model gemma3-270m-hf``.
 
@@ -11,7 +11,7 @@ errors, metrics) exactly as for llama.cpp; this module does admission control (m
 ``n_parallel + max_queue`` open requests -> ``QueueFull``), the context check, deadlines, and
 cancellation (closing the iterator aborts the request in the engine). Structured output (a
 ``response_format`` schema, tool calls), ``logit_bias`` and ``logprobs`` are vLLM's own, mapped
-in ``legal_edge.backends.vllm_sampling``; ``n > 1`` is n requests (the server's ``choices``),
+in ``legal_edge.backends.vllm.sampling``; ``n > 1`` is n requests (the server's ``choices``),
 whose shared prompt vLLM's prefix cache computes once.
 
 ``options.extra`` (``backend_options`` in the config) is passed to vLLM's ``AsyncEngineArgs``:
@@ -45,15 +45,15 @@ from legal_edge.backends.base import (
     TokenChunk,
     TokenLogprob,
 )
-from legal_edge.backends.vllm_sampling import (
+from legal_edge.backends.vllm.sampling import (
     TokenBytes,
     constraint_kwargs,
     prompt_logprobs,
     token_logprobs,
 )
-from legal_edge.manifest import ManifestError, ModelManifest
+from legal_edge.models.manifest import ManifestError, ModelManifest
 
-log = logging.getLogger("legal_edge.backends.vllm")
+log = logging.getLogger("legal_edge.backends.vllm.backend")
 
 OWN_OPTIONS = {"drain_s"}
 MISSING_VLLM = (

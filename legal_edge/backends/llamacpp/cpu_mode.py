@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.fileio import atomic_write_json
-from legal_edge.gguf_meta import GGUFError, read_gguf_tensor_types
+from legal_edge.models.gguf_metadata import GGUFError, read_gguf_tensor_types
 
 log = logging.getLogger("legal_edge.llama")
 

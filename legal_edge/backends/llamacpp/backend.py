@@ -19,7 +19,7 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from legal_edge import llama_mode
+from legal_edge.backends.llamacpp import cpu_mode
 from legal_edge.backends.base import (
     Admission,
     BackendNotReady,
@@ -28,12 +28,12 @@ from legal_edge.backends.base import (
     GenerationRequest,
     TokenChunk,
 )
-from legal_edge.manifest import ModelManifest
+from legal_edge.models.manifest import ModelManifest
 
-log = logging.getLogger("legal_edge.backends.llamacpp")
+log = logging.getLogger("legal_edge.backends.llamacpp.backend")
 
 if TYPE_CHECKING:  # the engine module imports llama_cpp: load it only when serving
-    from legal_edge.backends.llamacpp_engine import Engine, Output
+    from legal_edge.backends.llamacpp.engine import Engine, Output
 
 
 class LlamaCppBackend:
@@ -51,7 +51,7 @@ class LlamaCppBackend:
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
-        from legal_edge.backends.llamacpp_engine import Engine
+        from legal_edge.backends.llamacpp.engine import Engine
 
         self.manifest.verify_files()
         extra = self.options.extra
@@ -64,7 +64,7 @@ class LlamaCppBackend:
                 pass
 
         mode = await asyncio.to_thread(
-            llama_mode.decide,
+            cpu_mode.decide,
             self.manifest.model_path,
             self.manifest.adapter_path,
             self.options.cpu_repack,
@@ -72,7 +72,7 @@ class LlamaCppBackend:
         log.log(
             logging.INFO if mode.repack or mode.source == "setting" else logging.WARNING,
             "%s",
-            llama_mode.describe(mode),
+            cpu_mode.describe(mode),
         )
         self._engine = await asyncio.to_thread(
             Engine,
@@ -126,7 +126,7 @@ class LlamaCppBackend:
 
     # -- generation ---------------------------------------------------------------------------
     async def generate(self, request: GenerationRequest) -> AsyncIterator[TokenChunk]:
-        from legal_edge.backends.llamacpp_engine import Job
+        from legal_edge.backends.llamacpp.engine import Job
 
         engine = self._require_engine()
         tokens = engine.tokenize(request.prompt)

@@ -36,14 +36,14 @@ from legal_edge.backends.base import (
     TokenChunk,
     TokenLogprob,
 )
-from legal_edge.backends.llamacpp_sampling import (
+from legal_edge.backends.llamacpp.sampling import (
     GrammarFirstCheck,
     grammar_sampler,
     logit_bias_sampler,
     next_token_logprobs,
     token_logprobs,
 )
-from legal_edge.llama_mode import ProbeFailed, apply_lora, model_params, route_llama_log
+from legal_edge.backends.llamacpp.cpu_mode import ProbeFailed, apply_lora, model_params, route_llama_log
 
 _backend_lock = threading.Lock()
 _backend_ready = False

@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.fileio import sha256_file
-from legal_edge.manifest import MANIFEST_NAME, ManifestError, ModelManifest
-from legal_edge.merge import MergeError, read_peft_adapter
-from recipes.llamacpp_tools import cache_root
+from legal_edge.models.manifest import MANIFEST_NAME, ManifestError, ModelManifest
+from legal_edge.models.lora_merge import MergeError, read_peft_adapter
+from recipes.shared.llamacpp_tools import cache_root
 
-from .config import TrainError
 
 
 class BaseModelError(ValueError):
@@ -179,24 +178,3 @@ def load_model(
 
         model = prepare_model_for_kbit_training(model)
     return model
-
-
-def init_adapter_info(cfg: Any) -> dict[str, Any] | None:
-    """Path and sha256 of the adapter a run continues from; its LoRA settings must match."""
-    if cfg.init_adapter is None:
-        return None
-    d = cfg.init_adapter
-    try:
-        conf, weights = read_peft_adapter(d)
-    except MergeError as e:
-        raise TrainError(f"init_adapter: {e}") from e
-    conf_path = d / "adapter_config.json"
-    if conf.get("r") != cfg.lora.r or sorted(conf.get("target_modules") or []) != sorted(
-        cfg.lora.target_modules
-    ):
-        raise TrainError(
-            f"init_adapter: {conf_path} has r={conf.get('r')} on "
-            f"{sorted(conf.get('target_modules') or [])}; lora asks r={cfg.lora.r} on "
-            f"{sorted(cfg.lora.target_modules)}: make them match"
-        )
-    return {"path": str(d), "sha256": sha256_file(weights)}

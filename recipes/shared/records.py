@@ -127,3 +127,16 @@ def map_text(rec: dict[str, Any], fn: Any) -> dict[str, Any]:
             {"role": m["role"], "content": fn(m["content"])} for m in rec["messages"]
         ]
     return rec
+
+
+# Words of criminal law and procedure a consultation about a crime uses.
+CRIME_RE = re.compile(
+    "犯罪|刑事|诈骗|被骗|盗窃|偷|抢劫|抢夺|贪污|受贿|行贿|举报|报警|报案|立案|拘留|逮捕|"
+    "取保候审|判刑|判处|量刑|缓刑|故意伤害|轻伤|重伤|杀人|强奸|猥亵|敲诈|勒索|吸毒|贩毒|"
+    "赌博|醉驾|酒驾|肇事逃逸|正当防卫|洗钱|传销|非法集资|罪"
+)
+
+
+def is_crime_related(text: str) -> bool:
+    """Whether a question is about a crime (victims, thresholds, procedure, reporting)."""
+    return CRIME_RE.search(text) is not None
