@@ -20,9 +20,9 @@ import yaml
 
 from legal_edge.backends.base import BackendOptions, GenerationRequest, SamplingParams
 from legal_edge.backends.llamacpp.backend import LlamaCppBackend
-from legal_edge.settings.loader import parse_overrides
 from legal_edge.models.manifest import resolve_model
 from legal_edge.prompts import render_chat
+from legal_edge.settings.loader import parse_overrides
 
 REPO = Path(__file__).resolve().parents[1]
 QA = REPO.parent / "shared" / "legal-data" / "qa" / "lawyer_llama_single_turn.jsonl"

@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from legal_edge import __version__
-from legal_edge.settings.loader import ConfigError
 from legal_edge.models.manifest import ManifestError, resolve_model
+from legal_edge.settings.loader import ConfigError
 
 # Commands living in their own modules, imported only when used: name -> "module:attribute".
 LAZY_COMMANDS: dict[str, str] = {

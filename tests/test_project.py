@@ -57,7 +57,7 @@ def test_every_gguf_load_goes_through_the_cpu_mode():
     allowed = {
         "legal_edge/backends/llamacpp/cpu_mode.py",
         "tests/test_project.py",
-        "tests/legal_edge/test_llama_mode.py",  # checks the defaults are restored
+        "tests/legal_edge/backends/test_cpu_mode.py",  # checks the defaults are restored
     }
     offenders = []
     for top in ("legal_edge", "recipes", "bench", "tests", "deploy", "build"):
@@ -71,7 +71,9 @@ def test_every_gguf_load_goes_through_the_cpu_mode():
             for pattern in ("llama_cpp.Llama(", "llama_model_default_params()", "Llama(model_path"):
                 if pattern in text:
                     offenders.append(f"{rel}: {pattern}")
-    assert not offenders, "load GGUFs with legal_edge.backends.llamacpp.cpu_mode: " + "; ".join(offenders)
+    assert not offenders, "load GGUFs with legal_edge.backends.llamacpp.cpu_mode: " + "; ".join(
+        offenders
+    )
 
 
 def readme_commands() -> list[str]:

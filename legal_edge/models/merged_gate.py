@@ -74,8 +74,8 @@ def log_softmax(x: np.ndarray) -> np.ndarray:
 
 
 def _open(model: Path, lora: Path | None, n_tokens: int) -> Any:
-    from legal_edge.backends.llamacpp.engine import physical_cores
     from legal_edge.backends.llamacpp.cpu_mode import open_llama
+    from legal_edge.backends.llamacpp.engine import physical_cores
 
     threads = physical_cores()
     # llama.cpp reports loading (every key of a LoRA file) on stderr: shown only on failure

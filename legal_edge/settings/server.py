@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.backends.base import BackendOptions
-from legal_edge.settings.loader import ConfigError, load_config
 from legal_edge.models.merged_build import MODEL_FORMS
+from legal_edge.settings.loader import ConfigError, load_config
 
 ENV_PREFIX = "LEGAL_EDGE_"
 # The shipped legal model: the base GGUF (models/gemma3-270m) + the committed LoRA adapter.

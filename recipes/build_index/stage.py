@@ -7,8 +7,8 @@ import time
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from legal_edge.settings.loader import ConfigError
 from legal_edge.fileio import atomic_write_json, atomic_write_text, sha256_file
+from legal_edge.settings.loader import ConfigError
 from legal_edge.statutes.schema import INDEX_FILE
 from legal_edge.statutes.tokens import TOKENIZERS
 from recipes.shared.manifest import library_versions

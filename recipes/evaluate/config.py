@@ -1,5 +1,6 @@
-"""The evaluate stage's config (frozen, loaded from YAML by ``legal_edge.settings.loader.load_config``):
-the models, each in one form, and the suites they are asked."""
+"""The evaluate stage's config (frozen, loaded from YAML by
+``legal_edge.settings.loader.load_config``): the models, each in one form, and the suites they
+are asked."""
 
 from __future__ import annotations
 

@@ -29,10 +29,9 @@ from recipes.evaluate.items import DataError, Item, Loaded, Skipped
 from recipes.evaluate.refusal import detect_refusal
 from recipes.prepare_data import Config as DataConfig
 from recipes.prepare_data import Filters
-from recipes.shared.records import is_crime_related
-from recipes.shared.records import normalize, prompt_text
 from recipes.shared.jsonl import JsonlError, read_jsonl
 from recipes.shared.paths import resolve_path
+from recipes.shared.records import is_crime_related, normalize, prompt_text
 
 
 def training_filters(configs: tuple[str, ...], suite: str) -> list[tuple[str, Filters]]:

@@ -1,5 +1,5 @@
-"""The export stage's config (frozen, loaded from YAML by ``legal_edge.settings.loader.load_config``) and
-its errors."""
+"""The export stage's config (frozen, loaded from YAML by
+``legal_edge.settings.loader.load_config``) and its errors."""
 
 from __future__ import annotations
 

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from legal_edge.fileio import atomic_write_json
 from legal_edge.backends.llamacpp.cpu_mode import open_llama
+from legal_edge.fileio import atomic_write_json
 from recipes.shared.numeric import log_softmax
 
 

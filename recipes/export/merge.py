@@ -5,7 +5,8 @@ The default base model exists only as a (quantized) GGUF. Going through transfor
 ``tokenizer.json`` and changes its GGUF form; merging straight into the base file's tensors keeps
 every tokenizer and hyper-parameter key byte for byte. This module maps the PEFT matrices (HF
 module names) to the base GGUF's tensors; the merge itself is the runtime's
-(``legal_edge.models.lora_merge``, which ``legal-edge models build-merged`` uses with the adapter GGUF).
+(``legal_edge.models.lora_merge``, which ``legal-edge models build-merged`` uses with the adapter
+GGUF).
 Needs numpy, safetensors and gguf only (no torch).
 """
 

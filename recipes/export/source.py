@@ -7,10 +7,10 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from legal_edge.settings.loader import ConfigError
 from legal_edge.fileio import sha256_file
 from legal_edge.models.manifest import ManifestError, ModelManifest
 from legal_edge.prompts import record_to_messages, render_chat
+from legal_edge.settings.loader import ConfigError
 from recipes.shared.jsonl import JsonlError, read_jsonl
 from recipes.shared.paths import resolve_from_manifest, resolve_path
 

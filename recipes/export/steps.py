@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from legal_edge.settings.loader import ConfigError, to_dict
 from legal_edge.fileio import atomic_write_json
+from legal_edge.settings.loader import ConfigError, to_dict
 from recipes.shared.keys import content_key
 from recipes.shared.paths import resolve_path
 from recipes.shared.step_cache import StepCache

@@ -21,8 +21,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from legal_edge.settings.loader import ConfigError, load_config, to_dict
 from legal_edge.fileio import atomic_write_json, sha256_file
+from legal_edge.settings.loader import ConfigError, load_config, to_dict
 from recipes import evaluate, export, prepare_data, train
 from recipes.shared.keys import content_key
 from recipes.shared.paths import resolve_path

@@ -14,8 +14,8 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from legal_edge.settings.loader import to_dict
 from legal_edge.fileio import atomic_write_bytes
+from legal_edge.settings.loader import to_dict
 from recipes.shared.keys import content_key
 
 from .config import Config

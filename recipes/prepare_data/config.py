@@ -1,8 +1,8 @@
 """The data-preparation config: what to read, which rules to apply, where to write.
 
-Loaded by ``legal_edge.settings.loader.load_config`` into frozen dataclasses, so an unknown key or a wrong
-type fails before any work starts. Paths that are relative resolve against the working directory
-(the repository root when run as documented).
+Loaded by ``legal_edge.settings.loader.load_config`` into frozen dataclasses, so an unknown key or
+a wrong type fails before any work starts. Paths that are relative resolve against the working
+directory (the repository root when run as documented).
 """
 
 from __future__ import annotations

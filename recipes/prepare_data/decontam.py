@@ -20,10 +20,10 @@ from pathlib import Path
 from typing import Any
 
 from recipes.shared.paths import resolve_under
+from recipes.shared.records import normalize, prompt_text
 
 from .config import DecontamConfig
 from .readers import decode
-from recipes.shared.records import normalize, prompt_text
 
 TITLE_RE = re.compile(r"《[^》]{1,80}》")
 TEXT_KEYS = ("question", "Question", "prompt", "instruction", "input", "query", "text")

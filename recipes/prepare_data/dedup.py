@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from recipes.shared.keys import content_key
+from recipes.shared.records import normalize
 
 from .config import DedupConfig
-from recipes.shared.records import normalize
 
 NUMBER_RE = re.compile(r"\d+(?:\.\d+)?|[零〇一二三四五六七八九十百千万亿两]+")
 

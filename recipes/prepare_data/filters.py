@@ -10,8 +10,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from .config import FilterConfig
 from recipes.shared.records import answer_text, full_text, normalize
+
+from .config import FilterConfig
 
 RULES = (
     "too_short",

@@ -11,7 +11,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from recipes.shared.prompt_formats import mcq_answer, mcq_prompt, refusal_text
-
 from recipes.shared.records import RowError
 from recipes.shared.statutes import parse_case
 

@@ -21,8 +21,7 @@ from typing import Any
 
 from recipes.shared.jsonl import JsonlError, read_jsonl
 from recipes.shared.prompt_formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
-
-from recipes.shared.records import is_crime_related, normalize, prompt_text
+from recipes.shared.records import normalize, prompt_text
 
 _OPTION_RE = re.compile(r"^([A-H])\. (.*)$")
 

@@ -11,17 +11,17 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from legal_edge.settings.loader import to_dict
 from legal_edge.fileio import atomic_write_json, atomic_write_text, sha256_file
 from legal_edge.prompts import record_to_messages
+from legal_edge.settings.loader import to_dict
 from recipes.shared.manifest import library_versions
 from recipes.shared.paths import remove_stale_temps
 from recipes.shared.prompt_formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
+from recipes.shared.records import public
 from recipes.shared.report import write_report
 
 from .config import Config
 from .plots import make_plots
-from recipes.shared.records import public
 from .report import build_report
 from .state import RunState
 from .synthesis import SOURCE as SYNTHETIC_SOURCE

@@ -6,7 +6,6 @@ from collections import Counter
 from pathlib import Path
 
 from recipes.shared.plots import pyplot, save_png
-
 from recipes.shared.records import answer_text
 
 

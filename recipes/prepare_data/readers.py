@@ -17,12 +17,12 @@ from pathlib import Path
 from typing import Any
 
 from recipes.shared.paths import resolve_under
+from recipes.shared.records import Rejection, RowError, make_record
+from recipes.shared.statutes import heading_problems, iter_statute_files, parse_case, parse_statute
 from recipes.shared.textfile import decode, to_utf8
 
 from .config import SourceConfig
 from .formats import DEFAULT_CATEGORY, case_record, convert_row
-from recipes.shared.records import Rejection, RowError, make_record
-from recipes.shared.statutes import heading_problems, iter_statute_files, parse_case, parse_statute
 
 Item = dict[str, Any] | Rejection
 ROW_SUFFIXES = (".jsonl", ".json")

@@ -14,10 +14,10 @@ from typing import Any
 
 from legal_edge.prompts import record_to_messages
 from recipes.shared.prompt_formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
+from recipes.shared.records import public
 from recipes.shared.report import render_markdown
 
 from .config import Config
-from recipes.shared.records import public
 from .state import RunState
 
 TEMPLATE = """\

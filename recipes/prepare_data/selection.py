@@ -9,11 +9,11 @@ import hashlib
 from typing import Any
 
 from recipes.shared.prompt_formats import MCQ_MULTI, MCQ_SINGLE
+from recipes.shared.records import full_text
 
 from .config import Config
 from .filters import Filters
 from .formats import CASE_INSTRUCTION
-from recipes.shared.records import full_text
 from .state import RunState
 
 TEMPLATE_HEADERS = (MCQ_SINGLE, MCQ_MULTI, CASE_INSTRUCTION)

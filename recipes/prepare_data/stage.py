@@ -16,21 +16,22 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from recipes.shared.records import Rejection, is_crime_related, map_text, prompt_text
+from recipes.shared.statutes import superseded
+
 from . import checkpoint
 from .config import Config, validate
 from .decontam import Decontaminator
 from .dedup import deduplicate
 from .filters import Filters
 from .grounded import ground
-from .mix import held_out, is_crime_related, letter_distribution, load_holdout, shuffle_mcq
+from .mix import held_out, letter_distribution, load_holdout, shuffle_mcq
 from .outputs import write_outputs
 from .pii import Redactor
 from .readers import Reader
-from recipes.shared.records import Rejection, map_text, prompt_text
 from .selection import TEMPLATE_HEADERS, apply_caps, apply_filters, dedup_text, not_allowed
 from .split import split_records
 from .state import RunState, Step
-from recipes.shared.statutes import superseded
 from .synthesis import synthesize
 
 

@@ -19,8 +19,9 @@ import re
 from collections import Counter, defaultdict
 from typing import Any
 
-from .config import SynthesisConfig
 from recipes.shared.records import make_record
+
+from .config import SynthesisConfig
 
 SOURCE = "synthetic/statutes"
 CATEGORY = "synthetic_statute"

@@ -13,13 +13,10 @@ import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from legal_edge.fileio import sha256_file
 from legal_edge.models.manifest import MANIFEST_NAME, ManifestError, ModelManifest
-from legal_edge.models.lora_merge import MergeError, read_peft_adapter
 from recipes.shared.llamacpp_tools import cache_root
-
 
 
 class BaseModelError(ValueError):

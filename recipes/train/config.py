@@ -1,5 +1,5 @@
-"""The train stage's config (frozen, loaded from YAML by ``legal_edge.settings.loader.load_config``) and
-its error."""
+"""The train stage's config (frozen, loaded from YAML by
+``legal_edge.settings.loader.load_config``) and its error."""
 
 from __future__ import annotations
 

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.fileio import atomic_write_json
-
 from recipes.shared.base_model import load_model
+
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import Config, TrainError
 from .data import collate

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from legal_edge.settings.loader import to_dict
 from legal_edge.fileio import sha256_file
 from legal_edge.models.lora_merge import MergeError, read_peft_adapter
 from legal_edge.models.manifest import MANIFEST_NAME
 from legal_edge.prompts import KNOWN_TEMPLATES, TemplateError
+from legal_edge.settings.loader import to_dict
+from recipes.shared.base_model import BaseModel, BaseModelError, load_tokenizer, resolve_base
 from recipes.shared.keys import content_key
 
-from recipes.shared.base_model import BaseModel, BaseModelError, load_tokenizer, resolve_base
 from .config import OPERATIONAL_KEYS, Config, TrainError
 from .data import (
     DataError,

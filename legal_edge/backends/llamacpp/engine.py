@@ -36,6 +36,12 @@ from legal_edge.backends.base import (
     TokenChunk,
     TokenLogprob,
 )
+from legal_edge.backends.llamacpp.cpu_mode import (
+    ProbeFailed,
+    apply_lora,
+    model_params,
+    route_llama_log,
+)
 from legal_edge.backends.llamacpp.sampling import (
     GrammarFirstCheck,
     grammar_sampler,
@@ -43,7 +49,6 @@ from legal_edge.backends.llamacpp.sampling import (
     next_token_logprobs,
     token_logprobs,
 )
-from legal_edge.backends.llamacpp.cpu_mode import ProbeFailed, apply_lora, model_params, route_llama_log
 
 _backend_lock = threading.Lock()
 _backend_ready = False

@@ -2,8 +2,8 @@
 
 The model is a Hugging Face directory (float or a GPTQ/AWQ export): a model directory whose
 manifest names it with role ``hf``, or ``--model /path/to/hf-dir`` (see
-``legal_edge.models.manifest.hf_manifest``). vLLM pins its own torch and transformers, so it lives in its
-own environment: ``./install.sh --vllm`` makes ``.venv-vllm/``, then
+``legal_edge.models.manifest.hf_manifest``). vLLM pins its own torch and transformers, so it
+lives in its own environment: ``./install.sh --vllm`` makes ``.venv-vllm/``, then
 ``.venv-vllm/bin/legal-edge serve --backend vllm --model gemma3-270m-hf``.
 
 The server does everything around generation (templates, request ``stop`` strings, usage, SSE,

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.models.gguf_metadata import read_gguf_metadata
 from legal_edge.backends.llamacpp.cpu_mode import open_llama
+from legal_edge.models.gguf_metadata import read_gguf_metadata
 from legal_edge.models.manifest import gguf_manifest
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, render_chat
 from tests.fixtures.tiny_gguf import END_OF_TURN_ID, START_OF_TURN_ID, write_tiny_gguf

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.settings.loader import ConfigError, load_config
 from legal_edge.models.manifest import ModelManifest, gguf_manifest
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
+from legal_edge.settings.loader import ConfigError, load_config
 from recipes.evaluate import Config, run
 
 CONFIGS = sorted((Path(__file__).resolve().parents[3] / "recipes/configs/eval").glob("*.yaml"))

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.settings.loader import ConfigError, load_config
 from legal_edge.models.gguf_metadata import read_gguf_metadata
 from legal_edge.models.manifest import resolve_model
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
+from legal_edge.settings.loader import ConfigError, load_config
 from recipes.export import Config, run
 from recipes.export.publish import QualityGate, gate
 

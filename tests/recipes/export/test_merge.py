@@ -8,8 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from legal_edge.models.gguf_metadata import read_gguf_metadata
 from legal_edge.backends.llamacpp.cpu_mode import open_llama
+from legal_edge.models.gguf_metadata import read_gguf_metadata
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from recipes.export.merge import MergeError, load_peft_adapter, merge_into_gguf
 from tests.fixtures.tiny_gguf import END_OF_TURN_ID, write_tiny_gguf

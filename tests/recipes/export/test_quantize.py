@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.models.gguf_metadata import read_gguf_metadata
 from legal_edge.backends.llamacpp.cpu_mode import open_llama
+from legal_edge.models.gguf_metadata import read_gguf_metadata
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from recipes.export.merge import merge_into_gguf
 from recipes.export.quantize import QuantizeError, ftype_of, quantize_gguf

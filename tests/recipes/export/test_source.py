@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.settings.loader import ConfigError
 from legal_edge.models.manifest import ModelManifest
+from legal_edge.settings.loader import ConfigError
 from recipes.export.config import Config, ExportError, MeasureSettings
 from recipes.export.source import read_source, validation_texts
 

@@ -14,13 +14,12 @@ from recipes.prepare_data.grounded import Grounder, GroundingConfig, rewrite_cit
 from recipes.prepare_data.mix import (
     MixError,
     held_out,
-    is_crime_related,
     letter_distribution,
     load_holdout,
     shuffle_mcq,
 )
-from recipes.shared.records import make_record
 from recipes.shared.prompt_formats import MCQ_MULTI, MCQ_SINGLE, mcq_answer, mcq_prompt
+from recipes.shared.records import is_crime_related, make_record
 
 THEFT = "《中华人民共和国刑法》第二百六十四条"
 

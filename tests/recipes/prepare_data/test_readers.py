@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from legal_edge.prompts import record_to_messages
-from recipes.shared.statutes import parse_statute
 from recipes.shared.prompt_formats import ANSWER_PREFIX, MCQ_MULTI, MCQ_SINGLE
+from recipes.shared.statutes import parse_statute
 from tests.recipes.prepare_data.helpers import read, real_rows, write_jsonl
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from legal_edge.settings.loader import load_config
 from legal_edge.backends.llamacpp.cpu_mode import open_llama
 from legal_edge.models.manifest import ModelManifest
+from legal_edge.settings.loader import load_config
 from recipes.train import Config, run
 from recipes.train.config import LoraSettings, TrainError
 

@@ -11,16 +11,16 @@ import pytest
 from click.testing import CliRunner
 from litestar.testing import TestClient
 
-from legal_edge.models import merged_gate
 from legal_edge.cli import main
-from legal_edge.settings.loader import ConfigError
+from legal_edge.models import merged_gate
 from legal_edge.models.gguf_metadata import read_gguf_metadata
-from legal_edge.models.manifest import ManifestError, ModelFile, ModelManifest, file_entry
 from legal_edge.models.lora_merge import load_gguf_adapter, write_merged_gguf
+from legal_edge.models.manifest import ManifestError, ModelFile, ModelManifest, file_entry
 from legal_edge.models.merged_build import build_merged, merged_build, select_form, served_form
-from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from legal_edge.models.quantize import quantize_gguf
+from legal_edge.prompts import GEMMA_CHAT_TEMPLATE
 from legal_edge.server.app import create_app
+from legal_edge.settings.loader import ConfigError
 from legal_edge.settings.server import Settings, load_settings
 from tests.fixtures.tiny_gguf import write_tiny_gguf, write_tiny_lora
 
