@@ -248,3 +248,48 @@ def test_no_stage_reaches_into_another_stage():
     assert not offenders, "import the stage's package, or move it to recipes/shared: " + "; ".join(
         offenders
     )
+
+
+def _test_imports() -> set[str]:
+    """Top-level modules the tests import, importorskip included."""
+    names: set[str] = set()
+    for path in (REPO / "tests").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Import):
+                names |= {a.name.split(".")[0] for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module.split(".")[0])
+            elif (
+                isinstance(node, ast.Call)
+                and getattr(node.func, "attr", None) == "importorskip"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                names.add(str(node.args[0].value).split(".")[0])
+    return names
+
+
+def _normalized(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def test_every_package_the_tests_import_is_declared():
+    """A test dependency that arrives only through another package (jsonschema_rs through
+    schemathesis) disappears when that package changes its own requirements."""
+    import importlib.metadata
+    import sys
+    import tomllib
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    requirements = [*project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        requirements += extra
+    declared = {_normalized(re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0]) for r in requirements}
+    local = {p.name for p in REPO.iterdir()} | {p.stem for p in (REPO / "bench").glob("*.py")}
+    dists = importlib.metadata.packages_distributions()
+    missing = []
+    for module in sorted(_test_imports() - set(sys.stdlib_module_names) - local):
+        owners = {_normalized(d) for d in dists.get(module, [])}
+        if not owners & declared:
+            missing.append(f"{module} ({', '.join(sorted(owners)) or 'not installed'})")
+    assert not missing, "declare these in pyproject's dev extra: " + "; ".join(missing)
