@@ -101,8 +101,14 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path, models_from: Path) -> N
     assert key not in out.stdout  # no new key printed on upgrade
     # an explicit --keep-conversations on an existing install changes that one key, nothing else
     install(
-        "--prefix", str(root), "--binary", str(PROGRAM), "--models-from", str(models_from),
-        "--keep-conversations", "30",
+        "--prefix",
+        str(root),
+        "--binary",
+        str(PROGRAM),
+        "--models-from",
+        str(models_from),
+        "--keep-conversations",
+        "30",
     )
     assert yaml.safe_load(config.read_text())["response_retention_days"] == 30
     assert config.read_text() == before.replace(
