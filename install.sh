@@ -22,7 +22,8 @@
 #                           or an index the server starts with grounding off (no citations).
 #   --keep-conversations DAYS
 #                           keep questions and answers DAYS days in the feedback store (default 0:
-#                           conversation text is never stored; ratings and timings are)
+#                           conversation text is never stored; ratings and timings are); on an
+#                           existing install it changes response_retention_days in its config
 #   ./install.sh --help
 #
 # Needs Python >= 3.11 with venv, a C/C++ compiler (llama-cpp-python compiles llama.cpp, about
@@ -39,6 +40,16 @@ MODELS_DIR="$ROOT/models"
 usage() { awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; }
 die() { echo "install.sh: error: $*" >&2; exit 1; }
 step() { echo "==> $*"; }
+# An existing config is kept as the admin left it, except what this run was told to change.
+apply_keep_days() {
+  [ "$KEEP_SET" = 1 ] || return 0
+  if grep -q '^response_retention_days:' "$1"; then
+    sed -i "s/^response_retention_days:.*/response_retention_days: $KEEP_DAYS/" "$1"
+  else
+    echo "response_retention_days: $KEEP_DAYS" >> "$1"
+  fi
+  step "response_retention_days: $KEEP_DAYS in $1 (restart the server to apply)"
+}
 
 PREFIX=""
 BINARY=""
@@ -47,6 +58,7 @@ PURGE=0
 USE_VENV=0
 MODELS_FROM=""
 KEEP_DAYS=0  # conversation text kept this many days in the feedback store; 0 = never
+KEEP_SET=0   # --keep-conversations given: applied to an existing config too
 STATUTES_DIR="$ROOT/../shared/legal-data/statutes"
 STATUTES_SET=0
 while [ $# -gt 0 ]; do
@@ -62,7 +74,7 @@ while [ $# -gt 0 ]; do
     --models-from) shift; MODELS_FROM="${1:-}" ;;
     --statutes) shift; STATUTES_DIR="${1:-}"; STATUTES_SET=1
       [ -n "$STATUTES_DIR" ] || die "--statutes needs a folder of statute files" ;;
-    --keep-conversations) shift; KEEP_DAYS="${1:-}"
+    --keep-conversations) shift; KEEP_DAYS="${1:-}"; KEEP_SET=1
       [[ "$KEEP_DAYS" =~ ^[0-9]+$ ]] || die "--keep-conversations needs a number of days (0 = never keep)" ;;
     --uninstall) UNINSTALL=1 ;;
     --purge) PURGE=1 ;;
@@ -219,6 +231,8 @@ EOF
   if [ "$MODELS_DIR" != "$ROOT/models" ] && [ -f "$INDEX_DIR/index.sqlite3" ]; then
     echo "statutes_index: $INDEX_DIR   # grounded answers and /v1/statutes/*" >> "$config"
   fi
+else
+  apply_keep_days "$config"
 fi
 # -- CPU check: can llama.cpp's repacked kernels run here? (AMX Xeons crash with them) -----------
 step "checking how llama.cpp runs on this CPU (a test decode in a child process)"

@@ -228,6 +228,7 @@ EOF
   umask "$old_umask"
 else
   step "keeping $config (and its API keys)"
+  apply_keep_days "$config"
 fi
 
 if [ "$LIVE" = 1 ]; then

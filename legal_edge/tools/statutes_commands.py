@@ -12,28 +12,47 @@ from legal_edge.statutes.index import ArticleRecord, IndexError_, StatuteIndex
 
 
 def open_index(index: Path | None, config: Path | None) -> StatuteIndex:
-    """``--index``, else the config's ``statutes_index``."""
+    """``--index``, else the config's ``statutes_index``, else the index the served model's
+    manifest names (as the server finds it: on a default install, runs/index/statutes)."""
     if index is None:
         from legal_edge.settings.loader import ConfigError
         from legal_edge.settings.server import load_settings
 
         try:
-            index = load_settings(config).statutes_index
+            settings = load_settings(config)
         except ConfigError as exc:
             raise click.ClickException(str(exc)) from None
+        index = settings.statutes_index or model_index(settings.model, settings.models_dir)
     if index is None:
-        raise click.ClickException("no statute index: pass --index or set statutes_index")
+        raise click.ClickException(
+            "no statute index: pass --index, set statutes_index, or serve a model whose "
+            "manifest names one"
+        )
     try:
         return StatuteIndex(index)
     except IndexError_ as exc:
         raise click.ClickException(str(exc)) from None
 
 
+def model_index(model: str, models_dir: Path) -> Path | None:
+    """The statute index ``model``'s manifest names (relative: to the models folder)."""
+    from legal_edge.models.manifest import ManifestError, resolve_model
+
+    try:
+        named = resolve_model(model, models_dir).statutes_index
+    except ManifestError:
+        return None
+    if named is None:
+        return None
+    path = Path(named).expanduser()
+    return path if path.is_absolute() else Path(models_dir) / path
+
+
 _index_option = click.option(
     "--index",
     type=click.Path(path_type=Path),
     default=None,
-    help="Index directory or index.sqlite3 [the config's statutes_index].",
+    help="Index directory or index.sqlite3 [the config's statutes_index, else the model's].",
 )
 _config_option = click.option(
     "--config", type=click.Path(path_type=Path), default=None, help="Server YAML config."

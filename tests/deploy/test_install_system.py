@@ -99,6 +99,23 @@ def test_install_upgrade_uninstall_purge(tmp_path: Path, models_from: Path) -> N
     assert (own / "manifest.json").read_text() == "{}"
     assert not (app / "stale-file").exists()  # the program itself is replaced
     assert key not in out.stdout  # no new key printed on upgrade
+    # an explicit --keep-conversations on an existing install changes that one key, nothing else
+    install(
+        "--prefix",
+        str(root),
+        "--binary",
+        str(PROGRAM),
+        "--models-from",
+        str(models_from),
+        "--keep-conversations",
+        "30",
+    )
+    assert yaml.safe_load(config.read_text())["response_retention_days"] == 30
+    assert config.read_text() == before.replace(
+        "response_retention_days: 0", "response_retention_days: 30"
+    )
+    assert config.stat().st_mode & 0o777 == 0o640
+    before = config.read_text()
 
     # uninstall keeps data, --purge removes it
     install("--prefix", str(root), "--uninstall")
