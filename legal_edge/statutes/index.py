@@ -43,6 +43,12 @@ class SearchParams:
     # nothing else is left: they hardly move the ranking (-0.2 points of recall@5) and their
     # long postings were half of a query's time.
     max_df: float = 0.05
+    # A query is cut to this many characters before tokenizing and to this many distinct terms
+    # before scoring, whatever the message's length: a consultation is a few hundred characters,
+    # and jieba plus one postings read per term grow with the text (a 200,000-character message
+    # took minutes uncapped).
+    query_chars: int = 1000
+    max_terms: int = 64
 
 
 @dataclass(frozen=True)
@@ -197,11 +203,12 @@ class StatuteIndex:
 
         Only the version in force now (or on ``date``, ``YYYY-MM-DD``) of each article counts.
         """
+        query = query[: self.params.query_chars]
         found = self.direct(query, date)[:k]
-        terms = self._cut(query)
+        terms = self.query_terms(query)
         if len(found) >= k or not terms:
             return found
-        scores = self._scores([t for t in terms if t not in self._common] or terms)
+        scores = self._scores(terms)
         if date is None:
             scores *= self._weight_now
         else:
@@ -223,10 +230,19 @@ class StatuteIndex:
         }
         return found + [self._record(rows[i], float(scores[i])) for i in top]
 
+    def query_terms(self, query: str) -> list[str]:
+        """The distinct terms ``search`` scores ``query`` by: the index's tokenizer over the
+        first ``query_chars`` characters, very common terms dropped unless nothing else is left,
+        at most ``max_terms`` of them."""
+        terms = list(dict.fromkeys(self._cut(query[: self.params.query_chars])))
+        return ([t for t in terms if t not in self._common] or terms)[: self.params.max_terms]
+
     def _scores(self, terms: list[str]) -> np.ndarray:
         """BM25 of every article for ``terms`` (the sum of each term's precomputed scores)."""
         scores = np.zeros(len(self._in_force), np.float32)
         unique = list(dict.fromkeys(terms))
+        if not unique:
+            return scores
         got = self._rows(
             f"SELECT docs, scores FROM postings WHERE term IN ({', '.join('?' * len(unique))})",
             tuple(unique),
