@@ -244,12 +244,21 @@ def run_ideas(index_dir: Path, items: list[Item], plain: Ranker, work: Path, see
     return {"questions": n, "results": out}
 
 
+def topic(ix: StatuteIndex, item: Item) -> str:
+    """The area of law reported: the corpus folder, and for 民法典 its part (婚姻家庭编, …)."""
+    law, number = sorted(item.gold)[0]
+    versions = ix.versions(law, number)
+    part = versions[0].part if versions else ""
+    return f"{item.area}·{part}" if item.area == "民法典" and part else item.area
+
+
 def run_final(
     index_dir: Path, parts: dict[str, list[Item]], plain: Ranker, work: Path, seed: int
 ) -> dict:
     """Plain BM25, the search before, and the default on the test part and the cases."""
     exp = expansion_of(parts["tuning"], "tuning part")
     exp_dir = expanded_copy(index_dir, exp, work, "tuning")
+    ix = StatuteIndex(index_dir)
     rankers: dict[str, Ranker] = {
         "plain-bm25": plain,
         "before": searcher(StatuteIndex(index_dir, replace(BEFORE))),
@@ -273,8 +282,9 @@ def run_final(
                 "p95_ms": round(float(np.percentile(ms, 95)), 2),
             }
         areas = {}
-        for area, count in Counter(it.area for it in items).most_common():
-            sel = np.array([it.area == area for it in items])
+        topics = [topic(ix, it) for it in items]
+        for area, count in Counter(topics).most_common():
+            sel = np.array([t == area for t in topics])
             areas[area] = {
                 "questions": count,
                 **{
