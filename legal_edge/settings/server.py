@@ -87,7 +87,8 @@ class Settings:
     # Calibrated on labelled and non-legal questions (docs/measurements/2026-11-30-grounding.md;
     # 12 since the expansion table raised every score: docs/measurements/2026-12-07-retrieval.md).
     grounding_min_score: float = 12.0
-    # Each article is cut to this many characters in the prompt (at a sentence end).
+    # Each article is cut to this many characters in the prompt: a longer one gives the
+    # sentences that share the most words with the question, in order, …… between them.
     grounding_article_chars: int = 240
     # Weight of the index's expansion table (lay-question words per article, indexed beside its
     # text; docs/measurements/2026-12-07-retrieval.md): 0 searches the statute text alone.
