@@ -91,15 +91,32 @@ def _make_tool(verb: str, module_name: str, attr: str, help_text: str) -> click.
     return command
 
 
+# bench name -> (module, click command in it, help): ``legal-recipes bench NAME``.
+BENCHES: dict[str, tuple[str, str, str]] = {
+    "retrieval": (
+        "recipes.bench.retrieval",
+        "main",
+        "Recall@k, hit@k and MRR of statute search beside plain BM25, with intervals.",
+    ),
+}
+
+
 @click.group(help=__doc__)
 def main() -> None:
     pass
+
+
+@main.group()
+def bench() -> None:
+    """Measure a part of the pipeline (results for a dated page under docs/measurements)."""
 
 
 for _verb, (_module, _help) in STAGES.items():
     main.add_command(_make_command(_verb, _module, _help))
 for _verb, (_module, _attr, _help) in TOOLS.items():
     main.add_command(_make_tool(_verb, _module, _attr, _help))
+for _verb, (_module, _attr, _help) in BENCHES.items():
+    bench.add_command(_make_tool(_verb, _module, _attr, _help))
 
 
 if __name__ == "__main__":

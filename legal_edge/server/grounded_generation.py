@@ -139,20 +139,21 @@ async def new_generation(
 ) -> Generation:
     """The generation for a request: grounded when it is a chat completion for a grounded
     model (retrieval, the rewritten question, checked citations), else a plain one."""
+    # Refuse first (context length, fields, 503 while loading): the request as sent must fit
+    # before retrieval spends anything on it, and grounding only makes the prompt longer.
+    plain = prepare(body, runtime, settings)
     if not isinstance(body, ChatCompletionRequest):
-        return Generation(prepare(body, runtime, settings), metrics)
+        return Generation(plain, metrics)
     grounded = await ground(body, runtime.name, library, settings)
     if grounded is None:
-        return Generation(prepare(body, runtime, settings), metrics)
+        return Generation(plain, metrics)
     if grounded.nothing_found:
-        prepare(body, runtime, settings)  # the same checks (and 503 while loading) as any request
         metrics.grounding.labels(runtime.name, "nothing_found").inc()
         return NothingFound(runtime, grounded, metrics)
     outcome = "grounded" if grounded.articles else "retrieval_off"
     metrics.grounding.labels(runtime.name, outcome).inc()
-    return GroundedGeneration(
-        Generation(prepare(grounded.body, runtime, settings), metrics), grounded
-    )
+    prep = plain if grounded.body is body else prepare(grounded.body, runtime, settings)
+    return GroundedGeneration(Generation(prep, metrics), grounded)
 
 
 def citations_of(gen: Generation) -> list[dict[str, Any]] | None:

@@ -20,12 +20,17 @@ from legal_edge.models.manifest import ModelManifest
 from legal_edge.server.errors import bad_request
 from legal_edge.server.schemas import ChatCompletionRequest, ChatMessage
 from legal_edge.settings.server import Settings
-from legal_edge.statutes.index import ArticleRecord, IndexError_, StatuteIndex, Verification
+from legal_edge.statutes.index import (
+    ArticleRecord,
+    IndexError_,
+    SearchParams,
+    StatuteIndex,
+    Verification,
+)
 from legal_edge.statutes.prompt import ArticleLike, grounded_question
+from legal_edge.statutes.query import consultation_query
 
 log = logging.getLogger("legal_edge.server")
-HISTORY_TURNS = 2  # earlier user turns added to the retrieval query (a follow-up says little)
-HISTORY_CHARS = 600  # ... at most this much of them
 
 
 def index_path(settings: Settings, manifest: ModelManifest) -> tuple[Path | None, str]:
@@ -44,6 +49,14 @@ def index_path(settings: Settings, manifest: ModelManifest) -> tuple[Path | None
         return None, "grounding: on, but no statutes_index is set"
     path = Path(named).expanduser()
     return (path if path.is_absolute() else Path(settings.models_dir) / path), ""
+
+
+def search_params(settings: Settings) -> SearchParams:
+    """How the server's indexes rank: ``SearchParams``' defaults with the settings' choices."""
+    return SearchParams(
+        expansion_weight=settings.grounding_expansion_weight,
+        collapse=settings.grounding_collapse_repeats,
+    )
 
 
 @dataclass
@@ -80,7 +93,7 @@ class Library:
         key = path.resolve()
         if key not in self.indexes:
             try:
-                index = StatuteIndex(path)
+                index = StatuteIndex(path, search_params(self.settings))
                 index.warm()
             except IndexError_ as exc:
                 return f"{exc}; answers are not grounded"
@@ -137,9 +150,8 @@ def _text(message: ChatMessage) -> str:
 
 def retrieval_query(messages: list[ChatMessage], last: int) -> str:
     """The question first (its named articles are looked up first), then recent user turns."""
-    earlier = [_text(m) for m in messages[:last] if m.role == "user"][-HISTORY_TURNS:]
-    history = "\n".join(reversed(earlier))[:HISTORY_CHARS]
-    return "\n".join(x for x in (_text(messages[last]), history) if x)
+    earlier = [_text(m) for m in messages[:last] if m.role == "user"]
+    return consultation_query([*earlier, _text(messages[last])])
 
 
 @dataclass

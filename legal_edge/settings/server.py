@@ -84,10 +84,17 @@ class Settings:
     grounding_k: int = 3
     # An article scoring below this (BM25 x citation prior) is not relevant; with none left the
     # server answers that nothing was found instead of letting the model answer from memory.
-    # Calibrated on labelled and non-legal questions (docs/measurements/2026-11-30-grounding.md).
-    grounding_min_score: float = 7.5
-    # Each article is cut to this many characters in the prompt (at a sentence end).
+    # Calibrated on labelled and non-legal questions (docs/measurements/2026-11-30-grounding.md;
+    # 12 since the expansion table raised every score: docs/measurements/2026-12-07-retrieval.md).
+    grounding_min_score: float = 12.0
+    # Each article is cut to this many characters in the prompt: a longer one gives the
+    # sentences that share the most words with the question, in order, …… between them.
     grounding_article_chars: int = 240
+    # Weight of the index's expansion table (lay-question words per article, indexed beside its
+    # text; docs/measurements/2026-12-07-retrieval.md): 0 searches the statute text alone.
+    grounding_expansion_weight: float = 1.0
+    # true: an article whose text repeats a better-ranked one gives its place to the next.
+    grounding_collapse_repeats: bool = True
     # true: an unverified citation in an answer gets 〔未核实：why〕 right after it in the text
     # itself (streams too), so no invented article reaches a lawyer unmarked. `citations` marks
     # it either way.
@@ -143,6 +150,8 @@ class Settings:
             raise ConfigError(f"grounding: {self.grounding!r} must be auto, on or off")
         if not 0 <= self.grounding_k <= 10:
             raise ConfigError(f"grounding_k: {self.grounding_k} must be between 0 and 10")
+        if self.grounding_expansion_weight < 0:
+            raise ConfigError("grounding_expansion_weight: must be >= 0")
         if self.grounding_min_score < 0 or self.grounding_article_chars < 0:
             raise ConfigError("grounding_min_score / grounding_article_chars: must be >= 0")
         if self.model_form not in MODEL_FORMS:

@@ -8,6 +8,7 @@ precomputed per term (see ``schema``), and ``verify_citations`` for each ``ã€Šâ€
 from __future__ import annotations
 
 import datetime as dt
+import re
 import sqlite3
 import threading
 from dataclasses import asdict, dataclass
@@ -24,6 +25,7 @@ from legal_edge.statutes.tokens import TOKENIZERS
 
 _FIELDS = RECORD_COLUMNS
 _SELECT = f"SELECT {', '.join(_FIELDS)} FROM articles"
+_WORD_RE = re.compile(r"[\w]+")
 
 
 class IndexError_(RuntimeError):
@@ -43,6 +45,26 @@ class SearchParams:
     # nothing else is left: they hardly move the ranking (-0.2 points of recall@5) and their
     # long postings were half of a query's time.
     max_df: float = 0.05
+    # A query is cut to this many characters before tokenizing and to this many distinct terms
+    # before scoring, whatever the message's length: a consultation is a few hundred characters,
+    # and jieba plus one postings read per term grow with the text (a 200,000-character message
+    # took minutes uncapped).
+    query_chars: int = 1000
+    max_terms: int = 64
+    # Weight of the ``expansion`` table's BM25 (terms of lay questions whose answers cite the
+    # article, recipes/build_index/expansion.py) beside the article's own text; 0 = off, and an
+    # index built without the table ignores it.
+    expansion_weight: float = 1.0
+    # ... scaled down for queries of more terms than this (weight x this / terms): a long
+    # case description is not a lay question, and the expansion's everyday words would pull
+    # it toward the articles lay questions ask about; 0 = never scaled.
+    expansion_terms: int = 24  # the tuning part's lay questions: 95 % have at most 22
+    # Law first: each article's score x (1 + law_first x its law's share of the best law's
+    # summed scores), so the laws a question is about rank their articles up; 0 = off.
+    law_first: float = 0.0
+    # Articles whose text repeats a better-ranked one (the same rule in two laws, a regulation
+    # restating a statute) give their place in the top k to the next article.
+    collapse: bool = True
 
 
 @dataclass(frozen=True)
@@ -118,7 +140,7 @@ class StatuteIndex:
         self._aliases = AliasTable(self._con.execute("SELECT alias, law FROM aliases").fetchall())
         # Per-article arrays (index = id) that filter and weigh BM25 scores without SQL.
         cols = self._con.execute(
-            "SELECT id, status, effective_from, effective_to, law_cites, article_cites "
+            "SELECT id, status, effective_from, effective_to, law_cites, article_cites, law "
             "FROM articles ORDER BY id"
         ).fetchall()
         size = (cols[-1][0] if cols else 0) + 1
@@ -137,6 +159,15 @@ class StatuteIndex:
             1 + p.law_prior * np.log1p(law_cites) + p.article_prior * np.log1p(article_cites)
         )
         self._weight_now = self._prior * self._in_force  # 0 for superseded versions
+        laws = {law: i for i, law in enumerate(dict.fromkeys(c[6] for c in cols))}
+        self._law_of = np.zeros(size, np.int32)
+        self._law_of[ids] = [laws[c[6]] for c in cols]
+        self._tables = ["postings"]
+        has_expansion = self._con.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'expansion'"
+        ).fetchone()
+        if has_expansion and p.expansion_weight > 0:
+            self._tables.append("expansion")
         limit = self.params.max_df * len(cols)
         self._common = frozenset(
             t
@@ -197,11 +228,14 @@ class StatuteIndex:
 
         Only the version in force now (or on ``date``, ``YYYY-MM-DD``) of each article counts.
         """
+        query = query[: self.params.query_chars]
         found = self.direct(query, date)[:k]
-        terms = self._cut(query)
+        terms = self.query_terms(query)
         if len(found) >= k or not terms:
             return found
-        scores = self._scores([t for t in terms if t not in self._common] or terms)
+        scores = self._scores(terms)
+        if self.params.law_first > 0:
+            scores = law_first(scores, self._law_of, self.params.law_first)
         if date is None:
             scores *= self._weight_now
         else:
@@ -211,8 +245,9 @@ class StatuteIndex:
         for rec in found:
             scores[rec.id] = 0
         want = k - len(found)
+        size = want * 3 if self.params.collapse else want  # room for the repeats dropped
         pool = (
-            np.argpartition(-scores, want)[:want] if want < len(scores) else np.arange(len(scores))
+            np.argpartition(-scores, size)[:size] if size < len(scores) else np.arange(len(scores))
         )
         top = [int(i) for i in pool[np.argsort(-scores[pool], kind="stable")] if scores[i] > 0]
         if not top:
@@ -221,18 +256,38 @@ class StatuteIndex:
             r[0]: r
             for r in self._rows(f"{_SELECT} WHERE id IN ({', '.join('?' * len(top))})", tuple(top))
         }
-        return found + [self._record(rows[i], float(scores[i])) for i in top]
+        out = [self._record(rows[i], float(scores[i])) for i in top]
+        if self.params.collapse:
+            out = collapsed(found + out)[len(found) :]
+        return found + out[:want]
+
+    def query_terms(self, query: str) -> list[str]:
+        """The distinct terms ``search`` scores ``query`` by: the index's tokenizer over the
+        first ``query_chars`` characters, very common terms dropped unless nothing else is left,
+        at most ``max_terms`` of them."""
+        terms = list(dict.fromkeys(self._cut(query[: self.params.query_chars])))
+        return ([t for t in terms if t not in self._common] or terms)[: self.params.max_terms]
+
+    def _expansion_weight(self, terms: int) -> float:
+        p = self.params
+        if p.expansion_terms <= 0 or terms <= p.expansion_terms:
+            return p.expansion_weight
+        return p.expansion_weight * p.expansion_terms / terms
 
     def _scores(self, terms: list[str]) -> np.ndarray:
         """BM25 of every article for ``terms`` (the sum of each term's precomputed scores)."""
         scores = np.zeros(len(self._in_force), np.float32)
         unique = list(dict.fromkeys(terms))
-        got = self._rows(
-            f"SELECT docs, scores FROM postings WHERE term IN ({', '.join('?' * len(unique))})",
-            tuple(unique),
-        )
-        for docs, values in got:
-            scores[np.frombuffer(docs, "<i4")] += np.frombuffer(values, "<f4")
+        if not unique:
+            return scores
+        marks = ", ".join("?" * len(unique))
+        for table in self._tables:
+            weight = 1.0 if table == "postings" else self._expansion_weight(len(unique))
+            got = self._rows(
+                f"SELECT docs, scores FROM {table} WHERE term IN ({marks})", tuple(unique)
+            )
+            for docs, values in got:
+                scores[np.frombuffer(docs, "<i4")] += weight * np.frombuffer(values, "<f4")
         return scores
 
     def verify_citations(self, text: str, date: str | None = None) -> list[Verification]:
@@ -289,6 +344,28 @@ class StatuteIndex:
             f"{old.effective_to}; the version in force has no such article",
             old,
         )
+
+
+def law_first(scores: np.ndarray, law_of: np.ndarray, weight: float) -> np.ndarray:
+    """``scores`` x (1 + ``weight`` x the article's law's summed score / the best law's)."""
+    per_law = np.bincount(law_of, weights=scores)
+    best = per_law.max() if len(per_law) else 0.0
+    if best <= 0:
+        return scores
+    return (scores * (1 + weight * per_law[law_of] / best)).astype(np.float32)
+
+
+def collapsed(records: list[ArticleRecord]) -> list[ArticleRecord]:
+    """``records`` without those whose text (spaces and punctuation aside) repeats an earlier
+    one's."""
+    seen: set[str] = set()
+    out = []
+    for rec in records:
+        key = "".join(_WORD_RE.findall(rec.text))
+        if key not in seen:
+            seen.add(key)
+            out.append(rec)
+    return out
 
 
 def _governs(rec: ArticleRecord, date: str | None) -> bool:

@@ -17,6 +17,7 @@ itself when retrieval finds nothing above its threshold (``nothing_found_answer`
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -29,6 +30,9 @@ NONE_APPLIES = "所附法条与这个问题没有直接关系，"
 # characters, and prompt time is what a lawyer waits for before the first word.
 ARTICLE_CHARS = 240
 ELLIPSIS = "……"
+# A sentence ends at 。；; (a clause of an enumeration ends at ；); the rest is one sentence.
+_SENTENCE_RE = re.compile(r"[^。；;]+[。；;]?")
+_CJK_PAIR_RE = re.compile(r"[\u4e00-\u9fff]{2}")
 
 
 class ArticleLike(Protocol):
@@ -54,12 +58,60 @@ def trim(text: str, max_chars: int) -> str:
     return (head[: cut + 1] if cut >= max_chars // 2 else head) + ELLIPSIS
 
 
-def reference_block(articles: Sequence[ArticleLike], max_chars: int = ARTICLE_CHARS) -> str:
-    """The ``参考法条：`` block: one numbered line per article, or ``NO_ARTICLES``."""
+def _pairs(text: str) -> set[str]:
+    return {
+        text[i : i + 2] for i in range(len(text) - 1) if _CJK_PAIR_RE.fullmatch(text[i : i + 2])
+    }
+
+
+def excerpt(text: str, max_chars: int, question: str = "") -> str:
+    """``text`` within ``max_chars``: whole when it fits; else the sentences sharing the most
+    character pairs with ``question``, in the article's order, ``……`` where text is left out
+    (a long article's first 240 characters are often its preamble, not the clause asked
+    about); the head (``trim``) when no sentence shares any."""
+    text = " ".join(text.split())
+    if max_chars <= 0 or len(text) <= max_chars or not question:
+        return trim(text, max_chars)
+    sentences = _SENTENCE_RE.findall(text)
+    asked = _pairs(question)
+    # shared pairs per square root of length: a long sentence shares more by being long
+    scores = [len(_pairs(s) & asked) / len(s) ** 0.5 for s in sentences]
+    if max(scores, default=0) == 0:
+        return trim(text, max_chars)
+    chosen: set[int] = set()
+    used = 0
+    if len(sentences[0]) <= max_chars // 2:  # the lead-in (有下列情形之一的，…) keeps its place
+        chosen.add(0)
+        used = len(sentences[0])
+    for i in sorted(range(len(sentences)), key=lambda i: (-scores[i], i)):
+        if i in chosen:
+            continue
+        cost = len(sentences[i]) + len(ELLIPSIS)
+        if scores[i] > 0 and used + cost <= max_chars:
+            chosen.add(i)
+            used += cost
+    if not chosen:
+        return trim(text, max_chars)
+    out, last = [], -1
+    for i in sorted(chosen):
+        if i != last + 1:
+            out.append(ELLIPSIS)
+        out.append(sentences[i])
+        last = i
+    if last != len(sentences) - 1:
+        out.append(ELLIPSIS)
+    return "".join(out)
+
+
+def reference_block(
+    articles: Sequence[ArticleLike], max_chars: int = ARTICLE_CHARS, question: str = ""
+) -> str:
+    """The ``参考法条：`` block: one numbered line per article (``excerpt`` of its text for
+    ``question``), or ``NO_ARTICLES``."""
     if not articles:
         return REFERENCE_HEADER + NO_ARTICLES
     lines = [
-        f"[{i}]{article_heading(a)}：{trim(a.text, max_chars)}"
+        f"[{i}]{article_heading(a)}：{excerpt(a.text, max_chars, question)}"
         for i, a in enumerate(articles, start=1)
     ]
     return "\n".join([REFERENCE_HEADER, *lines])
@@ -69,7 +121,8 @@ def grounded_question(
     question: str, articles: Sequence[ArticleLike], max_chars: int = ARTICLE_CHARS
 ) -> str:
     """The user turn the model sees: the reference block, a blank line, then the question."""
-    return f"{reference_block(articles, max_chars)}\n\n{QUESTION_HEADER}{question.strip()}"
+    block = reference_block(articles, max_chars, question)
+    return f"{block}\n\n{QUESTION_HEADER}{question.strip()}"
 
 
 def nothing_found_answer() -> str:

@@ -30,3 +30,6 @@ class Config:
     b: float = 0.75  # BM25 length normalisation
     workers: int = 2  # processes that tokenize; 1 = in this process
     limit_files: int = 0  # read only the first N files (laws of a database) in order; 0 = all
+    # Document expansion (recipes/build_index/expansion.py): lay-question terms per article,
+    # indexed beside its text; read only when the file exists (None = none).
+    expansion: Path | None = Path("recipes/build_index/data/expansion.json")

@@ -16,6 +16,7 @@ from recipes.shared.paths import resolve_path
 
 from .citegraph import cite_counts
 from .config import Config, IndexBuildError
+from .expansion import read_expansion
 from .lawdb import apply_source_status, read_database
 from .reader import ParsedFile, parse_file, statute_files
 from .versions import assign_status
@@ -88,7 +89,9 @@ def run(cfg: Config) -> Path:
     parsed_s = time.monotonic() - started
     postings = bm25_postings(documents(cfg, rows), cfg.k1, cfg.b)
     meta = {"tokenizer": cfg.tokenizer, "k1": str(cfg.k1), "b": str(cfg.b)}
-    index = write_index(out_dir, rows, postings, meta)
+    exp_path = resolve_path(cfg.expansion) if cfg.expansion is not None else None
+    expansion = read_expansion(exp_path) if exp_path is not None and exp_path.is_file() else None
+    index = write_index(out_dir, rows, postings, meta, expansion)
     problems = [p for f in files for p in f.problems]
     atomic_write_text(
         out_dir / "rejects.jsonl",
@@ -99,6 +102,11 @@ def run(cfg: Config) -> Path:
         "config": {k: str(v) if isinstance(v, Path) else v for k, v in cfg.__dict__.items()},
         "source": cfg.source,
         "inputs": inputs,
+        "expansion": (
+            {"path": exp_path.name, "sha256": sha256_file(exp_path), "source": expansion["source"]}
+            if expansion is not None and exp_path is not None
+            else None
+        ),
         "index": {"path": INDEX_FILE, "sha256": sha256_file(index)},
         "counts": {
             "files": len(files),

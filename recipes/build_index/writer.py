@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from legal_edge.fileio import replaced_atomically
 from legal_edge.statutes.names import short_names
 from legal_edge.statutes.schema import ARTICLE_COLUMNS, DDL, INDEX_FILE, SCHEMA_VERSION
+
+from .expansion import write_expansion
 
 
 def head_text(row: dict) -> str:
@@ -35,9 +38,14 @@ def bm25_postings(docs: list[list[str]], k1: float, b: float) -> list[tuple[str,
 
 
 def write_index(
-    out_dir: Path, rows: list[dict], postings: list[tuple[str, bytes, bytes]], meta: dict[str, str]
+    out_dir: Path,
+    rows: list[dict],
+    postings: list[tuple[str, bytes, bytes]],
+    meta: dict[str, str],
+    expansion: dict[str, Any] | None = None,
 ) -> Path:
-    """Write the index (rows get ids 1..N in order) and return its path."""
+    """Write the index (rows get ids 1..N in order) and return its path; ``expansion``
+    (``expansion.read_expansion``) adds the expansion table."""
     out = out_dir / INDEX_FILE
     with replaced_atomically(out) as tmp:
         con = sqlite3.connect(tmp)
@@ -53,6 +61,8 @@ def write_index(
             con.executemany("INSERT INTO aliases VALUES (?, ?)", sorted(aliases))
             meta = {**meta, "schema_version": str(SCHEMA_VERSION)}
             con.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))
+            if expansion is not None:
+                write_expansion(con, expansion, float(meta["k1"]), float(meta["b"]))
             con.commit()
         finally:
             con.close()
