@@ -10,8 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.backends.base import BackendOptions
-from legal_edge.settings.loader import ConfigError, load_config
 from legal_edge.models.merged_build import MODEL_FORMS
+from legal_edge.settings.loader import ConfigError, load_config
 
 ENV_PREFIX = "LEGAL_EDGE_"
 # The shipped legal model: the base GGUF (models/gemma3-270m) + the committed LoRA adapter.
@@ -84,8 +84,10 @@ class Settings:
     grounding_k: int = 3
     # An article scoring below this (BM25 x citation prior) is not relevant; with none left the
     # server answers that nothing was found instead of letting the model answer from memory.
-    # Calibrated on labelled and non-legal questions (docs/measurements/2026-11-30-grounding.md).
-    grounding_min_score: float = 7.5
+    # null: the floor build-index calibrated for the index (scores differ between corpora;
+    # `legal-edge statutes status` shows it), 7.5 for an index built before that. A number
+    # overrides it (docs/grounding.md).
+    grounding_min_score: float | None = None
     # Each article is cut to this many characters in the prompt (at a sentence end).
     grounding_article_chars: int = 240
     # true: an unverified citation in an answer gets 〔未核实：why〕 right after it in the text
@@ -143,7 +145,7 @@ class Settings:
             raise ConfigError(f"grounding: {self.grounding!r} must be auto, on or off")
         if not 0 <= self.grounding_k <= 10:
             raise ConfigError(f"grounding_k: {self.grounding_k} must be between 0 and 10")
-        if self.grounding_min_score < 0 or self.grounding_article_chars < 0:
+        if (self.grounding_min_score or 0) < 0 or self.grounding_article_chars < 0:
             raise ConfigError("grounding_min_score / grounding_article_chars: must be >= 0")
         if self.model_form not in MODEL_FORMS:
             raise ConfigError(
