@@ -1,6 +1,6 @@
-"""Progress of an index build on a terminal: one line per phase with its time (tqdm; a bar
-where the phase has a count). Quiet when stderr is not a terminal; the times go to the manifest
-either way."""
+"""Progress of an index build on a terminal: one line per phase with its time (a bar where the
+phase has a count; recipes.shared.progress). Quiet when stderr is not a terminal; the times go
+to the manifest either way."""
 
 from __future__ import annotations
 
@@ -10,27 +10,24 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+from recipes.shared.progress import progress_bar
+
 
 class Phases:
     """``with phases("tokenizing", total=n) as bar: bar.update(k)``; ``seconds`` per phase."""
 
-    def __init__(self, enabled: bool | None = None) -> None:
-        self.enabled = sys.stderr.isatty() if enabled is None else enabled
+    def __init__(self) -> None:
+        self.enabled = sys.stderr.isatty()  # as the bars decide (tqdm's disable=None)
         self.seconds: dict[str, float] = {}
         self._started = time.monotonic()
 
     @contextmanager
     def __call__(self, name: str, total: int | None = None, unit: str = "it") -> Iterator[Any]:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=total,
-            desc=f"  {name}",
+        bar = progress_bar(
+            total,
+            f"  {name}",
             unit=unit,
-            disable=not self.enabled,
             leave=True,
-            file=sys.stderr,
-            dynamic_ncols=True,
             bar_format="{desc}: {percentage:3.0f}%|{bar:30}| {n_fmt}/{total_fmt} [{elapsed}]"
             if total
             else "{desc} [{elapsed}]",

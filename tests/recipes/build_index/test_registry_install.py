@@ -91,8 +91,9 @@ def test_the_default_install_builds_the_books_from_the_registry(
             "public-domain",
             "行政法规",
         )
-        assert index.search("劳动争议案件适用法律问题的解释", k=10)
-        assert any(r.category == "司法解释" for r in index.search("劳动争议仲裁 司法解释", k=10))
+        labour = index.lookup("最高人民法院关于审理劳动争议案件适用法律问题的解释（一）", "1")
+        assert labour is not None and labour.category == "司法解释"  # a judicial interpretation
+        assert labour.text.startswith("劳动者与用人单位之间发生的下列纠纷，属于劳动争议")
         for question, (law, number) in LEGAL[:3]:
             assert (index.resolve_law(law), number) in [
                 (h.law, h.number) for h in index.search(question, k=10)
