@@ -9,6 +9,7 @@ licences, laws and articles in force, newest version date, build time, relevance
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ def describe(index: StatuteIndex) -> dict[str, Any]:
         summary = _counted(index)
     summary.setdefault("min_score", index.min_score)
     return {
-        "index": str(index.path.parent),
+        "index": os.path.normpath(index.path.parent),  # models/../runs/... -> runs/...
         "version": index.path.resolve().parent.name,
         **summary,
     }
