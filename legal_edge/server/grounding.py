@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -83,7 +84,8 @@ class Library:
         """``grounded`` and, when not, why; ``expected``: its manifest asks for an index."""
         index = self.by_model.get(model)
         if index is not None:
-            return {"grounded": True, "index": str(index.path.parent), "reason": None}
+            where = os.path.normpath(index.path.parent)  # models/../runs/... -> runs/...
+            return {"grounded": True, "index": where, "reason": None}
         if not self.opened:
             return {"grounded": False, "index": None, "reason": "the statute index is loading"}
         why = self.off.get(model, "not a served model")
