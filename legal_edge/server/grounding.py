@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import logging
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -20,6 +21,7 @@ from legal_edge.models.manifest import ModelManifest
 from legal_edge.server.errors import bad_request
 from legal_edge.server.schemas import ChatCompletionRequest, ChatMessage
 from legal_edge.settings.server import Settings
+from legal_edge.statutes.books import index_path, min_score, open_index
 from legal_edge.statutes.index import (
     ArticleRecord,
     IndexError_,
@@ -31,24 +33,6 @@ from legal_edge.statutes.prompt import ArticleLike, grounded_question
 from legal_edge.statutes.query import consultation_query
 
 log = logging.getLogger("legal_edge.server")
-
-
-def index_path(settings: Settings, manifest: ModelManifest) -> tuple[Path | None, str]:
-    """The index ``manifest``'s model grounds in under ``settings``, or (None, why not).
-
-    The setting ``statutes_index`` wins over the manifest's (an office's own index); a relative
-    manifest path is relative to the models directory."""
-    if settings.grounding == "off":
-        return None, "grounding: off"
-    named = manifest.statutes_index
-    if named is None and settings.grounding == "auto":
-        return None, "its manifest names no statute index (grounding: auto)"
-    if settings.statutes_index is not None:
-        return Path(settings.statutes_index), ""
-    if named is None:
-        return None, "grounding: on, but no statutes_index is set"
-    path = Path(named).expanduser()
-    return (path if path.is_absolute() else Path(settings.models_dir) / path), ""
 
 
 def search_params(settings: Settings) -> SearchParams:
@@ -69,6 +53,9 @@ class Library:
     indexes: dict[Path, StatuteIndex] = field(default_factory=dict)
     by_model: dict[str, StatuteIndex] = field(default_factory=dict)
     off: dict[str, str] = field(default_factory=dict)  # model -> why it is not grounded
+    # models whose manifest (or grounding: on) asks for an index they could not open
+    failed: set[str] = field(default_factory=set)
+    opened: bool = False  # open() has run
 
     def open(self) -> None:
         """Open and warm every index (blocking: run it in a thread); one log line per model
@@ -85,15 +72,18 @@ class Library:
                 # an index the model should have and does not: a warning; none named: info
                 level = logging.WARNING if path is not None else logging.INFO
                 log.log(level, "grounding off for %s: %s", name, why)
+                if path is not None:
+                    self.failed.add(name)
             else:
                 self.by_model[name] = index
                 log.info("grounding %s in %s", name, index.path)
+        self.opened = True
 
     def _open(self, path: Path) -> StatuteIndex | str:
         key = path.resolve()
         if key not in self.indexes:
             try:
-                index = StatuteIndex(path, search_params(self.settings))
+                index = open_index(path, search_params(self.settings))
                 index.warm()
             except IndexError_ as exc:
                 return f"{exc}; answers are not grounded"
@@ -102,6 +92,17 @@ class Library:
 
     def index_for(self, model: str) -> StatuteIndex | None:
         return self.by_model.get(model)
+
+    def grounding_state(self, model: str) -> dict[str, Any]:
+        """``grounded`` and, when not, why; ``expected``: its manifest asks for an index."""
+        index = self.by_model.get(model)
+        if index is not None:
+            where = os.path.normpath(index.path.parent)  # models/../runs/... -> runs/...
+            return {"grounded": True, "index": where, "reason": None}
+        if not self.opened:
+            return {"grounded": False, "index": None, "reason": "the statute index is loading"}
+        why = self.off.get(model, "not a served model")
+        return {"grounded": False, "index": None, "reason": why, "expected": model in self.failed}
 
     def endpoint_index(self) -> StatuteIndex | None:
         """The index behind /v1/statutes/*: statutes_index when set (opened by the endpoint),
@@ -202,6 +203,7 @@ def _entry(rec: ArticleRecord, given: int | None) -> dict[str, Any]:
         "status": rec.status,
         "origin": rec.origin,
         "licence": rec.licence,
+        "source": rec.source,
         "given": given,  # its number in the prompt's 参考法条 block; None: only cited
         "score": None if rec.score is None else round(rec.score, 3),
         "cited_as": None,  # how the answer wrote it; None: the answer does not cite it
@@ -220,6 +222,7 @@ def _missing(v: Verification, index: StatuteIndex) -> dict[str, Any]:
         "status": v.status,
         "origin": None,
         "licence": None,
+        "source": None,
         "given": None,
         "score": None,
         "cited_as": None,
@@ -256,7 +259,7 @@ async def ground(
         return Grounded(index, body, [], opts.date, flag)
     query = retrieval_query(body.messages, last)
     hits = await asyncio.to_thread(index.search, query, opts.k, opts.date)
-    floor = settings.grounding_min_score
+    floor = min_score(index, settings.grounding_min_score)
     articles = [h for h in hits if h.score is None or h.score >= floor]
     if not articles:
         return Grounded(index, body, [], opts.date, flag, nothing_found=True)

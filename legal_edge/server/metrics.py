@@ -130,5 +130,14 @@ class Metrics:
             registry=r,
         )
 
+        # 1 while the model answers from the statute books, 0 while it answers without them
+        # (its index missing or unreadable, or none configured): alert on 0 for a legal model
+        self.grounded = Gauge(
+            "legal_edge_grounded",
+            "1 if the model's answers are grounded in the statute index, else 0",
+            ["model"],
+            registry=r,
+        )
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

@@ -19,6 +19,7 @@ from legal_edge.server import choices, error_docs
 from legal_edge.server.ab import sticky_key
 from legal_edge.server.accounting import RequestAccount
 from legal_edge.server.generation import map_backend_error
+from legal_edge.server.grounding_status import grounding_card, grounding_health, is_grounded
 from legal_edge.server.responders import respond_json, respond_stream
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.server.shapes import CHAT, TEXT, Shape, model_card
@@ -78,14 +79,21 @@ async def completions(
 
 @get("/models", summary="List served models", responses=error_docs.MODELS)
 async def list_models(server: NamedDependency[ServerState]) -> dict[str, Any]:
-    return {"object": "list", "data": [model_card(rt) for rt in server.models.values()]}
+    return {
+        "object": "list",
+        "data": [
+            model_card(rt) | grounding_card(server.library, rt.name)
+            for rt in server.models.values()
+        ],
+    }
 
 
 @get("/models/{model_id:str}", summary="Describe one model", responses=error_docs.MODELS)
 async def get_model(
     model_id: FromPath[str], server: NamedDependency[ServerState]
 ) -> dict[str, Any]:
-    return model_card(server.runtime(model_id))
+    rt = server.runtime(model_id)
+    return model_card(rt) | grounding_card(server.library, rt.name)
 
 
 @get("/health/live", summary="Liveness: the process answers")
@@ -102,6 +110,7 @@ async def ready(server: NamedDependency[ServerState]) -> Response[dict[str, Any]
     models = {name: rt.backend.ready for name, rt in server.models.items()}
     ok = server.loaded and all(models.values()) and server.load_error is None
     body: dict[str, Any] = {"status": "ready" if ok else "loading", "models": models}
+    body["grounding"] = grounding_health(server.library, list(server.models))
     if server.load_error:
         body["status"], body["error"] = "failed", server.load_error
     return Response(
@@ -115,4 +124,5 @@ async def metrics(server: NamedDependency[ServerState]) -> Response[bytes]:
         stats = rt.backend.stats()
         server.metrics.running.labels(model=name).set(stats.get("running", 0))
         server.metrics.waiting.labels(model=name).set(stats.get("waiting", 0))
+        server.metrics.grounded.labels(model=name).set(is_grounded(server.library, name))
     return Response(server.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")

@@ -15,8 +15,9 @@ from litestar import Request, get
 from litestar.di import NamedDependency
 from litestar.params import FromPath, Parameter
 
-from legal_edge.server import error_docs
+from legal_edge.server import error_docs, grounding_status
 from legal_edge.server.errors import APIError, bad_request
+from legal_edge.statutes import books
 from legal_edge.statutes.index import IndexError_, StatuteIndex
 
 _OPEN_LOCK = threading.Lock()
@@ -42,7 +43,7 @@ def statute_index(request: Request[Any, Any, Any], server: Any) -> StatuteIndex:
         index = request.app.state.get(_STATE_KEY)
         if index is None:
             try:
-                index = StatuteIndex(path)
+                index = books.open_index(path)
             except IndexError_ as exc:
                 raise APIError(
                     503, str(exc), code="statutes_unavailable", type="server_error"
@@ -60,6 +61,22 @@ def _date(value: str | None) -> str | None:
         return dt.date.fromisoformat(value).isoformat()
     except ValueError:
         raise bad_request(f"date must be YYYY-MM-DD, got {value!r}", param="date") from None
+
+
+@get("/statutes", summary="What the statute books are", sync_to_thread=False)
+def describe_statutes(server: NamedDependency[Any]) -> dict[str, Any]:
+    """The statute index behind grounded answers and the look-up endpoints: its sources with
+    their versions and licences, laws and articles in force, newest version date, build time,
+    relevance floor; and for each served model whether it answers from it, or why not."""
+    library = server.library
+    index = library.endpoint_index() if library is not None else None
+    models = {name: grounding_status.state(library, name) for name in server.models}
+    return {
+        "object": "statute_books",
+        "available": index is not None,
+        "books": books.describe(index) if index is not None else None,
+        "models": models,
+    }
 
 
 @get(
@@ -122,4 +139,4 @@ def show_statute(
     return {**current.to_dict(), "versions": [v.to_dict() for v in versions]}
 
 
-HANDLERS = [search_statutes, show_statute]
+HANDLERS = [describe_statutes, search_statutes, show_statute]

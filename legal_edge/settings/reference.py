@@ -117,6 +117,7 @@ TYPE_NAMES = {
     "bool": "true/false",
     "Path": "path",
     "Path | None": "path or null",
+    "float | None": "number or null",
     "tuple[str, ...]": "list of text",
     "dict[str, Any] | None": "mapping or null",
 }

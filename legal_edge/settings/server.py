@@ -84,9 +84,10 @@ class Settings:
     grounding_k: int = 3
     # An article scoring below this (BM25 x citation prior) is not relevant; with none left the
     # server answers that nothing was found instead of letting the model answer from memory.
-    # Calibrated on labelled and non-legal questions (docs/measurements/2026-11-30-grounding.md;
-    # 12 since the expansion table raised every score: docs/measurements/2026-12-07-retrieval.md).
-    grounding_min_score: float = 12.0
+    # null: the floor build-index calibrated for the index (scores differ between corpora;
+    # `legal-edge statutes status` shows it), 7.5 for an index built before that. A number
+    # overrides it (docs/grounding.md).
+    grounding_min_score: float | None = None
     # Each article is cut to this many characters in the prompt: a longer one gives the
     # sentences that share the most words with the question, in order, …… between them.
     grounding_article_chars: int = 240
@@ -152,7 +153,7 @@ class Settings:
             raise ConfigError(f"grounding_k: {self.grounding_k} must be between 0 and 10")
         if self.grounding_expansion_weight < 0:
             raise ConfigError("grounding_expansion_weight: must be >= 0")
-        if self.grounding_min_score < 0 or self.grounding_article_chars < 0:
+        if (self.grounding_min_score or 0) < 0 or self.grounding_article_chars < 0:
             raise ConfigError("grounding_min_score / grounding_article_chars: must be >= 0")
         if self.model_form not in MODEL_FORMS:
             raise ConfigError(

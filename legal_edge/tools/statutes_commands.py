@@ -2,34 +2,48 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from pathlib import Path
 
 import click
 
+from legal_edge.statutes.books import describe, index_path, status_text
+from legal_edge.statutes.books import open_index as open_statutes
 from legal_edge.statutes.index import ArticleRecord, IndexError_, StatuteIndex
 
 
-def open_index(index: Path | None, config: Path | None) -> StatuteIndex:
-    """``--index``, else the config's ``statutes_index``, else the index the served model's
-    manifest names (as the server finds it: on a default install, runs/index/statutes)."""
-    if index is None:
-        from legal_edge.settings.loader import ConfigError
-        from legal_edge.settings.server import load_settings
+def find_index(index: Path | None, config: Path | None) -> Path:
+    """``--index``, else the index the server would ground the configured model in: the
+    config's ``statutes_index``, else the one the model's manifest names."""
+    if index is not None:
+        return index
+    from legal_edge.models.manifest import ManifestError, resolve_model
+    from legal_edge.settings.loader import ConfigError
+    from legal_edge.settings.server import load_settings
 
-        try:
-            settings = load_settings(config)
-        except ConfigError as exc:
-            raise click.ClickException(str(exc)) from None
-        index = settings.statutes_index or model_index(settings.model, settings.models_dir)
-    if index is None:
-        raise click.ClickException(
-            "no statute index: pass --index, set statutes_index, or serve a model whose "
-            "manifest names one"
-        )
     try:
-        return StatuteIndex(index)
+        settings = load_settings(config)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from None
+    if settings.statutes_index is not None:
+        return Path(settings.statutes_index)
+    try:
+        manifest = resolve_model(settings.model, Path(settings.models_dir))
+    except ManifestError as exc:
+        raise click.ClickException(f"no statute index: pass --index ({exc})") from None
+    # the manifest's index even where grounding is switched off (look-ups still work there)
+    path, why = index_path(dataclasses.replace(settings, grounding="auto"), manifest)
+    if path is None:
+        raise click.ClickException(f"no statute index: pass --index ({settings.model}: {why})")
+    return path
+
+
+def open_index(index: Path | None, config: Path | None) -> StatuteIndex:
+    """The index ``find_index`` names, opened; a clear error when it cannot be."""
+    try:
+        return open_statutes(find_index(index, config))
     except IndexError_ as exc:
         raise click.ClickException(str(exc)) from None
 
@@ -52,7 +66,8 @@ _index_option = click.option(
     "--index",
     type=click.Path(path_type=Path),
     default=None,
-    help="Index directory or index.sqlite3 [the config's statutes_index, else the model's].",
+    help="Index directory or index.sqlite3 [the one the server uses: the config's "
+    "statutes_index, else the model's manifest's].",
 )
 _config_option = click.option(
     "--config", type=click.Path(path_type=Path), default=None, help="Server YAML config."
@@ -136,3 +151,40 @@ def verify_command(
         click.echo(f"{'ok ' if v.verified else 'BAD'} {v.raw}: {v.status} ({v.reason})")
     if any(not v.verified for v in checks):
         sys.exit(1)
+
+
+@statutes_group.command("status")
+@_index_option
+@_config_option
+@_json_option
+def status_command(index: Path | None, config: Path | None, as_json: bool) -> None:
+    """What the statute books are: sources and versions, laws and articles in force, newest
+    version date, build time, relevance floor; and the versions kept for rollback."""
+    from legal_edge.statutes import store
+
+    ix = open_index(index, config)
+    info = describe(ix)
+    link = Path(info["index"])
+    info["versions_kept"] = [v.path.name for v in store.versions(link)]
+    if as_json:
+        click.echo(json.dumps(info, ensure_ascii=False, indent=2))
+        return
+    click.echo(status_text(info))
+    if info["versions_kept"]:
+        click.echo(f"  versions kept: {', '.join(info['versions_kept'])}")
+
+
+@statutes_group.command("rollback")
+@_index_option
+@_config_option
+def rollback_command(index: Path | None, config: Path | None) -> None:
+    """Serve the index version built before the current one again (restart the server)."""
+    from legal_edge.statutes import store
+
+    link = find_index(index, config)
+    link = link.parent if link.name.endswith(".sqlite3") else link
+    try:
+        target = store.rollback(link)
+    except store.StoreError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{link} -> {target.name}; restart the server to use it")

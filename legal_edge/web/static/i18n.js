@@ -27,6 +27,7 @@ const TEXT = {
     later: "稍后", contextTooLong: "对话太长，超出了模型能读取的长度。请新建对话，或缩短问题后再试。",
     network: "无法连接服务器：{0}", failed: "请求失败（{0}）：{1}", noModels: "没有可用的模型。",
     modelLoading: "模型仍在加载，请稍后再试。", timeout: "回答超时，请缩短问题后重试。",
+    ungrounded: "注意：此模型回答时不使用法条库：回答不附检索到的法条，其中引用的条文也未经核实。原因：{0}",
     you_md: "您", assistant_md: "助手", exported: "对话",
   },
   en: {
@@ -60,6 +61,7 @@ const TEXT = {
     network: "Cannot reach the server: {0}", failed: "Request failed ({0}): {1}",
     noModels: "No model is available.", modelLoading: "The model is still loading; try again shortly.",
     timeout: "The answer took too long; try a shorter question.",
+    ungrounded: "Note: this model answers without the statute books: its answers carry no retrieved articles and the articles they cite are not checked. Why: {0}",
     you_md: "You", assistant_md: "Assistant", exported: "Conversation",
   },
 };

@@ -28,6 +28,7 @@ const MODEL = "legal-edge.model";
 function applyLanguage() {
   translatePage();
   renderPrivacy();
+  renderGrounding();
   renderList();
   renderMessages();
 }
@@ -39,6 +40,17 @@ function renderPrivacy() {
   p.textContent = !info.feedback_enabled ? t("feedbackOff")
     : info.keeps_conversation_text ? t("privacyKeeps") : t("privacyNoText");
   p.dataset.keeps = String(!!info.keeps_conversation_text);
+  p.hidden = false;
+}
+
+// A model that answers without the statute books (none configured, or its index missing or
+// unreadable) is named as such above the conversation: a lawyer must not take its answer for a
+// grounded one. /v1/models says which (grounded, grounding_off_reason).
+function renderGrounding() {
+  const p = $("ungrounded");
+  const card = (state.models || {})[$("model").value];
+  if (!card || card.grounded !== false) { p.hidden = true; return; }
+  p.textContent = t("ungrounded", card.grounding_off_reason || "?");
   p.hidden = false;
 }
 
@@ -58,12 +70,19 @@ async function loadModels(afterKey) {
   }
   if (!res.ok) { showError(await errorText(res)); return; }
   showError("");
-  const models = ((await res.json()).data || []).map((m) => m.id);
+  const cards = (await res.json()).data || [];
+  const models = cards.map((m) => m.id);
+  state.models = Object.fromEntries(cards.map((m) => [m.id, m]));
   const select = $("model");
-  const wanted = localStorage.getItem(MODEL);
+  const wanted = localStorage.getItem(MODEL) || select.value;
   select.replaceChildren(...models.map((id) => el("option", { value: id, text: id })));
   if (wanted && models.includes(wanted)) select.value = wanted;
   if (!models.length) showError(t("noModels"));
+  renderGrounding();
+  // the statute index opens while the model loads: ask again until it has
+  if (cards.some((m) => m.grounded === false && /loading/.test(m.grounding_off_reason || ""))) {
+    setTimeout(() => loadModels(false), 2000);
+  }
 }
 
 async function loadServerInfo() {
@@ -97,7 +116,10 @@ function wire() {
   });
   $("export").addEventListener("click", exportCurrent);
   $("lang").addEventListener("click", () => { switchLang(); applyLanguage(); });
-  $("model").addEventListener("change", () => localStorage.setItem(MODEL, $("model").value));
+  $("model").addEventListener("change", () => {
+    localStorage.setItem(MODEL, $("model").value);
+    renderGrounding();
+  });
   $("set-key").addEventListener("click", () => askForKey(""));
   $("key-cancel").addEventListener("click", () => $("key-dialog").close());
   $("key-form").addEventListener("submit", (e) => {

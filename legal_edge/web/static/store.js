@@ -25,6 +25,7 @@ export const state = {
   conversations: loadConversations(),
   currentId: localStorage.getItem(CURRENT),
   serverInfo: { keeps_conversation_text: false, feedback_enabled: false, requires_api_key: false },
+  models: {}, // id -> its /v1/models entry (grounded, grounding_off_reason)
   controller: null, // the AbortController of the answer that streams, if one does
   sourcesFor: null, // index of the answer whose sources are shown
 };

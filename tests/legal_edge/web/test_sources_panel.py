@@ -87,3 +87,38 @@ def test_sources_panel_shows_the_citations_links_and_marks(browser: Any, url: st
         assert page.errors == [], page.errors
     finally:
         page.context.close()
+
+
+def test_a_model_answering_without_the_books_is_named_on_the_page(
+    browser: Any,
+    small_statute_index: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    def runtime(name: str, index: Path) -> ModelRuntime:
+        m = echo_manifest(name, ctx=4096)
+        m.statutes_index = str(index)
+        return ModelRuntime(
+            name=name, manifest=m, backend=EchoBackend(m, BackendOptions(n_ctx=4096))
+        )
+
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    (broken / "index.sqlite3").write_bytes(b"not an index" * 100)
+    runtimes = [runtime(MODEL, small_statute_index), runtime("echo-unbooked", broken)]
+    with live_server(create_app(Settings(backend="echo"), runtimes=runtimes)) as base:
+        page = open_chat(browser, base)
+        try:
+            page.wait_for_selector("#model option", state="attached")
+            page.select_option("#model", MODEL)
+            assert page.locator("#ungrounded").is_hidden()
+            page.select_option("#model", "echo-unbooked")
+            notice = page.locator("#ungrounded")
+            notice.wait_for(state="visible")
+            assert "不使用法条库" in notice.inner_text() and str(broken) in notice.inner_text()
+            page.click("#lang")
+            assert "without the statute books" in notice.inner_text()
+            page.select_option("#model", MODEL)
+            assert notice.is_hidden()
+            assert page.errors == []
+        finally:
+            page.context.close()

