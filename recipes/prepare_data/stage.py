@@ -16,21 +16,29 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from recipes.shared.records import Rejection, map_text, prompt_text
+from recipes.shared.statutes import superseded
+
 from . import checkpoint
 from .config import Config, validate
 from .decontam import Decontaminator
 from .dedup import deduplicate
 from .filters import Filters
 from .grounded import ground
-from .mix import held_out, is_crime_related, letter_distribution, load_holdout, shuffle_mcq
+from .mix import (
+    balance_mcq,
+    held_out,
+    is_crime_related,
+    letter_distribution,
+    load_holdout,
+    shuffle_mcq,
+)
 from .outputs import write_outputs
 from .pii import Redactor
 from .readers import Reader
-from recipes.shared.records import Rejection, map_text, prompt_text
 from .selection import TEMPLATE_HEADERS, apply_caps, apply_filters, dedup_text, not_allowed
 from .split import split_records
 from .state import RunState, Step
-from recipes.shared.statutes import superseded
 from .synthesis import synthesize
 
 
@@ -206,7 +214,11 @@ def _finish(cfg: Config, state: RunState, decon: Decontaminator, t_start: float)
         step.records = len(state.records)
         train = [state.records[i] for i in train_idx]
         val = [state.records[i] for i in val_idx]
-        if cfg.shuffle_mcq:
+        if cfg.shuffle_mcq and cfg.balance_mcq_letters:
+            state.mix["mcq_shuffled"] = balance_mcq(train, cfg.mcq_seed) + balance_mcq(
+                val, cfg.mcq_seed
+            )
+        elif cfg.shuffle_mcq:
             shuffled = sum(shuffle_mcq(r, cfg.mcq_seed) for r in train + val)
             state.mix["mcq_shuffled"] = shuffled
         state.mix["train_mcq_letters"] = letter_distribution(train)

@@ -16,8 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.fileio import atomic_write_json
-
 from recipes.shared.base_model import load_model
+
 from .checkpoint import latest_checkpoint, load_checkpoint, save_checkpoint
 from .config import Config, TrainError
 from .data import collate
@@ -203,7 +203,9 @@ def _optimizer_step(plan: Plan, step: int, accelerator, model, optimizer, params
         examples = [plan.train[i] for i in idx]
         batch = {
             k: v.to(accelerator.device)
-            for k, v in collate(examples, plan.base.tokenizer.pad_token_id).items()
+            for k, v in collate(
+                examples, plan.base.tokenizer.pad_token_id, cfg.answer_letter_weight
+            ).items()
         }
         with accelerator.accumulate(model):
             with accelerator.autocast():

@@ -13,14 +13,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from legal_edge.settings.loader import to_dict
 from legal_edge.fileio import sha256_file
 from legal_edge.models.lora_merge import MergeError, read_peft_adapter
 from legal_edge.models.manifest import MANIFEST_NAME
 from legal_edge.prompts import KNOWN_TEMPLATES, TemplateError
+from legal_edge.settings.loader import to_dict
+from recipes.shared.base_model import BaseModel, BaseModelError, load_tokenizer, resolve_base
 from recipes.shared.keys import content_key
 
-from recipes.shared.base_model import BaseModel, BaseModelError, load_tokenizer, resolve_base
 from .config import OPERATIONAL_KEYS, Config, TrainError
 from .data import (
     DataError,
@@ -116,6 +116,10 @@ def _check_numbers(cfg: Config) -> None:
             raise TrainError(f"{key}: must be >= 1")
     if cfg.max_steps <= 0 and cfg.epochs <= 0:
         raise TrainError("epochs: must be > 0 (or set max_steps)")
+    if cfg.answer_letter_weight <= 0:
+        raise TrainError(f"answer_letter_weight: must be > 0, got {cfg.answer_letter_weight}")
+    if cfg.answer_letter_weight != 1.0 and cfg.loss != "answer_only":
+        raise TrainError("answer_letter_weight: only with loss: answer_only")
 
 
 def _load_base(cfg: Config) -> ChosenBase:

@@ -16,8 +16,8 @@ from __future__ import annotations
 import dataclasses
 from pathlib import Path
 
-from legal_edge.settings.loader import to_dict
 from legal_edge.models.manifest import ModelManifest, file_entry
+from legal_edge.settings.loader import to_dict
 from recipes.shared.manifest import TrainedBase, TrainingRecord, library_versions
 from recipes.shared.paths import relative_to_manifest, remove_stale_temps
 

@@ -13,14 +13,15 @@ from legal_edge.statutes.prompt import NONE_APPLIES, QUESTION_HEADER, REFERENCE_
 from recipes.prepare_data.grounded import Grounder, GroundingConfig, rewrite_citations
 from recipes.prepare_data.mix import (
     MixError,
+    balance_mcq,
     held_out,
     is_crime_related,
     letter_distribution,
     load_holdout,
     shuffle_mcq,
 )
-from recipes.shared.records import make_record
 from recipes.shared.prompt_formats import MCQ_MULTI, MCQ_SINGLE, mcq_answer, mcq_prompt
+from recipes.shared.records import make_record
 
 THEFT = "《中华人民共和国刑法》第二百六十四条"
 
@@ -163,3 +164,16 @@ def test_the_shipped_fixture_prompts_are_all_held_out() -> None:
     assert is_crime_related("我被网恋诈骗七千多，这么处理")
     assert is_crime_related("如何举报领导贪污受贿？")
     assert not is_crime_related("如何提前终止和房东的租赁合同？")
+
+
+def test_balanced_letters_put_each_single_answer_on_a_b_c_d_equally_often() -> None:
+    # a mix whose single answers are all B (as a source's prior could be), plus one multi-answer
+    recs = [_mcq(f"jecqa/{i}", "B") for i in range(40)] + [_mcq("jecqa/m", "AC", multi=True)]
+    assert balance_mcq(recs, seed=5) == 41
+    dist = letter_distribution(recs)
+    assert dist["single"] == {"A": 10, "B": 10, "C": 10, "D": 10}
+    assert all(_option_text(r, r["output"].removeprefix("答案：")) == "乙说法" for r in recs[:40])
+    assert sorted(_option_text(recs[40], x) for x in recs[40]["output"][3:]) == ["丙说法", "甲说法"]
+    again = [_mcq(f"jecqa/{i}", "B") for i in range(40)] + [_mcq("jecqa/m", "AC", multi=True)]
+    balance_mcq(again, seed=5)
+    assert again == recs  # deterministic
