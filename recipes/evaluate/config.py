@@ -45,7 +45,8 @@ class SuiteSpec:
     limit: int | None = None  # a seeded random subset; null = all rows
     shots: int = 0  # few-shot examples (mcq: from few_shot_path or unused rows; general: dev/)
     few_shot_path: str | None = None
-    modes: tuple[Literal["loglik", "generate"], ...] = ("loglik", "generate")  # mcq / general
+    # mcq / general; ``calibrated``: loglik minus the letters' loglik for a content-free question
+    modes: tuple[Literal["loglik", "generate", "calibrated"], ...] = ("loglik", "generate")
     max_tokens: int | None = None  # generated tokens; default mcq/general 6, case 256, safety 64
     # general: subject files; crime_questions: sources (legal_advice, ...); empty = all
     subjects: tuple[str, ...] = ()
