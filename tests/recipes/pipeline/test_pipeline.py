@@ -175,6 +175,7 @@ def test_the_gpu_fixed_answer_run_is_one_wired_command() -> None:
     )
     data, train = stages["data"], stages["train"]
     assert data.shuffle_mcq and data.balance_mcq_letters
+    assert data.grounding.refusal_categories == ("safety",)
     assert data.max_per_category["exam_mcq"] > 300
     assert train.data_dir == data.output_dir
     assert train.answer_letter_weight > 1 and train.loss == "answer_only"
