@@ -12,8 +12,9 @@ question), and their answer starts with ``NONE_APPLIES``. A share of the ``refus
 records (harmful requests) get the articles the server would retrieve for the request itself
 and keep their refusal: issue 28 found a grounded mix without them (no harmful request ever
 seen after a 参考法条 block) refused 25 % of held-out harmful requests through the server.
-A consultation whose answer cites only articles the index does not hold is dropped (``unresolved_citations``, with its ``file:line``):
-trained on, it would teach citing what no lawyer can check.
+A consultation whose answer cites only articles the index does not hold is dropped
+(``unresolved_citations``, with its ``file:line``): trained on, it would teach citing what no
+lawyer can check.
 """
 
 from __future__ import annotations
