@@ -7,8 +7,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
-from legal_edge.settings.loader import to_dict
 from legal_edge.fileio import atomic_write_json
+from legal_edge.settings.loader import to_dict
 from recipes.evaluate import onoff
 from recipes.evaluate.config import Config
 from recipes.evaluate.letters import add_letter_stats, letter_rows

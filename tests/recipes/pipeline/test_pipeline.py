@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from legal_edge.settings.loader import ConfigError, load_config
 from legal_edge.models.manifest import resolve_model
+from legal_edge.settings.loader import ConfigError, load_config
 from recipes.pipeline import Config, load_stages, run
 
 REPO = Path(__file__).resolve().parents[3]
