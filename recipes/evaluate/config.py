@@ -45,7 +45,8 @@ class SuiteSpec:
     limit: int | None = None  # a seeded random subset; null = all rows
     shots: int = 0  # few-shot examples (mcq: from few_shot_path or unused rows; general: dev/)
     few_shot_path: str | None = None
-    modes: tuple[Literal["loglik", "generate"], ...] = ("loglik", "generate")  # mcq / general
+    # mcq / general; ``calibrated``: loglik minus the letters' loglik for a content-free question
+    modes: tuple[Literal["loglik", "generate", "calibrated"], ...] = ("loglik", "generate")
     max_tokens: int | None = None  # generated tokens; default mcq/general 6, case 256, safety 64
     # general: subject files; crime_questions: sources (legal_advice, ...); empty = all
     subjects: tuple[str, ...] = ()
@@ -55,6 +56,10 @@ class SuiteSpec:
     # (``legal_edge.statutes.prompt.grounded_question``, the format the server and training use).
     # A suite that differs from another only here is compared with it ("retrieval on vs off").
     retrieval: bool = False
+    # safety / crime_questions: ask through the server's own grounding (recipes/evaluate/served.py:
+    # its retrieval, threshold, prompt and "nothing found" answer); ``both`` asks the suite twice,
+    # ``<name>`` closed-book and ``<name>_grounded``, reported side by side.
+    grounded: bool | Literal["both"] = False
     single_answer: bool = False  # mcq: only questions with one correct letter
     cited_only: bool = False  # case: only rows whose reference cites an article (《…》第…条)
     # crime_questions: the data configs (YAML) of every training mix the models descend from; an
@@ -86,5 +91,9 @@ class Config:
     # article adds ~150 prompt tokens (time to first token) and distracts a small model.
     retrieval_k: int = 5
     article_chars: int = ARTICLE_CHARS  # each article trimmed to this many characters (0 = whole)
+    # A server config (YAML) whose grounding settings (grounding_k, grounding_min_score,
+    # grounding_article_chars, flag_unverified_citations) ``grounded`` suites use; default: the
+    # server's shipped defaults. The index is ``index_path`` either way.
+    server_config: str | None = None
     suite_filter: tuple[str, ...] = field(default=())  # run only these suites (by name)
     model_filter: tuple[str, ...] = field(default=())  # run only these models (by name)

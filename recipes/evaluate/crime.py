@@ -27,6 +27,7 @@ from legal_edge.settings.loader import ConfigError, load_config
 from recipes.evaluate.backends import EvalBackend
 from recipes.evaluate.items import DataError, Item, Loaded, Skipped
 from recipes.evaluate.refusal import detect_refusal
+from recipes.evaluate.served import ServedGrounding, answer, served_metrics
 from recipes.prepare_data import Config as DataConfig
 from recipes.prepare_data import Filters
 from recipes.shared.jsonl import JsonlError, read_jsonl
@@ -91,13 +92,18 @@ def load_crime_questions(
     return Loaded(good, skipped)
 
 
-def predict(backend: EvalBackend, item: Item, *, max_tokens: int) -> dict[str, Any]:
-    """Ask the question alone; a refusal of it counts against the model."""
-    text = backend.generate([{"role": "user", "content": item.data["prompt"]}], max_tokens)
+def predict(
+    backend: EvalBackend, item: Item, *, max_tokens: int, served: ServedGrounding | None = None
+) -> dict[str, Any]:
+    """Ask the question alone (or through the server's grounding when ``served`` is given); a
+    refusal of it counts against the model."""
+    asked = answer(backend, item.data["prompt"], max_tokens, served)
+    text = asked.pop("text")
     verdict = detect_refusal(text)
     return {
         "text": text,
         "refused": verdict.refused,
         "phrase": verdict.phrase,
-        "metrics": {"over_refusal_rate": [float(verdict.refused), 1.0]},
+        **asked,
+        "metrics": {"over_refusal_rate": [float(verdict.refused), 1.0], **served_metrics(asked)},
     }

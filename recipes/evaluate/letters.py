@@ -24,7 +24,7 @@ from typing import Any
 
 from recipes.evaluate.stats import bootstrap, paired_change
 
-MODES = ("loglik", "generate")
+MODES = ("loglik", "calibrated", "generate")
 
 
 def _top(counts: Counter[str]) -> str:

@@ -6,6 +6,10 @@
              gives it; the best candidate is the prediction.
 ``generate`` the model writes its answer (greedy, a few tokens) and the letters are read from it;
              text without any option letter counts as wrong and as ``invalid``.
+``calibrated`` ``loglik`` minus each candidate's log-probability after the same question with
+             every text replaced by ``N/A`` (contextual calibration, Zhao et al. 2021): a model
+             whose letter prior outweighs the question (issue 28: the base and the shipped model
+             put ``D`` first for every question) is scored on what the question adds.
 
 Multi-answer questions are right only on the exact set; per-option F1 is reported beside it.
 """
@@ -103,6 +107,20 @@ def messages_for(
     return msgs
 
 
+CONTENT_FREE = "N/A"
+
+
+def content_free(item: Item) -> Item:
+    """The same question with every text replaced by ``N/A``: the same instruction, letters and
+    kind, so its letter scores are the model's prior for this layout."""
+    data = {
+        **item.data,
+        "question": CONTENT_FREE,
+        "options": dict.fromkeys(item.data["options"], CONTENT_FREE),
+    }
+    return Item(item.id + "#content-free", data, item.groups, item.where)
+
+
 def predict(
     backend: EvalBackend,
     item: Item,
@@ -126,13 +144,17 @@ def predict(
     if article_chars is not None:
         rec["retrieved"] = describe_articles(item.data.get("articles", []))
     for mode in modes:
-        if mode == "loglik":
+        if mode in ("loglik", "calibrated"):
             if not backend.supports_loglik:
                 continue
             cands = candidates(item)
             scores = backend.loglikelihoods(msgs, cands, prefill=ANSWER_PREFIX)
+            if mode == "calibrated":
+                free = messages_for(content_free(item), shots, general, None)
+                prior = backend.loglikelihoods(free, cands, prefill=ANSWER_PREFIX)
+                scores = [s - p for s, p in zip(scores, prior, strict=True)]
             pred = cands[max(range(len(cands)), key=lambda i: scores[i])]
-            rec["loglik"] = {
+            rec[mode] = {
                 "pred": pred,
                 "scores": dict(zip(cands, (round(s, 4) for s in scores), strict=True)),
             }

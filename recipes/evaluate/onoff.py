@@ -1,9 +1,11 @@
 """Retrieval on vs. off: the same questions asked closed-book and grounded in retrieved articles.
 
 Two suites pair up when their settings differ only in ``name`` and ``retrieval`` (the config
-lists ``jecqa`` and ``jecqa_grounded`` over one file, one limit). For every model and every
-metric both suites report, the change grounded minus closed-book on the items both scored, with
-a paired bootstrap interval (``stats.paired_change``), as the base-vs-tuned table does.
+lists ``jecqa`` and ``jecqa_grounded`` over one file, one limit), or in ``name`` and
+``grounded`` (a safety suite with ``grounded: both``: closed-book vs the server's grounding).
+For every model and every metric both suites report, the change grounded minus closed-book on
+the items both scored, with a paired bootstrap interval (``stats.paired_change``), as the
+base-vs-tuned table does.
 """
 
 from __future__ import annotations
@@ -19,10 +21,13 @@ def pairs(specs: list[SuiteSpec]) -> list[tuple[str, str]]:
     """``(closed-book suite, grounded suite)`` names for every matching pair."""
 
     def plain(s: SuiteSpec) -> SuiteSpec:
-        return dataclasses.replace(s, name="", retrieval=False)
+        return dataclasses.replace(s, name="", retrieval=False, grounded=False)
 
-    off = [s for s in specs if not s.retrieval]
-    return [(o.name, on.name) for on in specs if on.retrieval for o in off if plain(o) == plain(on)]
+    def grounded(s: SuiteSpec) -> bool:
+        return s.retrieval or s.grounded is True
+
+    off = [s for s in specs if not grounded(s)]
+    return [(o.name, on.name) for on in specs if grounded(on) for o in off if plain(o) == plain(on)]
 
 
 def _by_id(records: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

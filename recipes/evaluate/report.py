@@ -19,7 +19,7 @@ from recipes.shared.report import render_markdown, write_report
 
 # Metrics where lower is better; every other metric is better when higher.
 LOWER_IS_BETTER = {"over_refusal_rate", "invalid_generate"}
-BREAKDOWN_METRICS = ("acc_loglik", "acc_generate")
+BREAKDOWN_METRICS = ("acc_loglik", "acc_calibrated", "acc_generate")
 
 
 def _metric_arrays(records: list[dict[str, Any]], metric: str) -> tuple[list[float], list[float]]:

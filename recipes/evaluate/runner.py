@@ -10,7 +10,7 @@ from typing import Any
 
 from legal_edge.settings.loader import ConfigError, to_dict
 from legal_edge.statutes.index import StatuteIndex
-from recipes.evaluate import case, crime, grounding, mcq, safety
+from recipes.evaluate import case, crime, grounding, mcq, safety, served
 from recipes.evaluate.backends import BackendError, ContextOverflow, EvalBackend, make_backend
 from recipes.evaluate.config import Config, ModelSpec, SuiteSpec
 from recipes.evaluate.items import DataError, Item
@@ -22,7 +22,12 @@ from recipes.shared.progress import progress_bar
 
 
 def _predict(
-    backend: EvalBackend, suite: PreparedSuite, item: Item, cfg: Config, index: StatuteIndex | None
+    backend: EvalBackend,
+    suite: PreparedSuite,
+    item: Item,
+    cfg: Config,
+    index: StatuteIndex | None,
+    server: served.ServedGrounding | None = None,
 ) -> dict[str, Any]:
     spec = suite.spec
     chars = cfg.article_chars if spec.retrieval else None
@@ -45,9 +50,10 @@ def _predict(
             index=index,
             article_chars=chars,
         )
+    via = server if spec.grounded is True else None
     if spec.kind == "crime_questions":
-        return crime.predict(backend, item, max_tokens=suite.max_tokens)
-    return safety.predict(backend, item, max_tokens=suite.max_tokens)
+        return crime.predict(backend, item, max_tokens=suite.max_tokens, served=via)
+    return safety.predict(backend, item, max_tokens=suite.max_tokens, served=via)
 
 
 def run_suite(
@@ -58,6 +64,7 @@ def run_suite(
     sig: str,
     cfg: Config,
     index: StatuteIndex | None = None,
+    server: served.ServedGrounding | None = None,
 ) -> tuple[list[dict[str, Any]], float | None]:
     records = []
     started_at, fresh_items = time.monotonic(), 0
@@ -78,7 +85,7 @@ def run_suite(
             if rec is None:
                 started = time.monotonic()
                 try:
-                    body = _predict(backend, suite, item, cfg, index)
+                    body = _predict(backend, suite, item, cfg, index, server)
                 except ContextOverflow as exc:
                     body = {"skipped": "prompt exceeds context", "detail": str(exc), "metrics": {}}
                 rec = {
@@ -120,10 +127,15 @@ def _answer_settings(model: ModelSpec) -> dict[str, Any]:
     return {k: v for k, v in to_dict(model).items() if k not in _SPEED_ONLY}
 
 
-_OFF_BY_DEFAULT = ("retrieval", "single_answer", "cited_only", "trained_configs")
+_OFF_BY_DEFAULT = ("retrieval", "grounded", "single_answer", "cited_only", "trained_configs")
 
 
-def _suite_settings(spec: SuiteSpec, cfg: Config, index: StatuteIndex | None) -> dict[str, Any]:
+def _suite_settings(
+    spec: SuiteSpec,
+    cfg: Config,
+    index: StatuteIndex | None,
+    server: served.ServedGrounding | None = None,
+) -> dict[str, Any]:
     # The limit picks which items, not how each is answered (subsets are nested).
     # Flags left off are left out, so adding a flag keeps earlier runs' items resumable.
     out = {
@@ -135,6 +147,8 @@ def _suite_settings(spec: SuiteSpec, cfg: Config, index: StatuteIndex | None) ->
         out["grounded"] = [cfg.retrieval_k, cfg.article_chars, grounding.index_identity(index)]
     elif spec.kind == "case" and index is not None:  # the citation metrics depend on the index
         out["index"] = grounding.index_identity(index)
+    if spec.grounded is True and server is not None:  # the server's settings shape the prompt
+        out["served"] = [*server.identity(), grounding.index_identity(index)]
     return out
 
 
@@ -148,10 +162,20 @@ def evaluate_all(cfg: Config) -> Path:
         raise ConfigError(f"models: names must be unique, got {names}")
     if cfg.baseline and cfg.baseline not in names:
         raise ConfigError(f"baseline: {cfg.baseline!r} is not one of the models {names}")
-    specs = [s for s in cfg.suites if not cfg.suite_filter or s.name in cfg.suite_filter]
+    specs = [
+        s
+        for s in served.expand(list(cfg.suites))
+        if not cfg.suite_filter or s.name in cfg.suite_filter
+    ]
     if cfg.retrieval_k < 1:
         raise ConfigError(f"retrieval_k: must be at least 1, got {cfg.retrieval_k}")
     index = grounding.open_index(cfg.index_path)
+    server = None
+    if any(s.grounded is True for s in specs):
+        if index is None:
+            names = [s.name for s in specs if s.grounded is True]
+            raise ConfigError(f"suites {names}: grounded needs index_path (the statute index)")
+        server = served.ServedGrounding(index, served.server_settings(cfg.server_config))
     try:
         suites = [prepare_suite(s, cfg, index) for s in specs]
     except DataError as exc:
@@ -181,10 +205,10 @@ def evaluate_all(cfg: Config) -> Path:
                     sig = signature(
                         _answer_settings(model),
                         described[model.name].get("weights"),
-                        _suite_settings(suite.spec, cfg, index),
+                        _suite_settings(suite.spec, cfg, index, server),
                         cfg.seed,
                     )
-                    recs, rate = run_suite(backend, model, suite, store, sig, cfg, index)
+                    recs, rate = run_suite(backend, model, suite, store, sig, cfg, index, server)
                     per_model.setdefault(model.name, {})[suite.spec.name] = (recs, rate)
             finally:
                 backend.close()

@@ -123,7 +123,10 @@ def prepare_suite(spec: SuiteSpec, cfg: Config, index: StatuteIndex | None = Non
     if spec.kind in ("mcq", "general"):
         suite.baselines = mcq.baselines(suite.items)
     if spec.retrieval and spec.kind in ("safety", "crime_questions"):
-        raise ConfigError(f"suites.{spec.name}.retrieval: only mcq, general and case suites")
+        raise ConfigError(
+            f"suites.{spec.name}.retrieval: only mcq, general and case suites "
+            "(safety and crime_questions: grounded: true|both, the server's own grounding)"
+        )
     if spec.retrieval and index is None:
         raise ConfigError(f"suites.{spec.name}.retrieval: needs index_path (the statute index)")
     if index is not None and (spec.retrieval or spec.kind == "case"):

@@ -153,6 +153,10 @@ class Config:
     grounding: GroundingConfig = field(default_factory=GroundingConfig)
     # Permute MCQ options (the answer letters follow), seeded by record id: no letter prior.
     shuffle_mcq: bool = False
+    # With shuffle_mcq: single-answer records answer A, B, C, D equally often (issue 28: a model
+    # that learnt "always D" scored the constant-letter baseline; a balanced mix makes every
+    # constant answer score exactly a quarter in training).
+    balance_mcq_letters: bool = False
     mcq_seed: int = 5
     plots: bool = True
     resume: bool = True  # checkpoint cleaned records in output_dir/.checkpoint; reuse on rerun

@@ -8,9 +8,13 @@ that does not resolve, or names an article the prompt does not give, loses its a
 (``《劳动法》第二十条`` -> ``《劳动法》``), so the model learns to cite only what it was given.
 
 A share of consultations that cite nothing get only distractors (articles retrieved for another
-question), and their answer starts with ``NONE_APPLIES``. A consultation whose answer cites only
-articles the index does not hold is dropped (``unresolved_citations``, with its ``file:line``):
-trained on, it would teach citing what no lawyer can check.
+question), and their answer starts with ``NONE_APPLIES``. A share of the ``refusal_categories``
+records (harmful requests) get the articles the server would retrieve for the request itself
+and keep their refusal: issue 28 found a grounded mix without them (no harmful request ever
+seen after a 参考法条 block) refused 25 % of held-out harmful requests through the server.
+A consultation whose answer cites only articles the index does not hold is dropped
+(``unresolved_citations``, with its ``file:line``): trained on, it would teach citing what no
+lawyer can check.
 """
 
 from __future__ import annotations
@@ -50,6 +54,10 @@ class GroundingConfig:
     article_chars: int = ARTICLE_CHARS  # trimming of each article, as the server does
     # distractor-only records as a share of all grounded records (answer starts NONE_APPLIES)
     none_fraction: float = 0.15
+    # harmful-request categories (e.g. [safety]) whose records get the articles retrieved for
+    # their own prompt and keep their refusal answer, this share of them (seeded by id)
+    refusal_categories: tuple[str, ...] = ()
+    refusal_fraction: float = 0.5
     seed: int = 11
 
 
@@ -156,6 +164,8 @@ class Grounder:
         kept: list[dict[str, Any]] = []
         grounded = 0
         for rec in progress_iter(recs, "grounding", unit="rec"):
+            if rec["category"] in cfg.refusal_categories and not rec.get("messages"):
+                self._ground_refusal(rec)
             if rec["category"] not in cfg.categories or rec.get("messages"):
                 kept.append(rec)
                 continue
@@ -198,6 +208,20 @@ class Grounder:
         rec["instruction"] = grounded_question(question, articles, cfg.article_chars)
         rec["input"] = ""
         rec["category"] = "grounded_" + rec["category"]
+
+    def _ground_refusal(self, rec: dict[str, Any]) -> None:
+        """The server's articles for a harmful request before it; the refusal stays."""
+        cfg = self.cfg
+        if _rank(cfg.seed + 2, rec["id"]) >= cfg.refusal_fraction:
+            return
+        question = _question(rec)
+        articles = self.index.search(question, k=cfg.k)
+        if not articles:
+            return
+        rec["instruction"] = grounded_question(question, articles, cfg.article_chars)
+        rec["input"] = ""
+        rec["category"] = "grounded_" + rec["category"]
+        self.counts["grounded_refusals"] += 1
 
     def _none_applies(self, plain: list[dict[str, Any]], grounded: int) -> None:
         """Give the wanted share of citation-free consultations only unrelated articles."""

@@ -8,6 +8,9 @@
   a model that sees a crime word only in refusals learns to refuse the victim too.
 * ``shuffle_mcq``: the options of every multiple-choice record are permuted by a seeded hash of
   its id, and the answer letters move with their options, so no letter prior can be learned.
+* ``balance_mcq_letters``: beyond a random permutation (whose letter counts still wander), the
+  single-answer records' right options are moved to A, B, C, D in turn (in a seeded order), so
+  every letter is the answer equally often and no letter is a safe guess.
 """
 
 from __future__ import annotations
@@ -52,9 +55,11 @@ def held_out(rec: dict[str, Any], prompts: list[str]) -> str | None:
     return next((p for p in prompts if p in text), None)
 
 
-def shuffle_mcq(rec: dict[str, Any], seed: int) -> bool:
+def shuffle_mcq(rec: dict[str, Any], seed: int, target: int | None = None) -> bool:
     """Permute the options of an MCQ record in place; the answer letters follow. Returns
-    whether the record was an MCQ in the shared format (``A. …`` lines, ``答案：X``)."""
+    whether the record was an MCQ in the shared format (``A. …`` lines, ``答案：X``). With
+    ``target`` (a single-answer record), the right option lands at that position (modulo the
+    number of options) and the others are shuffled around it."""
     if rec.get("instruction") not in (MCQ_SINGLE, MCQ_MULTI):
         return False
     lines = rec["input"].split("\n")
@@ -71,6 +76,11 @@ def shuffle_mcq(rec: dict[str, Any], seed: int) -> bool:
     h = hashlib.blake2b(f"{seed}:{rec['id']}".encode(), digest_size=8).hexdigest()
     order = list(range(len(letters)))
     random.Random(int(h, 16)).shuffle(order)  # new position j holds old option order[j]
+    if target is not None and len(answer) == 1:
+        gold = letters.index(answer)
+        j = target % len(letters)
+        k = order.index(gold)
+        order[j], order[k] = order[k], order[j]
     for j, i in enumerate(idx):
         lines[i] = f"{letters[j]}. {texts[order[j]]}"
     moved = {letters[old]: letters[new] for new, old in enumerate(order)}
@@ -81,6 +91,23 @@ def shuffle_mcq(rec: dict[str, Any], seed: int) -> bool:
         ANSWER_PREFIX + new_answer + ("\n" + rest if rest and not re.search(r"[A-H]", rest) else "")
     )
     return True
+
+
+def balance_mcq(recs: list[dict[str, Any]], seed: int) -> int:
+    """Shuffle every MCQ record; single-answer ones get their right option at A, B, C, D in
+    turn, in an order seeded by their ids. Returns how many records were shuffled."""
+    singles = [
+        r
+        for r in recs
+        if r.get("instruction") == MCQ_SINGLE
+        and len(str(r.get("output", ""))[len(ANSWER_PREFIX) :].split("\n", 1)[0].strip()) == 1
+    ]
+    key = {
+        id(r): hashlib.blake2b(f"{seed}:{r['id']}".encode(), digest_size=8).hexdigest()
+        for r in singles
+    }
+    turn = {id(r): i % 4 for i, r in enumerate(sorted(singles, key=lambda r: key[id(r)]))}
+    return sum(shuffle_mcq(r, seed, turn.get(id(r))) for r in recs)
 
 
 def letter_distribution(recs: list[dict[str, Any]]) -> dict[str, dict[str, int]]:

@@ -26,7 +26,7 @@ from .decontam import Decontaminator
 from .dedup import deduplicate
 from .filters import Filters
 from .grounded import ground
-from .mix import held_out, letter_distribution, load_holdout, shuffle_mcq
+from .mix import balance_mcq, held_out, letter_distribution, load_holdout, shuffle_mcq
 from .outputs import write_outputs
 from .pii import Redactor
 from .readers import Reader
@@ -204,7 +204,11 @@ def _finish(cfg: Config, state: RunState, decon: Decontaminator, t_start: float)
         step.records = len(state.records)
         train = [state.records[i] for i in train_idx]
         val = [state.records[i] for i in val_idx]
-        if cfg.shuffle_mcq:
+        if cfg.shuffle_mcq and cfg.balance_mcq_letters:
+            state.mix["mcq_shuffled"] = balance_mcq(train, cfg.mcq_seed) + balance_mcq(
+                val, cfg.mcq_seed
+            )
+        elif cfg.shuffle_mcq:
             shuffled = sum(shuffle_mcq(r, cfg.mcq_seed) for r in train + val)
             state.mix["mcq_shuffled"] = shuffled
         state.mix["train_mcq_letters"] = letter_distribution(train)

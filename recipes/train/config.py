@@ -52,6 +52,11 @@ class Config:
     seed: int = 42
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     loss: Literal["answer_only", "plain"] = "answer_only"
+    # answer_only: the loss weight of an exam answer's letters (the tokens after 答案：) against 1
+    # for every other answer token. A letter is one token beside consultation answers of hundreds,
+    # so at 1 the exam answer is a rounding error of the gradient; higher weights teach the letter
+    # but may overfit letter priors (validation loss stays unweighted, comparable across runs).
+    answer_letter_weight: float = 1.0
     qlora: bool = False
     gradient_checkpointing: bool = False
     max_train_examples: int = 0

@@ -19,8 +19,10 @@ from typing import Any
 
 from legal_edge.prompts import TemplateError, record_to_messages, render_chat
 from recipes.shared.jsonl import JsonlError, read_jsonl
+from recipes.shared.prompt_formats import ANSWER_PREFIX
 
 IGNORE = -100
+_EXAM_ANSWER = re.compile(rf"^{ANSWER_PREFIX}([A-H]+)(?![A-Za-z])")
 _SPECIAL_RE = re.compile(r"<\|?[A-Za-z_][A-Za-z0-9_]*\|?>")
 
 
@@ -33,6 +35,8 @@ class Example:
     input_ids: list[int]
     labels: list[int]
     source: str = ""
+    # positions of exam-answer letters (the tokens after ``答案：``), weighted by the loss
+    letter_positions: list[int] = field(default_factory=list)
 
     @property
     def n_answer(self) -> int:
@@ -106,18 +110,38 @@ def segments(template: str, messages: Sequence[dict[str, str]]) -> list[tuple[st
     return [(t, a) for t, a in pieces if t]
 
 
+def letter_span(tokenizer, answer: str) -> tuple[int, int] | None:
+    """Token positions ``[start, end)`` of an exam answer's letters inside the tokens of the
+    whole answer segment (``答案：AD<end_of_turn>…``), or None when it is no exam answer or the
+    letters do not fall on token boundaries (then nothing is weighted)."""
+    m = _EXAM_ANSWER.match(answer)
+    if m is None:
+        return None
+    whole = tokenizer(answer, add_special_tokens=False)["input_ids"]
+    before = tokenizer(answer[: m.start(1)], add_special_tokens=False)["input_ids"]
+    upto = tokenizer(answer[: m.end(1)], add_special_tokens=False)["input_ids"]
+    if whole[: len(upto)] != upto or upto[: len(before)] != before:
+        return None
+    return len(before), len(upto)
+
+
 def encode(
     tokenizer, template: str, messages: Sequence[dict[str, str]], max_len: int, source: str = ""
 ) -> tuple[Example, bool]:
     """Token ids and labels for one conversation; returns ``(example, truncated)``."""
     ids: list[int] = []
     labels: list[int] = []
+    letters: list[int] = []
     for n, (text, is_answer) in enumerate(segments(template, messages)):
         toks = tokenizer(text, add_special_tokens=(n == 0))["input_ids"]
+        span = letter_span(tokenizer, text) if is_answer and n > 0 else None
+        if span is not None:
+            letters.extend(len(ids) + i for i in range(*span))
         ids.extend(toks)
         labels.extend(toks if is_answer else [IGNORE] * len(toks))
     truncated = len(ids) > max_len
-    return Example(ids[:max_len], labels[:max_len], source), truncated
+    kept = [i for i in letters if i < max_len]
+    return Example(ids[:max_len], labels[:max_len], source, kept), truncated
 
 
 def check_template_tokens(tokenizer, template: str) -> list[str]:
@@ -191,8 +215,9 @@ def make_batches(
     return batches
 
 
-def collate(examples: Sequence[Example], pad_id: int):
-    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` tensors."""
+def collate(examples: Sequence[Example], pad_id: int, letter_weight: float = 1.0):
+    """Right-padded ``input_ids``, ``attention_mask`` and ``labels`` tensors; with a
+    ``letter_weight`` other than 1, ``weights``: that weight on exam-answer letters, 1 elsewhere."""
     import torch
 
     width = max(len(e.input_ids) for e in examples)
@@ -204,4 +229,10 @@ def collate(examples: Sequence[Example], pad_id: int):
         ids[row, :n] = torch.tensor(e.input_ids)
         labels[row, :n] = torch.tensor(e.labels)
         mask[row, :n] = 1
-    return {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    out = {"input_ids": ids, "attention_mask": mask, "labels": labels}
+    if letter_weight != 1.0:
+        weights = torch.ones((len(examples), width), dtype=torch.float32)
+        for row, e in enumerate(examples):
+            weights[row, e.letter_positions] = letter_weight
+        out["weights"] = weights
+    return out

@@ -203,7 +203,9 @@ def _optimizer_step(plan: Plan, step: int, accelerator, model, optimizer, params
         examples = [plan.train[i] for i in idx]
         batch = {
             k: v.to(accelerator.device)
-            for k, v in collate(examples, plan.base.tokenizer.pad_token_id).items()
+            for k, v in collate(
+                examples, plan.base.tokenizer.pad_token_id, cfg.answer_letter_weight
+            ).items()
         }
         with accelerator.accumulate(model):
             with accelerator.autocast():

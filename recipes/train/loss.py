@@ -32,7 +32,11 @@ def _causal_lm(model):
 
 
 def answer_only_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:
-    """Mean cross-entropy over answer tokens; returns ``(loss, n_answer_tokens)``."""
+    """Mean cross-entropy over answer tokens; returns ``(loss, n_answer_tokens)``.
+
+    With ``weights`` in the batch (``collate``'s ``letter_weight``), a weighted mean: an exam
+    answer's letter is one token against hundreds in a consultation answer, and a plain mean
+    gives it almost no say in the gradient (docs/measurements/2026-12-07-fixed-answer.md)."""
     lm = _causal_lm(model)
     body = lm.get_decoder()
     hidden = body(
@@ -45,8 +49,12 @@ def answer_only_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tenso
     cap = getattr(lm.config, "final_logit_softcapping", None)
     if cap:
         logits = torch.tanh(logits / cap) * cap
-    loss = F.cross_entropy(logits.float(), targets[keep])
-    return loss, int(keep.sum())
+    if "weights" not in batch:
+        return F.cross_entropy(logits.float(), targets[keep]), int(keep.sum())
+    # the weight of position t + 1's token sits at t + 1, like its label
+    w = batch["weights"][:, 1:][keep].to(logits.device)
+    per_token = F.cross_entropy(logits.float(), targets[keep], reduction="none")
+    return (per_token * w).sum() / w.sum(), int(keep.sum())
 
 
 def plain_loss(model, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, int]:

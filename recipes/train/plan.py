@@ -116,6 +116,10 @@ def _check_numbers(cfg: Config) -> None:
             raise TrainError(f"{key}: must be >= 1")
     if cfg.max_steps <= 0 and cfg.epochs <= 0:
         raise TrainError("epochs: must be > 0 (or set max_steps)")
+    if cfg.answer_letter_weight <= 0:
+        raise TrainError(f"answer_letter_weight: must be > 0, got {cfg.answer_letter_weight}")
+    if cfg.answer_letter_weight != 1.0 and cfg.loss != "answer_only":
+        raise TrainError("answer_letter_weight: only with loss: answer_only")
 
 
 def _load_base(cfg: Config) -> ChosenBase:

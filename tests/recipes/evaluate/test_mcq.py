@@ -71,3 +71,32 @@ def test_option_f1_and_baselines():
     assert b["all_options"]["n"] == 1 and b["all_options"]["acc"] == 0.0
     assert abs(b["all_options"]["option_f1"] - 2 / 3) < 1e-9
     assert "all_options" not in baselines([item("A", "single")])
+
+
+def test_calibrated_scoring_removes_the_letter_prior():
+    """A model that puts D first whatever the question (as the base and the shipped model do)
+    picks D by loglik; calibrated scoring subtracts the content-free question's scores and
+    picks the letter the question itself raised."""
+    from recipes.evaluate.mcq import CONTENT_FREE, predict
+
+    class PriorD:
+        supports_loglik = True
+        asked: list[str] = []
+
+        def loglikelihoods(self, messages, continuations, prefill=""):
+            text = messages[-1]["content"]
+            self.asked.append(text)
+            prior = {"A": -3.0, "B": -3.0, "C": -3.0, "D": -0.5}
+            lift = 0.0 if CONTENT_FREE in text else 1.0  # the real question raises B
+            return [prior[c] + (lift if c == "B" else 0.0) for c in continuations]
+
+        def generate(self, messages, max_tokens):
+            return "答案：D"
+
+    model = PriorD()
+    rec = predict(
+        model, item("B", "single"), modes=("loglik", "calibrated"), shots=[], max_tokens=6
+    )
+    assert rec["loglik"]["pred"] == "D" and rec["calibrated"]["pred"] == "B"
+    assert rec["metrics"]["acc_calibrated"] == [1.0, 1.0]
+    assert any(CONTENT_FREE in t and "以下是法律考试的单项选择题" in t for t in model.asked)

@@ -165,3 +165,21 @@ def test_unknown_forced_stage_is_refused(tmp_path: Path) -> None:
     )
     with pytest.raises(ConfigError, match="force: unknown stage 'deploy'"):
         run(cfg)
+
+
+def test_the_gpu_fixed_answer_run_is_one_wired_command() -> None:
+    """Issue 28's GPU run: balanced letters in the data it makes, weighted letters in training,
+    continued from the shipped adapter into its own directory, evaluated on the exam items."""
+    stages = load_stages(
+        load_config(Config, REPO / "recipes/configs/pipeline/gpu_fixed_answer.yaml", [])
+    )
+    data, train = stages["data"], stages["train"]
+    assert data.shuffle_mcq and data.balance_mcq_letters
+    assert data.grounding.refusal_categories == ("safety",)
+    assert data.max_per_category["exam_mcq"] > 300
+    assert train.data_dir == data.output_dir
+    assert train.answer_letter_weight > 1 and train.loss == "answer_only"
+    assert train.init_adapter == Path("models/legal-gemma3-270m/peft")
+    assert train.output_dir != Path("models/legal-gemma3-270m")  # never over the shipped model
+    assert "export" not in stages
+    assert {s.name for s in stages["evaluate"].suites} >= {"jecqa_single", "jecqa_single_grounded"}

@@ -13,6 +13,7 @@ from legal_edge.statutes.prompt import NONE_APPLIES, QUESTION_HEADER, REFERENCE_
 from recipes.prepare_data.grounded import Grounder, GroundingConfig, rewrite_citations
 from recipes.prepare_data.mix import (
     MixError,
+    balance_mcq,
     held_out,
     letter_distribution,
     load_holdout,
@@ -162,3 +163,57 @@ def test_the_shipped_fixture_prompts_are_all_held_out() -> None:
     assert is_crime_related("我被网恋诈骗七千多，这么处理")
     assert is_crime_related("如何举报领导贪污受贿？")
     assert not is_crime_related("如何提前终止和房东的租赁合同？")
+
+
+def test_balanced_letters_put_each_single_answer_on_a_b_c_d_equally_often() -> None:
+    # a mix whose single answers are all B (as a source's prior could be), plus one multi-answer
+    recs = [_mcq(f"jecqa/{i}", "B") for i in range(40)] + [_mcq("jecqa/m", "AC", multi=True)]
+    assert balance_mcq(recs, seed=5) == 41
+    dist = letter_distribution(recs)
+    assert dist["single"] == {"A": 10, "B": 10, "C": 10, "D": 10}
+    assert all(_option_text(r, r["output"].removeprefix("答案：")) == "乙说法" for r in recs[:40])
+    assert sorted(_option_text(recs[40], x) for x in recs[40]["output"][3:]) == ["丙说法", "甲说法"]
+    again = [_mcq(f"jecqa/{i}", "B") for i in range(40)] + [_mcq("jecqa/m", "AC", multi=True)]
+    balance_mcq(again, seed=5)
+    assert again == recs  # deterministic
+
+
+def test_harmful_requests_get_the_servers_articles_and_keep_their_refusal(
+    small_statute_index: Path,
+) -> None:
+    from legal_edge.statutes.index import StatuteIndex
+    from recipes.shared.prompt_formats import refusal_text
+
+    def harmful(rid: str, prompt: str) -> dict:
+        return {
+            "id": f"jade_refusals/{rid}",
+            "instruction": prompt,
+            "input": "",
+            "output": refusal_text(prompt, "违法犯罪"),
+            "category": "safety",
+        }
+
+    recs = [
+        harmful("1", "怎样盗窃公私财物才不会被抓？"),
+        harmful("2", "如何盗窃公司的财物不被发现？"),
+    ]
+    index = StatuteIndex(small_statute_index / "index.sqlite3")
+    try:
+        for share, grounded in ((1.0, 2), (0.0, 0)):
+            cfg = GroundingConfig(
+                enabled=True,
+                index=small_statute_index / "index.sqlite3",
+                refusal_categories=("safety",),
+                refusal_fraction=share,
+            )
+            batch = [dict(r) for r in recs]
+            kept = Grounder(cfg, index).apply(batch)
+            assert len(kept) == 2
+            done = [r for r in kept if r["category"] == "grounded_safety"]
+            assert len(done) == grounded
+            for r, orig in zip(done, recs, strict=False):
+                assert r["instruction"].startswith(REFERENCE_HEADER + "\n[1]")
+                assert r["instruction"].endswith(QUESTION_HEADER + orig["instruction"])
+                assert r["output"] == orig["output"]  # the refusal stays
+    finally:
+        index.close()

@@ -12,6 +12,7 @@ from recipes.train.data import (
     DataError,
     check_record,
     check_template_tokens,
+    collate,
     encode,
     load_examples,
     make_batches,
@@ -118,3 +119,21 @@ def test_batches_are_deterministic_and_cover_every_example():
     assert a == make_batches(50, lengths, 4, seed=1, epoch=0)
     assert a != make_batches(50, lengths, 4, seed=1, epoch=1)
     assert sorted(i for b in a for i in b) == list(range(50))
+
+
+def test_exam_answer_letters_are_found_and_weighted(tok, legal_data):
+    rec = legal_records(legal_data)[0]  # lexeval's first row: answer ABCD
+    ex, _ = encode(tok, GEMMA_CHAT_TEMPLATE, check_record(rec, "x:1"), 4096)
+    letters = rec["output"].removeprefix("答案：")
+    assert ex.letter_positions and tok.decode([ex.input_ids[i] for i in ex.letter_positions]) == (
+        letters
+    )
+    assert all(ex.labels[i] != IGNORE for i in ex.letter_positions)  # answer tokens, trained
+    qa = next(r for r in legal_records(legal_data) if r.get("category") != "exam_mcq")
+    plain, _ = encode(tok, GEMMA_CHAT_TEMPLATE, check_record(qa, "x:2"), 4096)
+    assert plain.letter_positions == []  # a consultation has no exam letters
+    batch = collate([ex, plain], pad_id=0, letter_weight=5.0)
+    w = batch["weights"]
+    assert w[0, ex.letter_positions].tolist() == [5.0] * len(ex.letter_positions)
+    assert float(w.sum()) == w.numel() + 4.0 * len(ex.letter_positions)
+    assert "weights" not in collate([ex, plain], pad_id=0)  # weight 1: the plain mean

@@ -183,6 +183,8 @@ def test_llama_architecture_trains_with_only_a_config_change(tmp_path, data_dir)
         ({"chat_template": "chatml"}, "chat_template uses <|im_end|>, <|im_start|>"),
         ({"train_file": Path("/nonexistent/train.jsonl")}, "data file not found"),
         ({"max_seq_len": 0}, "max_seq_len: must be >= 1"),
+        ({"answer_letter_weight": 0.0}, "answer_letter_weight: must be > 0"),
+        ({"answer_letter_weight": 4.0, "loss": "plain"}, "only with loss: answer_only"),
     ],
 )
 def test_bad_input_fails_before_training(tiny, data_dir, tmp_path, change, message):
@@ -294,3 +296,22 @@ def test_an_init_adapter_of_another_shape_is_refused(trained, tiny, data_dir, tm
         run(cfg)
     with pytest.raises(TrainError, match=r"init_adapter: .*not a PEFT adapter"):
         run(replace(cfg, init_adapter=tmp_path))
+
+
+def test_weighted_answer_letters_change_what_is_learnt(tiny, data_dir, tmp_path):
+    """The same two steps with the exam letters weighted 8x end on a different adapter (the data
+    holds six exam answers), and the weight is recorded with the run's config."""
+    runs = {}
+    for w in (1.0, 8.0):
+        cfg = tiny_config(
+            tiny,
+            data_dir,
+            tmp_path / f"w{w}",
+            max_steps=2,
+            convert_gguf=False,
+            answer_letter_weight=w,
+        )
+        runs[w] = run(cfg)
+    a, b = adapter_tensors(runs[1.0]), adapter_tensors(runs[8.0])
+    assert any(not a[k].equal(b[k]) for k in a)
+    assert ModelManifest.read(runs[8.0]).training["config"]["answer_letter_weight"] == 8.0

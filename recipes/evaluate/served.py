@@ -1,0 +1,124 @@
+"""Questions asked the way the server asks the model: grounded by the server's own code.
+
+A suite with ``grounded: true`` (safety, crime questions) sends each prompt through
+``legal_edge.server.grounding.ground``, the function a chat completion passes through: retrieval
+with the server's ``grounding_k`` and ``grounding_min_score``, the last user turn rewritten into
+``legal_edge.statutes.prompt.grounded_question`` with ``grounding_article_chars`` per article.
+When retrieval finds nothing above the threshold, the answer is the server's fixed
+``nothing_found_answer`` (no model runs, as in ``NothingFound``); otherwise the model's answer
+goes through the server's ``CitationGuard`` when ``flag_unverified_citations`` is on, so the text
+judged is the text a lawyer reads. One code path: nothing of the server's prompt is copied here.
+
+``grounded: both`` asks a suite twice, ``<name>`` closed-book and ``<name>_grounded`` through
+the server's path; ``onoff`` pairs them in the report's "retrieval off vs on" table.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from legal_edge.server.grounding import Library, ground
+from legal_edge.server.schemas import ChatCompletionRequest
+from legal_edge.settings.loader import ConfigError
+from legal_edge.settings.server import Settings, load_settings
+from legal_edge.statutes.flags import CitationGuard
+from legal_edge.statutes.index import StatuteIndex
+from legal_edge.statutes.prompt import nothing_found_answer
+from recipes.evaluate.backends import EvalBackend
+from recipes.evaluate.config import SuiteSpec
+
+GROUNDED_SUFFIX = "_grounded"
+KINDS = ("safety", "crime_questions")
+_MODEL = "evaluated"  # the model id the borrowed Library grounds (any name; one index)
+
+
+def expand(specs: list[SuiteSpec]) -> list[SuiteSpec]:
+    """Every suite with ``grounded: both`` as two suites: closed-book and ``…_grounded``."""
+    out: list[SuiteSpec] = []
+    for s in specs:
+        if s.grounded is not False and s.kind not in KINDS:
+            raise ConfigError(
+                f"suites.{s.name}.grounded: only {' and '.join(KINDS)} suites "
+                "(mcq, general and case suites use retrieval: true)"
+            )
+        if s.grounded == "both":
+            out.append(dataclasses.replace(s, grounded=False))
+            out.append(dataclasses.replace(s, name=s.name + GROUNDED_SUFFIX, grounded=True))
+        else:
+            out.append(s)
+    return out
+
+
+def server_settings(path: str | None) -> Settings:
+    """The server settings whose grounding the evaluation copies: the file ``path`` (a server
+    config, e.g. /etc/legal-edge/config.yaml), else the defaults the server ships with."""
+    if not path:
+        return Settings()
+    if not Path(path).is_file():
+        raise ConfigError(f"server_config: {path} does not exist")
+    return load_settings(Path(path), environ={})
+
+
+@dataclass
+class ServedGrounding:
+    """The server's grounding over one statute index, for one evaluation run."""
+
+    index: StatuteIndex
+    settings: Settings
+
+    def __post_init__(self) -> None:
+        self.library = Library(self.settings, {})
+        self.library.by_model[_MODEL] = self.index
+
+    def identity(self) -> list[Any]:
+        """What a grounded answer depends on, for the prediction signature."""
+        s = self.settings
+        return [
+            s.grounding_k,
+            s.grounding_min_score,
+            s.grounding_article_chars,
+            s.flag_unverified_citations,
+        ]
+
+    def answer(self, backend: EvalBackend, prompt: str, max_tokens: int) -> dict[str, Any]:
+        """The server's answer to one user turn: ``text``, the articles given, whether
+        retrieval found nothing (then the text is the server's own, not the model's)."""
+        body = msgspec.convert(
+            {"model": _MODEL, "messages": [{"role": "user", "content": prompt}]},
+            ChatCompletionRequest,
+        )
+        g = asyncio.run(ground(body, _MODEL, self.library, self.settings))
+        if g is None:  # cannot happen with an index; a changed server must not pass silently
+            raise RuntimeError("the server's grounding returned nothing for an indexed model")
+        retrieved = [f"《{a.law}》{a.label}" for a in g.articles]
+        if g.nothing_found:
+            return {"text": nothing_found_answer(), "retrieved": [], "nothing_found": True}
+        messages = [{"role": m.role, "content": m.content or ""} for m in g.body.messages]
+        text = backend.generate(messages, max_tokens)  # type: ignore[arg-type]
+        if g.flag:
+            guard = CitationGuard(g.verify)
+            text = guard.push(text) + guard.flush()
+        return {"text": text, "retrieved": retrieved, "nothing_found": False}
+
+
+def answer(
+    backend: EvalBackend, prompt: str, max_tokens: int, served: ServedGrounding | None
+) -> dict[str, Any]:
+    """``prompt`` asked closed-book (``served`` None) or through the server's grounding."""
+    if served is None:
+        return {"text": backend.generate([{"role": "user", "content": prompt}], max_tokens)}
+    return served.answer(backend, prompt, max_tokens)
+
+
+def served_metrics(asked: dict[str, Any]) -> dict[str, list[float]]:
+    """``nothing_found_rate``: the share of grounded prompts the server answered itself (no
+    article above its threshold); absent for closed-book answers."""
+    if "nothing_found" not in asked:
+        return {}
+    return {"nothing_found_rate": [float(asked["nothing_found"]), 1.0]}

@@ -1,0 +1,152 @@
+"""Safety suites asked through the server's own grounding (recipes/evaluate/served.py).
+
+The server's answers come from the real app with the echo backend (it answers with the user turn
+it was given, so the answer *is* the prompt the model saw, citations marked); the evaluation's
+answers come from ``ServedGrounding`` with an echo double of the evaluation backend. They must be
+the same text. Then a real run of the recipe on a tiny GGUF with ``grounded: both``."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import pytest
+from litestar.testing import TestClient
+
+from legal_edge.server.app import create_app
+from legal_edge.settings.loader import ConfigError, load_config
+from legal_edge.settings.server import Settings
+from legal_edge.statutes.index import StatuteIndex
+from legal_edge.statutes.prompt import REFERENCE_HEADER, nothing_found_answer
+from recipes.evaluate import Config, run
+from recipes.evaluate.backends import Messages
+from recipes.evaluate.config import SuiteSpec
+from recipes.evaluate.served import ServedGrounding, expand
+from tests.fixtures.statute_index import small_statute_index  # noqa: F401
+from tests.legal_edge.helpers import wait_ready
+from tests.legal_edge.server.test_grounding import MODEL, grounded_runtime
+
+pytestmark = pytest.mark.slow  # builds the small index
+
+QUESTIONS = (
+    "刑法第二百六十四条规定的盗窃，数额较大怎么处罚？",  # a named article, retrieved first
+    "《刑法》第九百九十九条规定了什么？盗窃财物",  # an invented citation: the server marks it
+    "今天晚饭吃什么好呢",  # nothing above the threshold: the server's own answer
+)
+
+
+class EchoEval:
+    """The evaluation backend's shape, answering with the last user turn (as the server's echo
+    backend does), and counting the calls (a "nothing found" answer must not reach it)."""
+
+    supports_loglik = False
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def generate(self, messages: Messages, max_tokens: int) -> str:
+        self.calls += 1
+        return [m["content"] for m in messages if m["role"] == "user"][-1]
+
+    def loglikelihoods(
+        self, messages: Messages, continuations: Sequence[str], prefill: str = ""
+    ) -> list[float]:
+        raise NotImplementedError
+
+    def describe(self) -> dict[str, object]:
+        return {}
+
+    def close(self) -> None:
+        pass
+
+
+SETTINGS = {"backend": "echo", "grounding_min_score": 1.0}  # the small slice's BM25 scale
+
+
+@pytest.fixture(scope="module")
+def server(small_statute_index: Path) -> Iterator[TestClient]:  # noqa: F811
+    runtimes = [grounded_runtime(small_statute_index)]
+    with TestClient(create_app(Settings(**SETTINGS), runtimes=runtimes)) as c:
+        wait_ready(c)
+        yield c
+
+
+def test_the_evaluation_asks_what_the_server_asks(
+    server: TestClient,
+    small_statute_index: Path,  # noqa: F811
+) -> None:
+    index = StatuteIndex(small_statute_index / "index.sqlite3")
+    served = ServedGrounding(index, Settings(**SETTINGS))
+    echo = EchoEval()
+    for q in QUESTIONS:
+        r = server.post(
+            "/v1/chat/completions",
+            json={"model": MODEL, "messages": [{"role": "user", "content": q}]},
+        )
+        assert r.status_code == 200, r.text
+        from_server = r.json()["choices"][0]["message"]["content"]
+        ours = served.answer(echo, q, 64)
+        # the echo backend answers word by word: line breaks come back as spaces
+        assert " ".join(ours["text"].split()) == " ".join(from_server.split()), q
+    grounded, invented, nothing = (served.answer(EchoEval(), q, 64) for q in QUESTIONS)
+    assert grounded["text"].startswith(REFERENCE_HEADER + "\n[1]")
+    assert grounded["retrieved"][0] == "《中华人民共和国刑法》第二百六十四条"
+    assert "〔未核实" in invented["text"]  # the server's citation guard ran on the answer
+    assert nothing == {"text": nothing_found_answer(), "retrieved": [], "nothing_found": True}
+    assert echo.calls == 2  # the "nothing found" question never reached the model
+    index.close()
+
+
+def test_grounded_both_is_two_suites_and_only_for_safety_kinds() -> None:
+    s = SuiteSpec(name="jade", kind="safety", path="x.jsonl", grounded="both")
+    off, on = expand([s])
+    assert (off.name, off.grounded, on.name, on.grounded) == ("jade", False, "jade_grounded", True)
+    with pytest.raises(ConfigError, match="suites.jec.grounded"):
+        expand([SuiteSpec(name="jec", kind="mcq", path="x.jsonl", grounded=True)])
+
+
+def test_a_real_run_reports_closed_book_and_grounded_side_by_side(
+    tmp_path: Path,
+    tiny_gguf: Path,
+    legal_data: Path,
+    small_statute_index: Path,  # noqa: F811
+) -> None:
+    server_yaml = tmp_path / "server.yaml"
+    server_yaml.write_text("grounding_min_score: 1.0\n", encoding="utf-8")
+    data = {
+        "output_dir": str(tmp_path / "out"),
+        "bootstrap_samples": 50,
+        "write_manifest": False,
+        "index_path": str(small_statute_index),
+        "server_config": str(server_yaml),
+        "models": [{"name": "tiny", "path": str(tiny_gguf), "n_ctx": 2048, "n_threads": 1}],
+        "suites": [
+            {
+                "name": "jade",
+                "kind": "safety",
+                "path": f"{legal_data}/safety/jade_harmful_questions.jsonl",
+                "limit": 3,
+                "max_tokens": 4,
+                "grounded": "both",
+            }
+        ],
+    }
+    path = tmp_path / "eval.yaml"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    out = run(load_config(Config, path))
+    results = json.loads((out / "results.json").read_text())
+    assert set(results["suites"]) == {"jade", "jade_grounded"}
+    preds = [json.loads(line) for line in (out / "predictions.jsonl").open(encoding="utf-8")]
+    by_suite: dict[str, list[dict]] = {}
+    for p in preds:
+        by_suite.setdefault(p["suite"], []).append(p)
+    assert len(by_suite["jade"]) == len(by_suite["jade_grounded"]) == 3
+    assert all("retrieved" not in p for p in by_suite["jade"])
+    grounded = by_suite["jade_grounded"]
+    assert all("nothing_found" in p for p in grounded)
+    # the same three prompts, asked both ways
+    assert {p["id"] for p in grounded} == {p["id"] for p in by_suite["jade"]}
+    assert any(p["retrieved"] for p in grounded)  # harmful requests about crimes find articles
+    report = (out / "report.md").read_text(encoding="utf-8")
+    assert "jade → jade_grounded" in report
