@@ -11,8 +11,8 @@ from typing import Any
 import click
 
 from legal_edge import __version__
-from legal_edge.settings.loader import ConfigError
 from legal_edge.models.manifest import ManifestError, resolve_model
+from legal_edge.settings.loader import ConfigError
 
 # Commands living in their own modules, imported only when used: name -> "module:attribute".
 LAZY_COMMANDS: dict[str, str] = {
@@ -81,6 +81,12 @@ def _configure_logging(level: str) -> None:
     "--parallel", "n_parallel", type=int, default=None, help="Sequences decoded together [8]."
 )
 @click.option("--ctx", "n_ctx", type=int, default=None, help="Context tokens per sequence [4096].")
+@click.option(
+    "--gpu-layers",
+    "n_gpu_layers",
+    default=None,
+    help="llama.cpp layers on the GPU: auto (all that fit; none on a CPU build), 0, N [auto].",
+)
 def serve(config: Path | None, **options: Any) -> None:
     """Start the OpenAI-compatible server (POST /v1/chat/completions, /v1/completions)."""
     import uvicorn

@@ -27,7 +27,7 @@ def fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv(cpu_mode.ENV_CACHE_DIR, str(tmp_path / "cache"))
     monkeypatch.delenv(cpu_mode.ENV_PROBE_FAULT, raising=False)
     monkeypatch.delenv(cpu_mode.ENV_MODE, raising=False)
-    monkeypatch.setattr(llama_mode, "_decided", {})
+    monkeypatch.setattr(cpu_mode, "_decided", {})
     return tmp_path / "cache" / "cpu-modes.json"
 
 
@@ -44,7 +44,7 @@ def test_a_probe_killed_by_a_signal_means_plain_kernels(
     assert mode == cpu_mode.CpuMode(False, mode.reason, "probe")
     assert "SIGILL" in mode.reason and "plain CPU kernels" in mode.reason
     # cached per build + CPU + tensor types: a new process does not probe again
-    monkeypatch.setattr(llama_mode, "_decided", {})
+    monkeypatch.setattr(cpu_mode, "_decided", {})
     monkeypatch.delenv(cpu_mode.ENV_PROBE_FAULT)
     assert cpu_mode.decide(tiny_gguf) == cpu_mode.CpuMode(False, mode.reason, "cache")
     cached = json.loads(fresh_cache.read_text())
