@@ -209,11 +209,11 @@ def gguf_manifest(
     caller's, else Gemma's turn format when the vocabulary has ``<start_of_turn>``, else ChatML.
     """
     from legal_edge.models.gguf_metadata import read_gguf_metadata
-    from legal_edge.prompts import KNOWN_TEMPLATES
+    from legal_edge.prompts import KNOWN_TEMPLATES, template_stops
 
     meta = read_gguf_metadata(gguf_path)
     template = chat_template or meta.get("tokenizer.chat_template")
-    stops = list(stop or [])
+    stops = list(stop or []) or (template_stops(template) if template else [])
     if not template:
         family = "gemma" if meta.get("general.architecture", "").startswith("gemma") else "chatml"
         template, default_stop = KNOWN_TEMPLATES[family]
