@@ -131,4 +131,6 @@ def test_served_offload_reaches_the_engine_and_is_reported(tmp_path: Path) -> No
     assert placed["gpu_build"] is bool(llama_cpp.llama_supports_gpu_offload())
     if not placed["gpu_build"]:
         assert placed["gpu_layers"] == 0 and "CPU build" in placed["reason"]
+    elif placed["devices"]:  # a CUDA build on a GPU host (deploy/gpu_check.sh): 2 on the GPU
+        assert placed["gpu_layers"] == 2
     assert [line for line in lines if line.startswith("llama.cpp offload:")]
