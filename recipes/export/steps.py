@@ -6,8 +6,8 @@ import re
 from pathlib import Path
 from typing import Any
 
-from legal_edge.settings.loader import ConfigError, to_dict
 from legal_edge.fileio import atomic_write_json
+from legal_edge.settings.loader import ConfigError, to_dict
 from recipes.shared.keys import content_key
 from recipes.shared.paths import resolve_path
 from recipes.shared.step_cache import StepCache
@@ -44,7 +44,11 @@ def export(cfg: Config, src: Source, out: Path, cache: StepCache) -> Path:
     }
     published = gate_and_publish(cfg, src, name, variants, rows, export_info)
     gptq = maybe_export_gptq(
-        cfg.gptq, lambda: merged_hf_dir(src, out), out / f"{name}-gptq-int4", texts[:128]
+        cfg.gptq,
+        lambda: merged_hf_dir(src, out),
+        resolve_path(cfg.models_dir) / f"{name}-gptq",
+        texts[:128],
+        src.manifest,
     )
     ref_row = next(r for r in rows if r["variant"] == cfg.outtype.upper())
     summary = {
