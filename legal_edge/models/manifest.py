@@ -26,7 +26,9 @@ class ManifestError(ValueError):
 
 @dataclass
 class ModelFile:
-    role: str  # "model" (full GGUF) | "adapter" (LoRA GGUF over the model) | "hf" (HF dir, vLLM)
+    # "model" (full GGUF) | "adapter" (LoRA GGUF over the model) | "hf" (HF dir, vLLM) |
+    # "peft" (a PEFT LoRA directory over the hf one, vLLM)
+    role: str
     path: str  # relative to the manifest's directory
     sha256: str | None = None
     size: int | None = None
@@ -99,6 +101,12 @@ class ModelManifest:
                 if not (p / "config.json").is_file():
                     raise ManifestError(
                         f"{self._where()}: hf directory {f.path} has no config.json ({p})"
+                    )
+                continue
+            if f.role == "peft":  # a PEFT adapter directory (vLLM's LoRA over the hf one)
+                if not (p / "adapter_config.json").is_file():
+                    raise ManifestError(
+                        f"{self._where()}: peft directory {f.path} has no adapter_config.json ({p})"
                     )
                 continue
             if not p.is_file():

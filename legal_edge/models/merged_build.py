@@ -39,7 +39,8 @@ def served_form(manifest: ModelManifest) -> str:
     or ``model`` (any other single GGUF or HF directory)."""
     if (manifest.derived_from or {}).get("kind") == "merged":
         return "merged"
-    return "adapter" if manifest.file("adapter") is not None else "model"
+    lora = manifest.file("adapter") is not None or manifest.file("peft") is not None
+    return "adapter" if lora else "model"
 
 
 def merged_dir(parent: ModelManifest) -> Path:
@@ -189,8 +190,8 @@ def build_merged(
     adapter form and write ``merged/manifest.json`` (idempotent: an existing build of the same
     adapter and base is kept unless ``force``). A failed gate leaves a manifest that says so
     and no model file."""
-    from legal_edge.models import merged_gate
     from legal_edge.fileio import sha256_file
+    from legal_edge.models import merged_gate
     from legal_edge.models.lora_merge import load_gguf_adapter, write_merged_gguf
     from legal_edge.models.quantize import quantize_gguf
 
