@@ -100,9 +100,7 @@ def test_llama_logs_go_through_python_logging_once(caplog: pytest.LogCaptureFixt
     cpu_mode._log_state.update(verbose=False, seen={})
     with caplog.at_level(logging.DEBUG, logger="llama_cpp"):
         for layer in range(18):
-            cpu_mode._emit(
-                logging.WARNING, f"lora for 'blk.{layer}.attn_q' cannot use buft 'AMX'"
-            )
+            cpu_mode._emit(logging.WARNING, f"lora for 'blk.{layer}.attn_q' cannot use buft 'AMX'")
         cpu_mode._emit(logging.INFO, "llama_model_loader: loaded meta data")
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]
     assert len(warnings) == 1 and "AMX" in warnings[0].getMessage()
