@@ -151,10 +151,16 @@ else
       command -v gcc >/dev/null 2>&1 && command -v g++ >/dev/null 2>&1 \
         || die "a C/C++ compiler is needed to build llama-cpp-python (apt-get install build-essential)"
     fi
-    step "installing llama-cpp-python (compiles llama.cpp on first install, ~8 min on 2 cores)"
+    # A CUDA toolkit and an NVIDIA GPU: llama.cpp with its CUDA backend (n_gpu_layers offloads to
+    # it). pip's wheel cache does not know CMAKE_ARGS, so that build bypasses the cache.
+    llama_args=(); LLAMA_BUILD=CPU
+    if [ -z "${CMAKE_ARGS:-}" ] && command -v nvcc >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+      export CMAKE_ARGS="-DGGML_CUDA=on"; llama_args=(--no-cache-dir); LLAMA_BUILD=CUDA
+    fi
+    step "installing llama-cpp-python, $LLAMA_BUILD build (compiles llama.cpp on first install, ~8 min on 2 cores)"
     log="$VENV/llama-cpp-build.log"
     set +e
-    "${PIP[@]}" install -v "llama-cpp-python==0.3.36" 2>&1 | tee "$log" \
+    "${PIP[@]}" install -v "${llama_args[@]}" "llama-cpp-python==0.3.36" 2>&1 | tee "$log" \
       | grep --line-buffered -oE '^\s*\[[0-9]+/[0-9]+\]' | awk '{printf "\r    building llama.cpp %s", $1; fflush()} END {print ""}'
     rc=${PIPESTATUS[0]}
     set -e

@@ -62,15 +62,19 @@ def server_command(
     python: str | Path | None = None,
     alias: str | None = None,
     jinja: bool = False,
+    gpu_layers: str | None = None,
 ) -> list[str] | None:
     """The command line that serves ``gguf`` on ``port`` with ``slots`` sequences of ``ctx``
     tokens each, for legal-edge or one of its peers; ``None`` for llama-server without a binary.
     ``python`` runs ``llama_cpp.server`` (default: this interpreter); ``alias`` is the model name
-    the peers answer to; ``jinja`` gives llama-server the GGUF's chat template (its tools need it).
+    the peers answer to; ``jinja`` gives llama-server the GGUF's chat template (its tools need it);
+    ``gpu_layers``: llama.cpp layers on the GPU (legal-edge ``--gpu-layers``, llama-server -ngl).
     """
     if name == "legal-edge":
-        exe = str(Path(sys.executable).parent / "legal-edge")
-        return [exe, "serve", "--model", model, "--port", str(port)] + [
+        script = Path(sys.executable).parent / "legal-edge"  # a host without a venv: the module
+        exe = [str(script)] if script.is_file() else [sys.executable, "-m", "legal_edge.cli"]
+        gpu = ["--gpu-layers", gpu_layers] if gpu_layers is not None else []
+        return [*exe, "serve", "--model", model, "--port", str(port), *gpu] + [
             "--threads", str(threads), "--parallel", str(slots), "--ctx", str(ctx)
         ]  # fmt: skip
     if name == "llama_cpp.server":
@@ -83,6 +87,7 @@ def server_command(
         if llama_server is None:
             return None
         named = (["--alias", alias] if alias else []) + (["--jinja"] if jinja else [])
+        named += ["-ngl", gpu_layers] if gpu_layers is not None else []
         return [str(llama_server), "-m", str(gguf), *named, "--host", "127.0.0.1"] + [
             "--port", str(port), "-t", str(threads), "-tb", str(threads), "-np", str(slots),
             "-c", str(ctx * slots),
@@ -185,6 +190,10 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
 @click.option("--requests", type=int, default=4, show_default=True, help="requests per client")
 @click.option("--max-tokens", type=int, default=64, show_default=True)
 @click.option("--servers", default="llama-server,llama_cpp.server,legal-edge", show_default=True)
+@click.option("--slots", type=int, default=SLOTS, show_default=True, help="sequences per server")
+@click.option(
+    "--gpu-layers", default=None, help="llama.cpp layers on the GPU, the same for every server"
+)
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
 @click.option("--log-dir", type=click.Path(path_type=Path), default=Path("/tmp"), show_default=True)
 def main(
@@ -196,6 +205,8 @@ def main(
     requests: int,
     max_tokens: int,
     servers: str,
+    slots: int,
+    gpu_layers: str | None,
     json_out: Path | None,
     log_dir: Path,
 ) -> None:
@@ -214,7 +225,7 @@ def main(
         port = free_port()
         cmd = server_command(
             name, model=model, gguf=gguf, port=port, threads=threads, ctx=ctx,
-            llama_server=llama_server,
+            llama_server=llama_server, slots=slots, gpu_layers=gpu_layers,
         )  # fmt: skip
         if cmd is None:
             print(f"skipping {name}: no binary given", file=sys.stderr)
@@ -246,6 +257,8 @@ def main(
                 "table": table,
                 "gguf": str(gguf),
                 "threads": threads,
+                "slots": slots,
+                "gpu_layers": gpu_layers,
                 "loadavg_after": load,
             },
         )

@@ -50,4 +50,12 @@ if [ ! -f "$hf_dir/manifest.json" ]; then
   "$VVENV/bin/python" "$ROOT/deploy/vllm/gguf_to_hf.py" "$MODELS_DIR/gemma3-270m" "$hf_dir" \
     || die "converting the default model for vLLM failed"
 fi
-step "done. Serve with vLLM: VLLM_CPU_KVCACHE_SPACE=2 $VVENV/bin/legal-edge serve --backend vllm --model gemma3-270m-hf --models-dir $MODELS_DIR"
+# The shipped legal model for vLLM: that base + its committed PEFT adapter through vLLM's LoRA,
+# served under its own name (models/legal-gemma3-270m/vllm/manifest.json).
+legal="$MODELS_DIR/legal-gemma3-270m"
+if [ -f "$legal/manifest.json" ] && [ -f "$legal/peft/adapter_config.json" ]; then
+  step "writing $legal/vllm (the legal model for vLLM: $hf_dir + the LoRA adapter in peft/)"
+  "$VVENV/bin/python" -m legal_edge.models.vllm_form "$legal" "$hf_dir" >/dev/null \
+    || die "writing the vLLM form of the legal model failed"
+fi
+step "done. Serve with vLLM: VLLM_CPU_KVCACHE_SPACE=2 $VVENV/bin/legal-edge serve --backend vllm --model legal-gemma3-270m --models-dir $MODELS_DIR"

@@ -81,6 +81,12 @@ def _configure_logging(level: str) -> None:
     "--parallel", "n_parallel", type=int, default=None, help="Sequences decoded together [8]."
 )
 @click.option("--ctx", "n_ctx", type=int, default=None, help="Context tokens per sequence [4096].")
+@click.option(
+    "--gpu-layers",
+    "n_gpu_layers",
+    default=None,
+    help="llama.cpp layers on the GPU: auto (all that fit; none on a CPU build), 0, N [auto].",
+)
 def serve(config: Path | None, **options: Any) -> None:
     """Start the OpenAI-compatible server (POST /v1/chat/completions, /v1/completions)."""
     import uvicorn
@@ -186,6 +192,68 @@ def models_build_merged(name: str | None, models_dir: Path, force: bool) -> None
             f"{what}); serve keeps the adapter form"
         )
     click.echo(f"{result.directory}: {what}; quality gate passed ({figures})")
+
+
+@models.command("add")
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--name", required=True, help="The model's name in the models dir (clients ask for it)."
+)
+@click.option(
+    "--models-dir", type=click.Path(path_type=Path), default=Path("models"), show_default=True
+)
+@click.option(
+    "--chat-template",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A Jinja chat template file, for a model that carries none (or to replace its own).",
+)
+@click.option(
+    "--statutes-index",
+    default=None,
+    help="Statute index for grounded answers: a directory, or none [runs/index/statutes if built].",
+)
+@click.option("--temperature", type=float, default=None, help="Default temperature.")
+@click.option("--top-p", type=float, default=None, help="Default top_p.")
+@click.option("--repeat-penalty", type=float, default=None, help="Default repeat penalty.")
+@click.option("--ctx", "context_length", type=int, default=None, help="Context length to serve.")
+@click.option("--force", is_flag=True, help="Replace an existing manifest of that name.")
+def models_add(
+    source: Path,
+    name: str,
+    models_dir: Path,
+    chat_template: Path | None,
+    statutes_index: str | None,
+    temperature: float | None,
+    top_p: float | None,
+    repeat_penalty: float | None,
+    context_length: int | None,
+    force: bool,
+) -> None:
+    """Add your own model (a .gguf file for llama.cpp, an HF directory for vLLM) to the models
+    dir by name: its chat template, stops, generation defaults and statute index in a manifest
+    (docs/your-own-model.md). The file stays where it is."""
+    from legal_edge.models.own import add_model
+
+    gen = {"temperature": temperature, "top_p": top_p, "repeat_penalty": repeat_penalty}
+    try:
+        m = add_model(
+            source,
+            models_dir,
+            name,
+            chat_template=chat_template,
+            statutes_index=statutes_index,
+            generation=gen,
+            context_length=context_length,
+            force=force,
+        )
+    except (ManifestError, OSError, ValueError) as exc:
+        raise click.ClickException(str(exc)) from None
+    grounded = f"grounded on {m.statutes_index}" if m.statutes_index else "not grounded"
+    click.echo(
+        f"{m.directory}: {m.base_model} ({m.quantization}), stop {m.stop}, generation "
+        f"{m.generation or 'server defaults'}, {grounded}; serve with --model {m.name}"
+    )
 
 
 @models.command("install-default")

@@ -41,6 +41,16 @@ CHATML_TEMPLATE = (
 )
 CHATML_STOP = ("<|im_end|>",)
 
+# End-of-turn markers of common chat formats, most specific first: a template that writes one
+# ends its turns there (``template_stops``).
+TURN_ENDS = ("<|im_end|>", "<end_of_turn>", "<|eot_id|>", "<|end|>", "<|endoftext|>")
+
+
+def template_stops(template: str) -> list[str]:
+    """The end-of-turn marker ``template`` writes, as a stop list (empty if none is known)."""
+    return next(([m] for m in TURN_ENDS if m in template), [])
+
+
 KNOWN_TEMPLATES: dict[str, tuple[str, tuple[str, ...]]] = {
     "gemma": (GEMMA_CHAT_TEMPLATE, GEMMA_STOP),
     "chatml": (CHATML_TEMPLATE, CHATML_STOP),

@@ -29,6 +29,7 @@ class BackendOptions:
     queue_timeout_s: float = 30.0  # Retry-After hint when the queue is full
     seed: int = 0  # default sampling seed when a request gives none
     cpu_repack: str = "auto"  # llama.cpp weight repacking: auto (probe) | on | off
+    n_gpu_layers: str = "auto"  # llama.cpp layers on a GPU: auto | 0 (CPU) | N
     batch_invariant: bool = False  # one sequence per llama_decode: answers never depend on load
     extra: dict[str, object] = field(default_factory=dict)  # backend-specific (e.g. vLLM)
 

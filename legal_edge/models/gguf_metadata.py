@@ -158,3 +158,33 @@ def read_gguf_tensor_types(path: Path | str) -> dict[str, str]:
             _read(fh, "<Q")  # offset
             types[name] = GGML_TYPES.get(ggml_type, str(ggml_type))
     return types
+
+
+def read_gguf_tensor_sizes(path: Path | str) -> dict[str, int]:
+    """Each tensor's name -> its bytes in the file (the distance to the next tensor's data,
+    alignment padding included), from the header only."""
+    path = Path(path)
+    with open(path, "rb") as fh:
+        if fh.read(4) != b"GGUF":
+            raise GGUFError(f"{path}: not a GGUF file (bad magic)")
+        _read(fh, "<I")
+        n_tensors = _read(fh, "<Q")
+        n_kv = _read(fh, "<Q")
+        alignment = 32
+        for _ in range(n_kv):
+            key = _read_str(fh)
+            value = _read_value(fh, _read(fh, "<I"), keep_arrays=0)
+            if key == "general.alignment" and isinstance(value, int) and value > 0:
+                alignment = value
+        offsets = []
+        for _ in range(n_tensors):
+            name = _read_str(fh)
+            n_dims = _read(fh, "<I")
+            fh.seek(8 * n_dims, 1)
+            _read(fh, "<I")  # type
+            offsets.append((_read(fh, "<Q"), name))
+        data_start = -(-fh.tell() // alignment) * alignment
+    end = path.stat().st_size - data_start
+    offsets.sort()
+    ends = [off for off, _ in offsets[1:]] + [end]
+    return {name: nxt - off for (off, name), nxt in zip(offsets, ends, strict=True)}

@@ -26,7 +26,9 @@ class ManifestError(ValueError):
 
 @dataclass
 class ModelFile:
-    role: str  # "model" (full GGUF) | "adapter" (LoRA GGUF over the model) | "hf" (HF dir, vLLM)
+    # "model" (full GGUF) | "adapter" (LoRA GGUF over the model) | "hf" (HF dir, vLLM) |
+    # "peft" (a PEFT LoRA directory over the hf one, vLLM)
+    role: str
     path: str  # relative to the manifest's directory
     sha256: str | None = None
     size: int | None = None
@@ -99,6 +101,12 @@ class ModelManifest:
                 if not (p / "config.json").is_file():
                     raise ManifestError(
                         f"{self._where()}: hf directory {f.path} has no config.json ({p})"
+                    )
+                continue
+            if f.role == "peft":  # a PEFT adapter directory (vLLM's LoRA over the hf one)
+                if not (p / "adapter_config.json").is_file():
+                    raise ManifestError(
+                        f"{self._where()}: peft directory {f.path} has no adapter_config.json ({p})"
                     )
                 continue
             if not p.is_file():
@@ -209,11 +217,11 @@ def gguf_manifest(
     caller's, else Gemma's turn format when the vocabulary has ``<start_of_turn>``, else ChatML.
     """
     from legal_edge.models.gguf_metadata import read_gguf_metadata
-    from legal_edge.prompts import KNOWN_TEMPLATES
+    from legal_edge.prompts import KNOWN_TEMPLATES, template_stops
 
     meta = read_gguf_metadata(gguf_path)
     template = chat_template or meta.get("tokenizer.chat_template")
-    stops = list(stop or [])
+    stops = list(stop or []) or (template_stops(template) if template else [])
     if not template:
         family = "gemma" if meta.get("general.architecture", "").startswith("gemma") else "chatml"
         template, default_stop = KNOWN_TEMPLATES[family]

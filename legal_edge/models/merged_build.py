@@ -39,7 +39,8 @@ def served_form(manifest: ModelManifest) -> str:
     or ``model`` (any other single GGUF or HF directory)."""
     if (manifest.derived_from or {}).get("kind") == "merged":
         return "merged"
-    return "adapter" if manifest.file("adapter") is not None else "model"
+    lora = manifest.file("adapter") is not None or manifest.file("peft") is not None
+    return "adapter" if lora else "model"
 
 
 def merged_dir(parent: ModelManifest) -> Path:

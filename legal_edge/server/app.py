@@ -25,6 +25,7 @@ from legal_edge.backends.base import Backend
 from legal_edge.feedback import FeedbackStore
 from legal_edge.models.manifest import ModelManifest, resolve_model
 from legal_edge.models.merged_build import select_form, served_form
+from legal_edge.models.vllm_form import vllm_form
 from legal_edge.server import error_docs, routes
 from legal_edge.server.ab import ab_split
 from legal_edge.server.auth import api_key_guard
@@ -45,7 +46,10 @@ def load_runtime(
     """Resolve ``settings.model`` (or ``name``), pick its form (``settings.model_form``: the
     merged build or base + adapter) and build its backend (not yet started)."""
     manifest: ModelManifest = resolve_model(name or settings.model, settings.models_dir)
-    manifest = select_form(manifest, settings.model_form)
+    if settings.backend == "vllm":  # HF weights: a base + adapter model's vLLM form
+        manifest = vllm_form(manifest)
+    else:
+        manifest = select_form(manifest, settings.model_form)
     manifest.verify_files(check_hash=True)  # a replaced or damaged file is refused at start
     backend = create_backend(settings.backend, manifest, settings.backend_opts())
     return ModelRuntime(name=manifest.name, manifest=manifest, backend=backend, variant=variant)

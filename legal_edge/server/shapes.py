@@ -170,5 +170,7 @@ def model_card(rt: ModelRuntime) -> dict[str, Any]:
             "stop": list(m.stop),
             "evaluation": m.evaluation,
             "ready": rt.backend.ready,
+            # llama.cpp: layers on a GPU, whether its build has a GPU backend (n_gpu_layers)
+            "offload": getattr(rt.backend, "offload", None),
         },
     }

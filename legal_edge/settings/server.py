@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from legal_edge.backends.base import BackendOptions
+from legal_edge.backends.llamacpp.offload import check_setting as check_offload_setting
 from legal_edge.models.merged_build import MODEL_FORMS
 from legal_edge.settings.loader import ConfigError, load_config
 
@@ -47,6 +48,10 @@ class Settings:
     # decode in a child process decides, cached per llama.cpp build and CPU (AMX Xeons crash with
     # it); on/off force a mode and skip the probe.
     cpu_repack: str = "auto"
+    # llama.cpp layers on the GPU (llama-server's -ngl). auto: on a GPU build of llama.cpp, every
+    # layer that fits in free GPU memory (the whole model when it fits), on a CPU build none;
+    # 0: the CPU only; N: N layers. Reported in the start log and /v1/models (offload).
+    n_gpu_layers: str = "auto"
     # At temperature 0 the same request always gets the same answer when the server is otherwise
     # idle, and after the cache holds its prefix. With other requests running at the same time,
     # llama.cpp's batched CPU kernels round differently, so a token can flip. true: decode every
@@ -119,6 +124,7 @@ class Settings:
             n_ctx=self.n_ctx,
             max_queue=self.max_queue,
             cpu_repack=self.cpu_repack,
+            n_gpu_layers=self.n_gpu_layers,
             batch_invariant=self.batch_invariant,
             extra=dict(self.backend_options or {}),
         )
@@ -134,6 +140,10 @@ class Settings:
                 raise ConfigError(f"{key}: must be at least 1")
         if self.cpu_repack not in ("auto", "on", "off"):
             raise ConfigError(f"cpu_repack: {self.cpu_repack!r} must be auto, on or off")
+        try:
+            check_offload_setting(self.n_gpu_layers)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
         if self.max_queue < 0:
             raise ConfigError("max_queue: must be >= 0")
         if self.response_retention_days < 0 or self.request_log_days < 0:

@@ -55,7 +55,11 @@ def export(cfg: Config, src: Source, out: Path, cache: StepCache) -> Path:
         published = gate_and_publish(cfg, src, name, variants, rows, export_info)
         next_phase(bar)
         gptq = maybe_export_gptq(
-            cfg.gptq, lambda: merged_hf_dir(src, out), out / f"{name}-gptq-int4", texts[:128]
+            cfg.gptq,
+            lambda: merged_hf_dir(src, out),
+            resolve_path(cfg.models_dir) / f"{name}-gptq",
+            texts[:128],
+            src.manifest,
         )
         next_phase(bar)
     ref_row = next(r for r in rows if r["variant"] == cfg.outtype.upper())

@@ -27,7 +27,7 @@ from legal_edge.backends.base import (
     GenerationRequest,
     TokenChunk,
 )
-from legal_edge.backends.llamacpp import cpu_mode
+from legal_edge.backends.llamacpp import cpu_mode, offload
 from legal_edge.models.manifest import ModelManifest
 
 log = logging.getLogger("legal_edge.backends.llamacpp.backend")
@@ -48,6 +48,7 @@ class LlamaCppBackend:
         self._admission = Admission(options)
         self._accepting = False
         self._seeds = itertools.count(options.seed)
+        self.offload: dict[str, object] | None = None  # how llama.cpp placed the layers (start)
 
     # -- lifecycle ----------------------------------------------------------------------------
     async def start(self) -> None:
@@ -74,12 +75,21 @@ class LlamaCppBackend:
             "%s",
             cpu_mode.describe(mode),
         )
+        n_ctx = min(self.options.n_ctx, self.manifest.context_length)
+        placed = await asyncio.to_thread(
+            offload.decide,
+            self.options.n_gpu_layers,
+            self.manifest.model_path,
+            self.manifest.adapter_path,
+            kv_tokens=n_ctx * self.options.n_parallel,
+        )
+        log.info("%s", placed.describe())
         self._engine = await asyncio.to_thread(
             Engine,
             self.manifest.model_path,
             adapter_path=self.manifest.adapter_path,
             n_parallel=self.options.n_parallel,
-            n_ctx=min(self.options.n_ctx, self.manifest.context_length),
+            n_ctx=n_ctx,
             n_batch=self.options.n_batch,
             n_threads=self.options.n_threads,
             stop_texts=list(self.manifest.stop),
@@ -89,7 +99,10 @@ class LlamaCppBackend:
             verbose=bool(extra.get("verbose", False)),
             repack=mode.repack,
             batch_invariant=self.options.batch_invariant,
+            n_gpu_layers=placed.param,
         )
+        # param read back from the llama_model_params the engine loaded with
+        self.offload = {**placed.as_dict(), "param": self._engine.n_gpu_layers}
         self._accepting = True
 
     async def stop(self) -> None:

@@ -338,12 +338,15 @@ def _argmax(logits: Any, n_vocab: int) -> int:
 # -- loading ------------------------------------------------------------------------------------
 
 
-def model_params(repack: bool) -> Any:
-    """``llama_model_params`` with llama.cpp's defaults and repacking as decided."""
+def model_params(repack: bool, n_gpu_layers: int = 0) -> Any:
+    """``llama_model_params`` with llama.cpp's defaults, repacking as decided and
+    ``n_gpu_layers`` layers on a GPU (0 unless the caller decided an offload: llama.cpp's own
+    default puts every layer on the GPU of a GPU build, and a CPU probe must test the CPU)."""
     import llama_cpp
 
     params = llama_cpp.llama_model_default_params()
     params.use_extra_bufts = repack
+    params.n_gpu_layers = n_gpu_layers
     return params
 
 

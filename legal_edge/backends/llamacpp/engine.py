@@ -134,6 +134,7 @@ class Engine:
         verbose: bool = False,
         repack: bool = True,
         batch_invariant: bool = False,
+        n_gpu_layers: int = 0,
     ):
         self.n_parallel = n_parallel
         self.batch_invariant = batch_invariant
@@ -146,7 +147,9 @@ class Engine:
         _init_llama_backend(verbose)
 
         # repack: llama.cpp's weight repacking, decided by ``llama_mode`` (off where it crashes)
-        mparams = model_params(repack)
+        # n_gpu_layers: layers on a GPU, decided by ``offload`` (0 on a CPU build)
+        mparams = model_params(repack, n_gpu_layers)
+        self.n_gpu_layers = int(mparams.n_gpu_layers)  # as llama.cpp was asked (reported)
         self.model = llama_cpp.llama_model_load_from_file(str(model_path).encode(), mparams)
         if not self.model:
             raise BackendError(f"llama.cpp could not load the model {model_path}")

@@ -2,9 +2,11 @@
 
 The model is a Hugging Face directory (float or a GPTQ/AWQ export): a model directory whose
 manifest names it with role ``hf``, or ``--model /path/to/hf-dir`` (see
-``legal_edge.models.manifest.hf_manifest``). vLLM pins its own torch and transformers, so it
-lives in its own environment: ``./install.sh --vllm`` makes ``.venv-vllm/``, then
-``.venv-vllm/bin/legal-edge serve --backend vllm --model gemma3-270m-hf``.
+``legal_edge.models.manifest.hf_manifest``); with a ``peft`` directory beside it (a base +
+LoRA model's vLLM form, ``legal_edge.models.vllm_form``) every request runs through vLLM's LoRA
+under the model's name. vLLM pins its own torch and transformers, so it lives in its own
+environment: ``./install.sh --vllm`` makes ``.venv-vllm/``, then
+``.venv-vllm/bin/legal-edge serve --backend vllm --model legal-gemma3-270m``.
 
 The server does everything around generation (templates, request ``stop`` strings, usage, SSE,
 errors, metrics) exactly as for llama.cpp; this module does admission control (more than
@@ -91,6 +93,9 @@ class VLLMBackend:
         self.manifest = manifest
         self.options = options
         self.hf_dir: Path = hf_dir
+        # a PEFT adapter (the vLLM form of a base + LoRA model): vLLM's LoRA, per request
+        self.peft_dir: Path | None = manifest.path_of("peft")
+        self._lora: Any = None
         self.engine_kwargs = self._engine_kwargs(options)
         self._engine: Any = None
         self._tokenizer: Any = None
@@ -113,6 +118,8 @@ class VLLMBackend:
             "seed": options.seed,
             "disable_log_stats": True,
         }
+        if self.peft_dir is not None:
+            kwargs.update(enable_lora=True, max_loras=1, max_lora_rank=lora_rank(self.peft_dir))
         return {**kwargs, **extra}
 
     # -- lifecycle ----------------------------------------------------------------------------
@@ -137,6 +144,11 @@ class VLLMBackend:
         self._engine = await asyncio.to_thread(AsyncLLM.from_engine_args, args)
         self._tokenizer = self._engine.get_tokenizer()
         self._piece = TokenBytes(self._tokenizer)
+        if self.peft_dir is not None:
+            from vllm.lora.request import LoRARequest
+
+            # under the model's own name: vLLM loads it once and keeps it for every request
+            self._lora = LoRARequest(self.manifest.name, 1, str(self.peft_dir))
         self._vocab_size = int(self._engine.model_config.get_vocab_size())
         self._max_model_len = int(self._engine.model_config.max_model_len)
         self._stop_ids, self._stop_texts = self._split_stops(self.manifest.stop)
@@ -223,7 +235,9 @@ class VLLMBackend:
         self._admission.admit()
         n_out = 0
         finished = False
-        stream = engine.generate(TokensPrompt(prompt_token_ids=tokens), sampling, rid)
+        stream = engine.generate(
+            TokensPrompt(prompt_token_ids=tokens), sampling, rid, lora_request=self._lora
+        )
         top = p.top_logprobs
         # what vLLM refuses up front: the schema (response_format, or tools: the same
         # structured outputs) or the logit bias
@@ -291,3 +305,16 @@ async def _next_before(
 def _finish_reason(reason: str | None) -> str:
     # vLLM: "stop" (EOS, stop token or string) | "length" | "abort"
     return "length" if reason == "length" else "stop"
+
+
+# LoRA ranks vLLM accepts for max_lora_rank (vllm.config.lora); an adapter's rank rounds up
+_VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def lora_rank(peft_dir: Path) -> int:
+    """The smallest rank vLLM accepts that holds the adapter's (``r`` in adapter_config.json)."""
+    import json
+
+    config = json.loads((peft_dir / "adapter_config.json").read_text(encoding="utf-8"))
+    ranks = [int(config.get("r", 16)), *(int(v) for v in config.get("rank_pattern", {}).values())]
+    return next((r for r in _VLLM_LORA_RANKS if r >= max(ranks)), max(ranks))
