@@ -186,5 +186,7 @@ def read_gguf_tensor_sizes(path: Path | str) -> dict[str, int]:
         data_start = -(-fh.tell() // alignment) * alignment
     end = path.stat().st_size - data_start
     offsets.sort()
+    if offsets and not 0 <= offsets[-1][0] <= end:
+        raise GGUFError(f"{path}: tensor data past the end of the file (truncated or corrupt)")
     ends = [off for off, _ in offsets[1:]] + [end]
-    return {name: nxt - off for (off, name), nxt in zip(offsets, ends, strict=True)}
+    return {name: nxt - off for (off, name), nxt in zip(offsets, ends, strict=False)}

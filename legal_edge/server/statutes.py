@@ -63,7 +63,12 @@ def _date(value: str | None) -> str | None:
         raise bad_request(f"date must be YYYY-MM-DD, got {value!r}", param="date") from None
 
 
-@get("/statutes", summary="What the statute books are", sync_to_thread=False)
+@get(
+    "/statutes",
+    summary="What the statute books are",
+    responses=error_docs.error_responses(*error_docs.COMMON),
+    sync_to_thread=False,
+)
 def describe_statutes(server: NamedDependency[Any]) -> dict[str, Any]:
     """The statute index behind grounded answers and the look-up endpoints: its sources with
     their versions and licences, laws and articles in force, newest version date, build time,

@@ -208,7 +208,7 @@ def decide(
     adapter = Path(adapter_path) if adapter_path is not None else None
     try:
         sizes: LayerSizes | None = layer_sizes(model_path, adapter, kv_tokens)
-    except (OSError, GGUFError) as exc:
+    except (OSError, GGUFError, ValueError) as exc:  # a broken file fails its load, not here
         log.debug("cannot read layer sizes of %s: %s", model_path, exc)
         sizes = None
     n_layers = len(sizes.blocks) + 1 if sizes is not None and sizes.blocks else 0
