@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import secrets
 import sys
 import tempfile
 from collections.abc import Callable, Iterator
@@ -12,24 +13,35 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+FILE_MODE = 0o666  # what open() asks for; the kernel takes the umask off, as for any new file
+
+
+def _new_temp(beside: Path) -> tuple[int, Path]:
+    """Create a new, empty, uniquely named file next to ``beside`` with the mode a plain open()
+    would give it. Not ``tempfile.mkstemp``: its 0600 would need a chmod to the umask, and
+    reading the umask means setting it, which races with every other thread of the process."""
+    for _ in range(100):
+        tmp = beside.with_name(f".{beside.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            return os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, FILE_MODE), tmp
+        except FileExistsError:
+            continue
+    raise FileExistsError(f"no free temporary name next to {beside}")
+
 
 def atomic_write_bytes(path: Path | str, data: bytes) -> Path:
     """Write ``data`` to ``path`` so that readers see the old file or the new one, never half."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = _new_temp(path)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
             os.fsync(fh.fileno())
-        # mkstemp creates 0600; give the file the mode a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
     return path
 
@@ -47,14 +59,10 @@ def replaced_atomically(out: Path) -> Iterator[Path]:
     """Yield a temporary path next to ``out`` for a writer that needs a file name (a GGUF
     writer, llama.cpp's quantizer); on success it becomes ``out`` (mode as open())."""
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    fd, tmp = _new_temp(out)  # a model file is readable like any other file the user writes
     os.close(fd)
-    tmp = Path(name)
     try:
         yield tmp
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; a model file is readable like others
         os.replace(tmp, out)
     finally:
         tmp.unlink(missing_ok=True)
@@ -75,9 +83,6 @@ def captured_stderr() -> Iterator[Callable[[], str]]:
             os.close(saved)
 
 
-def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
+def sha256_file(path: Path | str) -> str:
     with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()

@@ -71,7 +71,9 @@ def test_every_gguf_load_goes_through_the_cpu_mode():
             for pattern in ("llama_cpp.Llama(", "llama_model_default_params()", "Llama(model_path"):
                 if pattern in text:
                     offenders.append(f"{rel}: {pattern}")
-    assert not offenders, "load GGUFs with legal_edge.backends.llamacpp.cpu_mode: " + "; ".join(offenders)
+    assert not offenders, "load GGUFs with legal_edge.backends.llamacpp.cpu_mode: " + "; ".join(
+        offenders
+    )
 
 
 def readme_commands() -> list[str]:
@@ -188,3 +190,61 @@ def test_every_recipe_config_loads():
             f"{path}: the leading comment must give the command to run it ({command})"
         )
         load_config(module.Config, path)
+
+
+MAX_FUNCTION_LINES = 80  # a function on the request path fits on a screen (docs/STYLE)
+
+
+def long_functions(path: Path, limit: int = MAX_FUNCTION_LINES) -> list[str]:
+    """``name (N lines)`` for every function in ``path`` longer than ``limit`` lines, from its
+    ``def`` to its last line (nested functions count inside their parent too)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    return [
+        f"{node.name} ({node.end_lineno - node.lineno + 1} lines)"
+        for node in ast.walk(tree)
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))
+        and node.end_lineno is not None
+        and node.end_lineno - node.lineno + 1 > limit
+    ]
+
+
+def test_the_length_check_sees_a_long_function(tmp_path):
+    body = "".join(f"    x{i} = {i}\n" for i in range(MAX_FUNCTION_LINES))
+    (tmp_path / "long.py").write_text("async def long():\n" + body + "def short():\n    pass\n")
+    assert long_functions(tmp_path / "long.py") == [f"long ({MAX_FUNCTION_LINES + 1} lines)"]
+
+
+def test_no_server_function_is_longer_than_a_screen():
+    offenders = [
+        f"{path.relative_to(REPO)}: {name}"
+        for path in sorted((REPO / "legal_edge" / "server").rglob("*.py"))
+        for name in long_functions(path)
+    ]
+    assert not offenders, f"split these (> {MAX_FUNCTION_LINES} lines): " + "; ".join(offenders)
+
+
+def stage_packages() -> set[str]:
+    """The recipe stages: each package under recipes/ with a ``stage.py`` (``run(cfg)``)."""
+    return {p.parent.name for p in (REPO / "recipes").glob("*/stage.py")}
+
+
+def test_no_stage_reaches_into_another_stage():
+    """A stage takes from another stage only what that stage's ``__init__`` exports; what
+    several stages share lives in recipes/shared (legal_edge is free to import)."""
+    from tests.test_layout import imports_of, modules
+
+    stages = stage_packages()
+    assert {"prepare_data", "train", "evaluate", "export", "pipeline"} <= stages
+    known = modules("recipes")
+    offenders = []
+    for name, path in known.items():
+        parts = name.split(".")
+        if len(parts) < 2 or parts[1] not in stages:
+            continue
+        for target, _ in imports_of(path, known):
+            t = target.split(".")
+            if t[0] == "recipes" and len(t) > 2 and t[1] in stages and t[1] != parts[1]:
+                offenders.append(f"{name} imports {target}")
+    assert not offenders, "import the stage's package, or move it to recipes/shared: " + "; ".join(
+        offenders
+    )

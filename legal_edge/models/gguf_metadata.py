@@ -1,6 +1,9 @@
 """Read a GGUF file's key/value metadata (not its tensors) without loading the model.
 
 Large arrays (the vocabulary) are skipped, not materialised: only their length is kept.
+Not ``gguf.GGUFReader`` (gguf is a runtime dependency already): it builds numpy views of every
+vocabulary string, 53 s on the base model's 262,144 tokens against 1.6 s here (2026-12-07,
+shared 2-core box), and the server and the CPU-mode probe read a header at every start.
 """
 
 from __future__ import annotations

@@ -5,6 +5,10 @@ Precedence, lowest first: dataclass defaults, the YAML file, environment variabl
 (``--set key=value`` or CLI options). Unknown keys and wrong types fail with a message that
 names the key, before any work starts. Nested dataclasses are addressed with dots
 (``lora.r=8``).
+
+Not ``msgspec.convert`` (msgspec 0.23): it ignores a dataclass's unknown keys (a misspelt key
+would pass unnoticed), has no ``Path``, and reads neither ``on``/``off`` nor comma lists from
+environment text; the hooks that would add those are as long as the coercion below.
 """
 
 from __future__ import annotations

@@ -30,10 +30,25 @@ PAGE_HEADERS = {
     "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate CSP 2
     "Cache-Control": "no-cache",  # revalidate, so an upgraded server serves its own page
 }
+# The files served, by name (nothing else under static/ is): the page, its style and its ES
+# modules (main.js imports the others; no build step, so what is here is what runs).
+SCRIPTS = (
+    "main.js",
+    "chat.js",
+    "messages.js",
+    "sidebar.js",
+    "store.js",
+    "api.js",
+    "sse.js",
+    "markdown.js",
+    "citations.js",
+    "i18n.js",
+    "dom.js",
+)
 STATIC_TYPES = {
     "index.html": "text/html",
-    "app.js": "text/javascript",
     "app.css": "text/css",
+    **{name: "text/javascript" for name in SCRIPTS},
 }
 
 

@@ -18,6 +18,7 @@ from recipes.evaluate.predictions import PredictionStore, signature
 from recipes.evaluate.record import update_manifests
 from recipes.evaluate.report import aggregate, write_reports
 from recipes.evaluate.suites import PreparedSuite, prepare_suite
+from recipes.shared.progress import progress_bar
 
 
 def _predict(
@@ -49,35 +50,6 @@ def _predict(
     return safety.predict(backend, item, max_tokens=suite.max_tokens)
 
 
-class Progress:
-    """``[model/suite] 40/200 items, 3.1 items/s, eta 52 s`` on stderr every few seconds."""
-
-    def __init__(self, label: str, total: int, every_s: float = 5.0) -> None:
-        self.label, self.total, self.every = label, total, every_s
-        self.start = self.last = time.monotonic()
-        self.done = self.fresh = 0
-
-    def step(self, fresh: bool) -> None:
-        self.done += 1
-        self.fresh += int(fresh)
-        now = time.monotonic()
-        if now - self.last >= self.every or self.done == self.total:
-            self.last = now
-            rate = self.fresh / max(now - self.start, 1e-9)
-            eta = (self.total - self.done) / rate if rate > 0 else 0.0
-            print(
-                f"[{self.label}] {self.done}/{self.total} items, {rate:.2f} items/s, "
-                f"eta {eta:.0f} s",
-                file=sys.stderr,
-                flush=True,
-            )
-
-    @property
-    def rate(self) -> float | None:
-        elapsed = time.monotonic() - self.start
-        return round(self.fresh / elapsed, 3) if self.fresh and elapsed > 0 else None
-
-
 def run_suite(
     backend: EvalBackend,
     model: ModelSpec,
@@ -88,7 +60,7 @@ def run_suite(
     index: StatuteIndex | None = None,
 ) -> tuple[list[dict[str, Any]], float | None]:
     records = []
-    progress = Progress(f"{model.name}/{suite.spec.name}", len(suite.items))
+    started_at, fresh_items = time.monotonic(), 0
     # Questions that share few-shot examples run one after another, so the shared prompt prefix
     # stays in the KV cache (alternating kinds would re-decode the shots every time).
     order = sorted(
@@ -99,31 +71,44 @@ def run_suite(
             else it.data.get("kind", "")
         ),
     )
-    for item in order:
-        rec = store.get(model.name, suite.spec.name, item.id, sig)
-        fresh = rec is None
-        if rec is None:
-            started = time.monotonic()
-            try:
-                body = _predict(backend, suite, item, cfg, index)
-            except ContextOverflow as exc:
-                body = {"skipped": "prompt exceeds context", "detail": str(exc), "metrics": {}}
-            rec = {
-                "model": model.name,
-                "suite": suite.spec.name,
-                "id": item.id,
-                "sig": sig,
-                "where": item.where,
-                "groups": item.groups,
-                **body,
-                "seconds": round(time.monotonic() - started, 3),
-            }
-            store.add(rec)
-        records.append(rec)
-        progress.step(fresh)
+    with progress_bar(len(order), f"{model.name}/{suite.spec.name}") as bar:
+        for item in order:
+            rec = store.get(model.name, suite.spec.name, item.id, sig)
+            fresh = rec is None
+            if rec is None:
+                started = time.monotonic()
+                try:
+                    body = _predict(backend, suite, item, cfg, index)
+                except ContextOverflow as exc:
+                    body = {"skipped": "prompt exceeds context", "detail": str(exc), "metrics": {}}
+                rec = {
+                    "model": model.name,
+                    "suite": suite.spec.name,
+                    "id": item.id,
+                    "sig": sig,
+                    "where": item.where,
+                    "groups": item.groups,
+                    **body,
+                    "seconds": round(time.monotonic() - started, 3),
+                }
+                store.add(rec)
+            records.append(rec)
+            fresh_items += int(fresh)
+            bar.update(1)
     # Speed from the items' own timings, so a resumed run still reports it.
     timed = [r["seconds"] for r in records if r.get("seconds")]
-    rate = round(len(timed) / sum(timed), 3) if timed else progress.rate
+    elapsed = time.monotonic() - started_at
+    rate = round(len(timed) / sum(timed), 3) if timed else None
+    if rate is None and fresh_items and elapsed > 0:
+        rate = round(fresh_items / elapsed, 3)
+    # one line per suite for logs and CI, where the bar stays silent
+    speed = f", {rate:.2f} items/s" if rate else ""
+    print(
+        f"[{model.name}/{suite.spec.name}] {len(records)} items ({fresh_items} new) "
+        f"in {elapsed:.0f} s{speed}",
+        file=sys.stderr,
+        flush=True,
+    )
     return records, rate
 
 

@@ -6,10 +6,11 @@ import re
 from pathlib import Path
 from typing import Any
 
-from legal_edge.settings.loader import ConfigError, to_dict
 from legal_edge.fileio import atomic_write_json
+from legal_edge.settings.loader import ConfigError, to_dict
 from recipes.shared.keys import content_key
 from recipes.shared.paths import resolve_path
+from recipes.shared.progress import progress_bar
 from recipes.shared.step_cache import StepCache
 
 from .accuracy import add_accuracy
@@ -31,21 +32,32 @@ def export(cfg: Config, src: Source, out: Path, cache: StepCache) -> Path:
     m = src.manifest
     name = cfg.publish_name or m.name
     texts = validation_texts(cfg, src)
-    merge_key, ref_path, merge_info = merge_step(cfg, src, out, cache, name)
-    parity = parity_step(cfg, src, out, cache, merge_key, ref_path, texts)
-    variants = quantize_steps(cfg, src, out, cache, name, merge_key, ref_path)
-    rows = measure_all(cfg, out, cache, variants, texts, merge_key)
-    add_accuracy(cfg, out, cache, variants, rows, merge_key)
-    export_info = {
-        "merge": merge_info,
-        "parity": parity,
-        "source": str(m.directory),
-        "config": to_dict(cfg),
-    }
-    published = gate_and_publish(cfg, src, name, variants, rows, export_info)
-    gptq = maybe_export_gptq(
-        cfg.gptq, lambda: merged_hf_dir(src, out), out / f"{name}-gptq-int4", texts[:128]
-    )
+    # one bar over the stage's phases (merge, parity, quantize, measure, score, publish, GPTQ):
+    # minutes each, so time left is a rough guide; the [export] lines say what each one did
+    with progress_bar(len(PHASES), f"export {name}", unit="phase") as bar:
+        bar.set_postfix_str(PHASES[0])
+        merge_key, ref_path, merge_info = merge_step(cfg, src, out, cache, name)
+        next_phase(bar)
+        parity = parity_step(cfg, src, out, cache, merge_key, ref_path, texts)
+        next_phase(bar)
+        variants = quantize_steps(cfg, src, out, cache, name, merge_key, ref_path)
+        next_phase(bar)
+        rows = measure_all(cfg, out, cache, variants, texts, merge_key)
+        next_phase(bar)
+        add_accuracy(cfg, out, cache, variants, rows, merge_key)
+        next_phase(bar)
+        export_info = {
+            "merge": merge_info,
+            "parity": parity,
+            "source": str(m.directory),
+            "config": to_dict(cfg),
+        }
+        published = gate_and_publish(cfg, src, name, variants, rows, export_info)
+        next_phase(bar)
+        gptq = maybe_export_gptq(
+            cfg.gptq, lambda: merged_hf_dir(src, out), out / f"{name}-gptq-int4", texts[:128]
+        )
+        next_phase(bar)
     ref_row = next(r for r in rows if r["variant"] == cfg.outtype.upper())
     summary = {
         "name": name,
@@ -68,6 +80,16 @@ def export(cfg: Config, src: Source, out: Path, cache: StepCache) -> Path:
     atomic_write_json(out / "summary.json", summary)
     write_reports(out, summary)
     return out
+
+
+PHASES = ("merge", "parity", "quantize", "measure", "score", "publish", "gptq")
+
+
+def next_phase(bar: Any) -> None:
+    """Count the phase done; name the next one beside the bar."""
+    bar.update(1)
+    if bar.n < len(PHASES):
+        bar.set_postfix_str(PHASES[bar.n])
 
 
 def base_hf_dir(src: Source) -> Path:

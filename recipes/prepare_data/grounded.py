@@ -31,6 +31,7 @@ from legal_edge.statutes.prompt import (
     article_heading,
     grounded_question,
 )
+from recipes.shared.progress import progress_iter
 
 Key = tuple[str, str]  # (official title, article number 133-1)
 # (law as written, article) -> the article's key in the index, or None
@@ -121,7 +122,7 @@ class Grounder:
         plain: list[dict[str, Any]] = []
         kept: list[dict[str, Any]] = []
         grounded = 0
-        for rec in recs:
+        for rec in progress_iter(recs, "grounding", unit="rec"):
             if rec["category"] not in cfg.categories or rec.get("messages"):
                 kept.append(rec)
                 continue

@@ -16,6 +16,10 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from recipes.shared.progress import progress_bar
+from recipes.shared.records import Rejection, map_text, prompt_text
+from recipes.shared.statutes import superseded
+
 from . import checkpoint
 from .config import Config, validate
 from .decontam import Decontaminator
@@ -26,18 +30,10 @@ from .mix import held_out, is_crime_related, letter_distribution, load_holdout, 
 from .outputs import write_outputs
 from .pii import Redactor
 from .readers import Reader
-from recipes.shared.records import Rejection, map_text, prompt_text
 from .selection import TEMPLATE_HEADERS, apply_caps, apply_filters, dedup_text, not_allowed
 from .split import split_records
 from .state import RunState, Step
-from recipes.shared.statutes import superseded
 from .synthesis import synthesize
-
-
-def _progress(total: int | None, desc: str):
-    from tqdm import tqdm
-
-    return tqdm(total=total, desc=desc, unit="rec", disable=None, leave=False, file=sys.stderr)
 
 
 def _read(cfg: Config, state: RunState) -> None:
@@ -45,7 +41,7 @@ def _read(cfg: Config, state: RunState) -> None:
         if not src.enabled:
             continue
         reader = Reader(src, cfg.data_root)
-        with _progress(None, f"read {src.name}") as bar:
+        with progress_bar(None, f"read {src.name}", unit="rec") as bar:
             for item in reader:
                 state.read_counts[src.name] += 1
                 if isinstance(item, Rejection):
@@ -108,7 +104,7 @@ def _clean(cfg: Config) -> RunState:
     with Step(state, "dedup", cfg.profile) as step:
         recs = state.records
         step.records = len(recs)
-        with _progress(len(recs), "near-dup") as bar:
+        with progress_bar(len(recs), "near-dup", unit="rec") as bar:
             res = deduplicate(
                 [dedup_text(r) for r in recs],
                 [r["category"] for r in recs],
@@ -178,13 +174,15 @@ def _finish(cfg: Config, state: RunState, decon: Decontaminator, t_start: float)
     with Step(state, "decontam", cfg.profile) as step:
         step.records = len(state.records)
         kept = []
-        for rec in state.records:
-            hit = decon.check(rec)
-            if hit:
-                state.decontam[hit[0]] += 1
-                state.reject(rec, "contaminated", f"{hit[1]:.0%} of prompt n-grams in {hit[0]}")
-            else:
-                kept.append(rec)
+        with progress_bar(len(state.records), "decontam", unit="rec") as bar:
+            for rec in state.records:
+                hit = decon.check(rec)
+                if hit:
+                    state.decontam[hit[0]] += 1
+                    state.reject(rec, "contaminated", f"{hit[1]:.0%} of prompt n-grams in {hit[0]}")
+                else:
+                    kept.append(rec)
+                bar.update(1)
         state.records = kept
 
     with Step(state, "mix", cfg.profile) as step:

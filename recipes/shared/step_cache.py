@@ -22,7 +22,12 @@ def stderr_logger(prefix: str) -> Callable[[str], None]:
     """A log function writing ``[prefix] message`` lines to stderr."""
 
     def log(msg: str) -> None:
-        print(f"[{prefix}] {msg}", file=sys.stderr, flush=True)
+        try:  # above a running progress bar, not through it
+            from tqdm import tqdm
+        except ImportError:
+            print(f"[{prefix}] {msg}", file=sys.stderr, flush=True)
+        else:
+            tqdm.write(f"[{prefix}] {msg}", file=sys.stderr)
 
     return log
 

@@ -33,6 +33,7 @@ from recipes.evaluate.items import load_cases, sample
 from recipes.evaluate.loops import ended_on_its_own, find_loop
 from recipes.evaluate.textmetrics import char_f1, rouge_l
 from recipes.shared.paths import resolve_path
+from recipes.shared.progress import progress_bar
 
 from .config import Config, LoopModel, RequestSetting
 
@@ -78,12 +79,7 @@ async def _ask_all(
         for k in ("temperature", "frequency_penalty", "presence_penalty", "seed")
         if getattr(setting, k) is not None
     }
-    try:
-        from tqdm import tqdm
-
-        bar = tqdm(total=len(questions), desc=f"{runtime.name}/{setting.name}", leave=False)
-    except ImportError:  # progress is a nicety
-        bar = None
+    bar = progress_bar(len(questions), f"{runtime.name}/{setting.name}")
 
     async def ask(q: dict[str, Any]) -> dict[str, Any]:
         body = msgspec.convert(
@@ -101,8 +97,7 @@ async def _ask_all(
             await gen.start()
             text = "".join([d.text async for d in gen.deltas()])
             seconds = time.monotonic() - t0
-        if bar is not None:
-            bar.update()
+        bar.update()
         return {
             "id": q["id"],
             "text": text,
@@ -115,8 +110,7 @@ async def _ask_all(
     try:
         return list(await asyncio.gather(*(ask(q) for q in questions)))
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
 
 
 def _score(answers: list[dict[str, Any]], references: dict[str, str]) -> dict[str, Any]:

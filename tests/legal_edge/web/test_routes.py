@@ -16,7 +16,7 @@ from legal_edge.backends.base import BackendOptions
 from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
 from legal_edge.settings.server import Settings
-from legal_edge.web import STATIC_TYPES
+from legal_edge.web import SCRIPTS, STATIC_TYPES
 from tests.legal_edge.helpers import echo_manifest, wait_ready
 
 REPO = Path(__file__).resolve().parents[3]
@@ -35,7 +35,7 @@ def c() -> Iterator[TestClient]:
         yield tc
 
 
-@pytest.mark.parametrize("path", ["/", "/static/app.js", "/static/app.css"])
+@pytest.mark.parametrize("path", ["/", "/static/main.js", "/static/sse.js", "/static/app.css"])
 def test_page_files_carry_the_security_headers(c: TestClient, path: str) -> None:
     r = c.get(path)  # no API key: the page itself is public, it asks for the key
     assert r.status_code == 200
@@ -45,19 +45,32 @@ def test_page_files_carry_the_security_headers(c: TestClient, path: str) -> None
     assert csp["frame-ancestors"] == "'none'" and csp["object-src"] == "'none'"
     assert r.headers["x-content-type-options"] == "nosniff"
     assert r.headers["referrer-policy"] == "no-referrer"
-    kind = {"/": "text/html", "/static/app.js": "text/javascript"}.get(path, "text/css")
+    kind = (
+        "text/html" if path == "/" else "text/css" if path.endswith(".css") else "text/javascript"
+    )
     assert r.headers["content-type"].startswith(kind)
 
 
 def test_the_page_has_no_inline_script_style_or_foreign_origin() -> None:
     html = resources.files("legal_edge.web").joinpath("static", "index.html").read_text("utf-8")
-    assert re.findall(r"<script\b[^>]*>", html) == ['<script src="/static/app.js" defer>']
+    assert re.findall(r"<script\b[^>]*>", html) == ['<script type="module" src="/static/main.js">']
     assert "<style" not in html and " style=" not in html
     assert not re.search(r"\son[a-z]+=", html)  # no inline event handlers
     assert not re.search(r"(src|href)=\"(https?:)?//", html)  # no CDN
-    js = resources.files("legal_edge.web").joinpath("static", "app.js").read_text("utf-8")
-    assert "eval(" not in js and "new Function" not in js
-    assert not re.search(r"https?://", js)
+    for name in SCRIPTS:
+        js = resources.files("legal_edge.web").joinpath("static", name).read_text("utf-8")
+        assert "eval(" not in js and "new Function" not in js, name
+        assert not re.search(r"https?://", js), name
+
+
+def test_every_module_the_page_imports_is_served() -> None:
+    """An ES module imported but not listed in SCRIPTS would 404 and stop the whole page."""
+    static = resources.files("legal_edge.web").joinpath("static")
+    imported = {"main.js"}
+    for name in SCRIPTS:
+        js = static.joinpath(name).read_text("utf-8")
+        imported |= set(re.findall(r'^import [^;]* from "\./([\w-]+\.js)";', js, re.M))
+    assert imported == set(SCRIPTS)
 
 
 def test_api_routes_keep_their_headers(c: TestClient) -> None:
