@@ -2,13 +2,14 @@
 the cited article and the other articles the model was given.
 
 A citation group (``《刑法》第264条、第266条``) owns the words after it up to the next citation or
-the end of its sentence; if those are too few to restate anything (``根据…第264条，你构成盗窃罪``
-is long enough, ``…第264条。`` is not), the words before it in the same sentence
-(``醉酒驾驶机动车的，处拘役（《刑法》第133条之一）``). The words are compared with each article
-by character-bigram containment: the share of the claim's bigrams that occur in the article. A
-verbatim copy scores about 1, a paraphrase well above chance, an application of the article to
-the facts (``你朋友的行为构成危险驾驶罪``) low. Calibrated on real answers:
-docs/grounding.md, "Supported citations".
+the end of its sentence (``根据…第264条，你构成盗窃罪`` is long enough to compare); when it
+closes its sentence and is the sentence's first citation, the words before it
+(``醉酒驾驶机动车的，处拘役（《刑法》第133条之一）``); otherwise none (``依照本法第264条的规定定罪
+处罚`` is a cross-reference inside a restated article, not a restatement of 第264条). The
+words are compared with each article by character-bigram containment: the share of the
+claim's bigrams that occur in the article. A verbatim copy scores about 1, a paraphrase well
+above chance, an application of the article to the facts (``你朋友的行为构成危险驾驶罪``) low.
+Calibrated on real answers: docs/grounding.md, "Supported citations".
 
 ``supported`` is ``False`` when another given article holds the words (overlap >= ``THRESHOLD``)
 clearly better than the cited one (by ``MARGIN``: the words came from there, the answer put one
@@ -110,14 +111,17 @@ def claims(text: str, cites: Sequence[Citation], final: bool = True) -> list[Cla
             after_end = groups[i + 1][0].start
         lead = _LEAD_RE.match(text, g_end)
         a_start = lead.end() if lead else g_end
-        if len(_units(text[a_start:after_end])) >= MIN_CHARS:
+        after = len(_units(text[a_start:after_end]))
+        if after >= MIN_CHARS:
             out.append(Claim(a_start, after_end, tuple(group), stop))
             continue
         begin = max(text.rfind(ch, 0, g_start) for ch in SENTENCE_END) + 1
-        if i > 0 and groups[i - 1][-1].end > begin:
-            begin = groups[i - 1][-1].end
         b_end = begin + len(_INTRO_RE.sub("", text[begin:g_start].rstrip("（( ")))
-        if len(_units(text[begin:b_end])) >= MIN_CHARS:
+        # Words before count only for a citation that closes its sentence (…并处罚金（《刑法》
+        # 第133条之一）。) and is its sentence's first: ``依照本法第264条的规定定罪处罚`` inside
+        # a restated article is a cross-reference, and its words are that article's.
+        alone = after == 0 and not (i > 0 and groups[i - 1][-1].end > begin)
+        if alone and len(_units(text[begin:b_end])) >= MIN_CHARS:
             out.append(Claim(begin, b_end, tuple(group), stop))
         else:
             out.append(Claim(g_end, g_end, tuple(group), stop))
