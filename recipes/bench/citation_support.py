@@ -11,12 +11,14 @@ after it in its sentence, else before it) is compared with
 - the articles the server would have given beside it: the top 3 retrieved for the question and
   the cited article's neighbours (N-1, N+1 of the same law, the closest in wording), ``other``.
 
-A reference answer is taken as correctly attributed, so a claim the check would call
-misattributed (``other >= T`` and ``other >= own + margin``) is a false alarm. And each claim that
+A claim the check calls misattributed (``other >= T`` and ``other >= own + margin``) is
+``flagged``: the references are partly machine-written and some cite an article by its number
+before a revision, so a flag is read by hand to tell a false alarm from a real mismatch
+(docs/measurements/2026-12-07-citation-support.md). And each claim that
 restates its article (``own >= 0.8``) is put under a neighbour's number instead, as the model did
 in issue 25: the check catches the swap when the true article scores ``>= T`` and beats the
 neighbour by the margin. For each threshold and margin: the share of claims counted as
-restatements (``own >= T``), false alarms, swaps caught.
+restatements (``own >= T``), flagged, swaps caught.
 """
 
 from __future__ import annotations
@@ -80,7 +82,7 @@ def table(rows: list[tuple[float, float, float]]) -> list[dict[str, float]]:
                 "threshold": t,
                 "margin": m,
                 "restatements": round(sum(r[0] >= t for r in rows) / n, 3),
-                "false_alarms": round(sum(t <= r[1] and r[0] + m <= r[1] for r in rows) / n, 4),
+                "flagged": round(sum(t <= r[1] and r[0] + m <= r[1] for r in rows) / n, 4),
                 "swaps_caught": round(
                     sum(r[2] + m <= r[0] and t <= r[0] for r in restating) / max(1, len(restating)),
                     3,
