@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator
 from dataclasses import replace
-from typing import Any
+from typing import Any, cast
 
 from legal_edge.backends.base import SamplingParams, TokenLogprob
 from legal_edge.server.generation import (
@@ -28,7 +28,7 @@ from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.settings.server import Settings
 from legal_edge.statutes.cite_grammar import citation_grammar
 from legal_edge.statutes.flags import CitationGuard, Mark
-from legal_edge.statutes.prompt import nothing_found_answer
+from legal_edge.statutes.prompt import ArticleLike, article_heading, nothing_found_answer
 
 
 class GroundedGeneration(Generation):
@@ -171,7 +171,8 @@ def constrain_citations(prep: Prepared, grounded: Grounded, settings: Settings) 
         or prep.params.grammar is not None
     ):
         return prep
-    grammar = citation_grammar([f"《{a.law}》{a.label}" for a in grounded.articles])
+    given = cast(list[ArticleLike], grounded.articles)  # frozen records, as in grounding.ground
+    grammar = citation_grammar([article_heading(a) for a in given])
     return replace(prep, params=replace(prep.params, grammar=grammar))
 
 
