@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator
-from typing import Any
+from dataclasses import replace
+from typing import Any, cast
 
 from legal_edge.backends.base import SamplingParams, TokenLogprob
 from legal_edge.server.generation import (
@@ -25,8 +26,9 @@ from legal_edge.server.grounding import Grounded, Library, ground
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.settings.server import Settings
-from legal_edge.statutes.flags import CitationGuard
-from legal_edge.statutes.prompt import nothing_found_answer
+from legal_edge.statutes.cite_grammar import citation_grammar
+from legal_edge.statutes.flags import CitationGuard, Mark
+from legal_edge.statutes.prompt import ArticleLike, article_heading, nothing_found_answer
 
 
 class GroundedGeneration(Generation):
@@ -42,6 +44,7 @@ class GroundedGeneration(Generation):
         self.usage = inner.usage
         self.finish_reason = inner.finish_reason
         self.answer = ""  # the model's own text, before any mark
+        self.marks: list[Mark] = []  # the marks the client's text has in it
         self._citations: list[dict[str, Any]] | None = None
         # automation (tools, JSON output) is never grounded (grounding.is_automation)
         self.tool_filter = None
@@ -61,7 +64,8 @@ class GroundedGeneration(Generation):
         await self.inner.close()
 
     async def deltas(self) -> AsyncIterator[Delta]:
-        guard = CitationGuard(self.grounded.verify) if self.grounded.flag else None
+        g = self.grounded
+        guard = CitationGuard(g.verify, g.support_marks) if g.flag else None
         raw: list[str] = []
         held: list[TokenLogprob] = []  # logprobs of text the guard still holds back
         try:
@@ -77,12 +81,13 @@ class GroundedGeneration(Generation):
                 yield Delta(rest, logprobs=tuple(held))
         finally:
             self.answer = "".join(raw)
+            self.marks = guard.marks if guard else []
             self.finish_reason = self.inner.finish_reason
 
     def citations(self) -> list[dict[str, Any]]:
         """The response's ``citations`` (once the answer has ended), counted once."""
         if self._citations is None:
-            self._citations = self.grounded.citations(self.answer)
+            self._citations = self.grounded.citations(self.answer, self.marks)
             model = self.prep.runtime.name
             for c in self._citations:
                 if c["verified"] is not None:
@@ -108,6 +113,7 @@ class NothingFound(GroundedGeneration):
         self.usage = Usage()
         self.finish_reason = "stop"
         self.answer = nothing_found_answer()
+        self.marks = []
         self._citations = None
         self.tool_filter = None
         self._logprobs: list[TokenLogprob] = []
@@ -153,7 +159,24 @@ async def new_generation(
     outcome = "grounded" if grounded.articles else "retrieval_off"
     metrics.grounding.labels(runtime.name, outcome).inc()
     prep = plain if grounded.body is body else prepare(grounded.body, runtime, settings)
+    prep = constrain_citations(prep, grounded, settings)
     return GroundedGeneration(Generation(prep, metrics), grounded)
+
+
+def constrain_citations(prep: Prepared, grounded: Grounded, settings: Settings) -> Prepared:
+    """With ``citation_mode: constrained``, a backend that enforces grammars decodes the answer
+    under the grammar of the given headings (``cite_grammar``); otherwise ``prep`` as it is."""
+    features: frozenset[str] = getattr(prep.runtime.backend, "features", frozenset())
+    if (
+        settings.citation_mode != "constrained"
+        or not grounded.articles
+        or "grammar" not in features
+        or prep.params.grammar is not None
+    ):
+        return prep
+    given = cast(list[ArticleLike], grounded.articles)  # frozen records, as in grounding.ground
+    grammar = citation_grammar([article_heading(a) for a in given])
+    return replace(prep, params=replace(prep.params, grammar=grammar))
 
 
 def citations_of(gen: Generation) -> list[dict[str, Any]] | None:

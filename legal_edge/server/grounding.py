@@ -11,6 +11,7 @@ import asyncio
 import datetime as dt
 import logging
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
@@ -21,7 +22,9 @@ from legal_edge.models.manifest import ModelManifest
 from legal_edge.server.errors import bad_request
 from legal_edge.server.schemas import ChatCompletionRequest, ChatMessage
 from legal_edge.settings.server import Settings
+from legal_edge.statutes.answer_check import Mention, citation_entries, mentions, support_marks
 from legal_edge.statutes.books import index_path, min_score, open_index
+from legal_edge.statutes.flags import Mark
 from legal_edge.statutes.index import (
     ArticleRecord,
     IndexError_,
@@ -169,66 +172,18 @@ class Grounded:
     def verify(self, text: str) -> list[Verification]:
         return self.index.verify_citations(text, self.date)
 
-    def citations(self, answer: str) -> list[dict[str, Any]]:
-        """The articles given to the model, then each other article the answer cites; every
-        citation in the answer carries ``verified`` and ``reason``."""
-        out = [_entry(a, i) for i, a in enumerate(self.articles, start=1)]
-        given = {(a.law, a.number): e for a, e in zip(self.articles, out, strict=True)}
-        seen: set[str] = set()
-        for v in self.verify(answer):
-            rec = v.record
-            key = (rec.law, rec.number) if rec is not None else None
-            entry = given.get(key) if key and v.verified else None
-            if entry is None:
-                ident = f"{key or (v.law, v.article)}"
-                if ident in seen:
-                    continue
-                seen.add(ident)
-                entry = _entry(rec, None) if rec is not None else _missing(v, self.index)
-                out.append(entry)
-            if entry["cited_as"] is None:
-                entry.update(cited_as=v.raw, verified=v.verified, reason=v.reason)
-        return out
+    def check(self, text: str, final: bool = True) -> list[Mention]:
+        """Each citation of ``text``: exists, given, supported (``answer_check``)."""
+        return mentions(self.index, self.articles, text, self.date, final)
 
+    def support_marks(self, text: str, final: bool) -> list[Mark]:
+        """The marks after sentences that restate another given article than they cite."""
+        return support_marks(self.check(text, final))
 
-def _entry(rec: ArticleRecord, given: int | None) -> dict[str, Any]:
-    return {
-        "law": rec.law,
-        "article": rec.number,
-        "label": rec.label,
-        "text": rec.text,
-        "version_date": rec.version,
-        "effective_from": rec.effective_from,
-        "effective_to": rec.effective_to,
-        "status": rec.status,
-        "origin": rec.origin,
-        "licence": rec.licence,
-        "source": rec.source,
-        "given": given,  # its number in the prompt's 参考法条 block; None: only cited
-        "score": None if rec.score is None else round(rec.score, 3),
-        "cited_as": None,  # how the answer wrote it; None: the answer does not cite it
-        "verified": None,
-        "reason": None,
-    }
-
-
-def _missing(v: Verification, index: StatuteIndex) -> dict[str, Any]:
-    """An entry for a cited article the index does not hold."""
-    empty = dict.fromkeys(("label", "text", "version_date", "effective_from", "effective_to"))
-    return {
-        "law": index.resolve_law(v.law) or v.law,
-        "article": v.article,
-        **empty,
-        "status": v.status,
-        "origin": None,
-        "licence": None,
-        "source": None,
-        "given": None,
-        "score": None,
-        "cited_as": None,
-        "verified": None,
-        "reason": None,
-    }
+    def citations(self, answer: str, marks: Sequence[Mark] = ()) -> list[dict[str, Any]]:
+        """The articles given to the model, then each other article the answer cites, with
+        every mention's verdicts and offsets in the answer as sent (``marks`` inserted)."""
+        return citation_entries(self.index, self.articles, self.check(answer), list(marks))
 
 
 def is_automation(body: ChatCompletionRequest) -> bool:

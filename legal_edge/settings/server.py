@@ -105,6 +105,11 @@ class Settings:
     # itself (streams too), so no invented article reaches a lawyer unmarked. `citations` marks
     # it either way.
     flag_unverified_citations: bool = True
+    # constrained: in a grounded answer the model can write 《 only to start a heading it was given
+    # (a grammar while decoding, on backends that enforce grammars: llama.cpp); check: it writes
+    # freely and every citation is checked afterwards (a citation of an article not given is
+    # marked as such). check suits a model not trained on the headed citation format.
+    citation_mode: str = "constrained"
     # Days the conversation and answer text are kept for feedback. 0 (the default): text is never
     # stored, only timings, status, token counts and ratings; in a law office that text is
     # client-confidential, so keeping it is the admin's explicit choice. request_log_days: when
@@ -157,6 +162,8 @@ class Settings:
             )
         if any(len(k) < 8 for k in self.api_keys):
             raise ConfigError("api_keys: every key must have at least 8 characters")
+        if self.citation_mode not in ("constrained", "check"):
+            raise ConfigError(f"citation_mode: {self.citation_mode!r} must be constrained or check")
         if self.grounding not in ("auto", "on", "off"):
             raise ConfigError(f"grounding: {self.grounding!r} must be auto, on or off")
         if not 0 <= self.grounding_k <= 10:

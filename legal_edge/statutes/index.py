@@ -11,13 +11,13 @@ import datetime as dt
 import re
 import sqlite3
 import threading
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
-from legal_edge.statutes.citations import find_citations, find_named_articles
+from legal_edge.statutes.citations import Citation, Form, find_citations, find_named_articles
 from legal_edge.statutes.names import REPEALED, AliasTable, clean_name
 from legal_edge.statutes.numbers import parse_article
 from legal_edge.statutes.schema import INDEX_FILE, RECORD_COLUMNS, SCHEMA_VERSION
@@ -103,6 +103,9 @@ class Verification:
     verified: bool  # true only for an article in force
     reason: str
     record: ArticleRecord | None = None
+    start: int = 0  # the citation's span in the text checked
+    end: int = 0
+    form: Form = "headed"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -300,10 +303,15 @@ class StatuteIndex:
         return scores
 
     def verify_citations(self, text: str, date: str | None = None) -> list[Verification]:
-        """Each ``《…》第…条`` in ``text``: in force, superseded or not found, and why."""
-        return [self._verify(c.raw, c.law, c.article, date) for c in find_citations(text)]
+        """Each citation in ``text`` (``citations.find_citations``, bare names resolved by this
+        index): in force, superseded or not found, and why."""
+        return [
+            replace(self._verify(c, date), start=c.start, end=c.end, form=c.form)
+            for c in find_citations(text, self.resolve_law)
+        ]
 
-    def _verify(self, raw: str, law: str, article: str, date: str | None) -> Verification:
+    def _verify(self, c: Citation, date: str | None) -> Verification:
+        raw, law, article = c.raw, c.law, c.article
         title = self.resolve_law(law)
         if title is None:
             repealed = REPEALED.get(clean_name(law))

@@ -20,12 +20,13 @@ DIGITS = {
 }
 UNITS = {"十": 10, "百": 100, "千": 1000}
 NUMERAL_CHARS = "".join(DIGITS) + "".join(UNITS) + "万"
-# One article reference: 第一百三十三条之一, 第264条, 第 264 条, 第1165条之2
-ARTICLE_RE = re.compile(rf"第\s*([{NUMERAL_CHARS}\d]+)\s*条(?:\s*之\s*([{NUMERAL_CHARS}\d]+))?")
+FULL_WIDTH = str.maketrans("０１２３４５６７８９", "0123456789")
+# One numeral, as the citation grammar (``citations``) and the statute parsers read it.
+NUMERAL = rf"[{NUMERAL_CHARS}\d０-９]"
+# One article label: 第一百三十三条之一, 第264条, 第 264 条, 第1165条之2
+ARTICLE_RE = re.compile(rf"第\s*({NUMERAL}+)\s*条(?:\s*之\s*({NUMERAL}+))?")
 # What a user types for an article on its own: 133-1, 133之一, 264, 第264条
-_PLAIN_RE = re.compile(
-    rf"^\s*(?:第)?\s*([{NUMERAL_CHARS}\d]+)\s*(?:条)?\s*(?:(?:之|-)\s*([{NUMERAL_CHARS}\d]+))?\s*$"
-)
+_PLAIN_RE = re.compile(rf"^\s*(?:第)?\s*({NUMERAL}+)\s*(?:条)?\s*(?:(?:之|-)\s*({NUMERAL}+))?\s*$")
 
 
 def cn_to_int(text: str) -> int:
@@ -33,11 +34,13 @@ def cn_to_int(text: str) -> int:
 
     Raises ValueError for anything that is not a numeral (so a parser can report the line).
     """
-    text = text.strip()
+    text = text.strip().translate(FULL_WIDTH)
     if not text:
         raise ValueError("empty numeral")
     if text.isdigit():
         return int(text)
+    if len(text) > 1 and all(ch in DIGITS for ch in text):  # 一〇五: digit by digit
+        return int("".join(str(DIGITS[ch]) for ch in text))
     total, section, digit = 0, 0, None
     for ch in text:
         if ch in DIGITS:

@@ -36,7 +36,7 @@ def labelled_questions(
     with open(qa_jsonl, encoding="utf-8") as fh:
         for n, line in enumerate(fh, 1):
             rec = json.loads(line)
-            cites = find_citations(rec.get("output", ""))
+            cites = find_citations(rec.get("output", ""), index.resolve_law)
             gold = set()
             for c in cites:
                 title = index.resolve_law(c.law)

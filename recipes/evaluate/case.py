@@ -54,5 +54,6 @@ def predict(
     if article_chars is not None:
         rec["retrieved"] = describe_articles(item.data.get("articles", []))
     if index is not None:
-        rec["metrics"].update(citation_metrics(index, text, ref))
+        given = item.data.get("articles", []) if article_chars is not None else None
+        rec["metrics"].update(citation_metrics(index, text, ref, given))
     return rec

@@ -9,6 +9,11 @@ Per item, as ``[numerator, denominator]`` (micro-averaged and bootstrapped over 
 ``citation_in_force``   cited articles in force now (what the server marks ``verified``).
 ``article_recall``      the reference's cited articles that the answer cites too.
 ``article_precision``   the answer's cited articles that the reference cites too.
+``citation_given``      (grounded) cited articles that the prompt gave.
+``citation_supported``  (grounded) supported-citation precision: cited articles that exist, were
+                        given, and are never restated with another article's words
+                        (``legal_edge.statutes.answer_check``, as the server checks them).
+``restatement_support`` (grounded) restating mentions whose words are the cited article's own.
 ``retrieval_recall``    the reference's articles (those the index has in force) among the ``k``
                         retrieved for the question: model-independent, one figure per suite.
 
@@ -25,7 +30,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from legal_edge.settings.loader import ConfigError
-from legal_edge.statutes.citations import find_citations
+from legal_edge.statutes.answer_check import mentions
+from legal_edge.statutes.citations import cited_keys
 from legal_edge.statutes.index import ArticleRecord, IndexError_, StatuteIndex
 from legal_edge.statutes.names import clean_name
 from recipes.shared.paths import resolve_path
@@ -50,7 +56,7 @@ def law_key(index: StatuteIndex, law: str, article: str) -> Key:
 
 def cited_articles(index: StatuteIndex, text: str) -> set[Key]:
     """The distinct articles ``text`` cites, law names and numerals normalised."""
-    return {law_key(index, c.law, c.article) for c in find_citations(text)}
+    return set(cited_keys(text, index.resolve_law))
 
 
 def gold_articles(index: StatuteIndex, reference: str) -> set[Key]:
@@ -62,8 +68,14 @@ def gold_articles(index: StatuteIndex, reference: str) -> set[Key]:
     }
 
 
-def citation_metrics(index: StatuteIndex, answer: str, reference: str) -> dict[str, list[float]]:
-    """The per-item citation metrics of an answer (see the module docstring)."""
+def citation_metrics(
+    index: StatuteIndex,
+    answer: str,
+    reference: str,
+    articles: Sequence[ArticleRecord] | None = None,
+) -> dict[str, list[float]]:
+    """The per-item citation metrics of an answer (see the module docstring); ``articles``:
+    those the prompt gave (grounded items), which adds the supported-citation metrics."""
     verdicts: dict[Key, str] = {}
     for v in index.verify_citations(answer):
         key = law_key(index, v.law, v.article)
@@ -85,6 +97,29 @@ def citation_metrics(index: StatuteIndex, answer: str, reference: str) -> dict[s
         ],
         "article_recall": [float(hits), float(len(ref))],
         "article_precision": [float(hits), float(len(pred))],
+        **({} if articles is None else support_metrics(index, answer, articles)),
+    }
+
+
+def support_metrics(
+    index: StatuteIndex, answer: str, articles: Sequence[ArticleRecord]
+) -> dict[str, list[float]]:
+    """``citation_given``, ``citation_supported`` and ``restatement_support`` of a grounded
+    answer, by the server's own check (``answer_check.mentions``)."""
+    verdict: dict[Key, tuple[bool, bool]] = {}  # article -> (given, no restatement is false)
+    restated = correct = 0
+    for m in mentions(index, list(articles), answer):
+        key = law_key(index, m.check.law, m.check.article)
+        given, clean = verdict.get(key, (True, True))
+        verdict[key] = (given and m.given is not None, clean and m.support.supported is not False)
+        if m.support.supported is not None:
+            restated += 1
+            correct += m.support.supported
+    n = float(len(verdict))
+    return {
+        "citation_given": [float(sum(g for g, _ in verdict.values())), n],
+        "citation_supported": [float(sum(g and c for g, c in verdict.values())), n],
+        "restatement_support": [float(correct), float(restated)],
     }
 
 

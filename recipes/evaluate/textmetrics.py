@@ -3,7 +3,8 @@
 Chinese text is compared character by character (no word segmenter needed, the usual choice for
 Chinese ROUGE), other text by lower-cased words. Citations are the articles an answer cites —
 ``《刑法》第二百三十二条`` or ``第232条`` in Chinese, ``section 47`` / ``Cap. 57`` in English —
-normalised to ``(law, number)`` so that Chinese and Arabic numerals compare equal.
+normalised to ``(law, number)`` so that Chinese and Arabic numerals compare equal; the Chinese
+ones are found by the server's own citation grammar, so these metrics and its checks agree.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ import re
 from collections import Counter
 from dataclasses import dataclass
 
+from legal_edge.statutes.citations import find_citations
+from legal_edge.statutes.names import clean_name
 from legal_edge.statutes.numbers import cn_to_int
 
 _CJK = re.compile(r"[\u3400-\u9fff]")
@@ -59,53 +62,31 @@ def char_f1(prediction: str, reference: str) -> float:
 
 
 # -- statute citations ------------------------------------------------------------------------
-_NUM = "零〇一二两三四五六七八九十百千0-9０-９"
-_ZH_CITE = re.compile(rf"(?:《([^《》]{{1,40}})》)?\s*第([{_NUM}]+)条(?:之([{_NUM}]+))?")
 _EN_CITE = re.compile(r"\b(section|s\.|cap\.?|chapter|article|art\.)\s*(\d+[a-z]?)\b", re.I)
+_EN_PREFIX = {"section": "s", "s": "s", "cap": "cap", "chapter": "cap", "article": "art"}
 
 
 def chinese_number(text: str) -> int | None:
     """``二百三十二`` -> 232, ``十五`` -> 15, ``232`` -> 232; None when it is not a number."""
     try:
-        return cn_to_int(text.translate(str.maketrans("０１２３４５６７８９", "0123456789")))
+        return cn_to_int(text)
     except ValueError:
         return None
 
 
-def _law_name(name: str | None) -> str:
-    if not name:
-        return ""
-    return name.replace("中华人民共和国", "").replace(" ", "").strip()
-
-
 @dataclass(frozen=True)
 class Citation:
-    law: str  # normalised law name, "" when the text did not say
+    law: str  # cleaned law name (``刑法``), "" for an English section
     number: str  # "232", "232-1" (第二百三十二条之一), "s47", "cap57"
 
 
 def extract_citations(text: str) -> set[Citation]:
-    """Statute articles cited in ``text``; an article without a law inherits the last one."""
-    found: set[Citation] = set()
-    last_law = ""
-    for m in _ZH_CITE.finditer(text):
-        n = chinese_number(m.group(2))
-        if n is None:
-            continue
-        if m.group(1):
-            last_law = _law_name(m.group(1))
-        sub = chinese_number(m.group(3)) if m.group(3) else None
-        found.add(Citation(last_law, f"{n}-{sub}" if sub else str(n)))
+    """Statute articles cited in ``text``: Chinese ones read by the one citation grammar
+    (``legal_edge.statutes.citations``, bare names guessed without an index), English ones
+    (``section 47``, ``Cap. 57``) by number alone."""
+    found = {Citation(clean_name(c.law), c.article) for c in find_citations(text)}
     for m in _EN_CITE.finditer(text):
-        kind = m.group(1).lower().rstrip(".")
-        prefix = {
-            "section": "s",
-            "s": "s",
-            "cap": "cap",
-            "chapter": "cap",
-            "article": "art",
-            "art": "art",
-        }[kind]
+        prefix = _EN_PREFIX.get(m.group(1).lower().rstrip("."), "art")
         found.add(Citation("", f"{prefix}{m.group(2).lower()}"))
     return found
 

@@ -21,15 +21,14 @@ from __future__ import annotations
 
 import hashlib
 import random
-import re
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from legal_edge.statutes.citations import BARE_RE, find_citations
-from legal_edge.statutes.numbers import article_key, cn_to_int
+from legal_edge.statutes.citations import Resolve as ResolveLaw
+from legal_edge.statutes.citations import find_citations
 from legal_edge.statutes.prompt import (
     ARTICLE_CHARS,
     NONE_APPLIES,
@@ -61,68 +60,36 @@ class GroundingConfig:
     seed: int = 11
 
 
-def rewrite_citations(answer: str, resolve: Resolver, headings: dict[Key, str]) -> str:
+def rewrite_citations(
+    answer: str, resolve_law: ResolveLaw, resolve: Resolver, headings: dict[Key, str]
+) -> str:
     """``answer`` with each citation of a given article written as its heading, every other
-    citation reduced to the law's name (bracketed ones) or left without its article number."""
+    citation reduced to the law's name (headed and bare ones) or dropped with its separator
+    (a further article of a list, ``第N条`` after an earlier citation)."""
     edits: list[tuple[int, int, str]] = []
-    for c in find_citations(answer):
+    prev_end = 0
+    for c in find_citations(answer, resolve_law):
         key = resolve(c.law, c.article)
         head = headings.get(key) if key else None
-        follow = not c.raw.startswith("《")
-        if follow:
-            sep = c.raw[: c.raw.index("第")]
-            edits.append((c.start, c.end, f"{sep}{head}" if head else ""))
+        if answer[c.start] == "第":  # follow, the rest of a bare list, or unnamed
+            listed = c.form != "unnamed"
+            edits.append((c.start if head or not listed else prev_end, c.end, head or ""))
         else:
-            edits.append((c.start, c.end, head or f"《{c.law}》"))
-    taken = [(s, e) for s, e, _ in edits]
-    for m, i, key in bare_citations(answer, resolve):
-        if any(s < m.end() and m.start() < e for s, e in taken):
-            continue
-        name = m.group(1)
-        head = headings.get(key) if key is not None else None
-        edits.append((m.start(), m.end(), name[:i] + head if head else name))
+            edits.append(
+                (c.start, c.end, head or (f"《{c.law}》" if c.form == "headed" else c.law))
+            )
+        prev_end = c.end
     out = answer
     for s, e, new in sorted(edits, reverse=True):
         out = out[:s] + new + out[e:]
     return out
 
 
-def cited_keys(answer: str, resolve: Resolver) -> tuple[list[Key], int]:
+def cited_keys(answer: str, resolve_law: ResolveLaw, resolve: Resolver) -> tuple[list[Key], int]:
     """Distinct resolvable citations of ``answer`` in order, and the number of citations."""
-    keys: list[Key] = []
-    n = 0
-    for c in find_citations(answer):
-        n += 1
-        key = resolve(c.law, c.article)
-        if key and key not in keys:
-            keys.append(key)
-    for _match, _, key in bare_citations(answer, resolve, numbered_only=False):
-        n += 1
-        if key and key not in keys:
-            keys.append(key)
-    return keys, n
-
-
-def bare_citations(
-    answer: str, resolve: Resolver, numbered_only: bool = True
-) -> Iterator[tuple[re.Match[str], int, Key | None]]:
-    """Each ``刑法第二百六十四条`` written without brackets: the match, where the law's name
-    starts inside it (the name is shortened from the left until it resolves) and the article's
-    key (None: no such article). A number that is not one is skipped (``numbered_only``) or
-    yielded with key None."""
-    for m in BARE_RE.finditer(answer):
-        name = m.group(1)
-        try:
-            art = article_key(cn_to_int(m.group(2)), cn_to_int(m.group(3)) if m.group(3) else 0)
-        except ValueError:
-            if not numbered_only:
-                yield m, 0, None
-            continue
-        found = next(
-            ((i, k) for i in range(len(name)) if (k := resolve(name[i:], art)) is not None),
-            (0, None),
-        )
-        yield m, found[0], found[1]
+    cites = find_citations(answer, resolve_law)
+    keys = (resolve(c.law, c.article) for c in cites)
+    return list(dict.fromkeys(k for k in keys if k)), len(cites)
 
 
 def _question(rec: dict[str, Any]) -> str:
@@ -170,7 +137,7 @@ class Grounder:
                 kept.append(rec)
                 continue
             self.counts["eligible"] += 1
-            gold, n_cites = cited_keys(rec["output"], self.resolve)
+            gold, n_cites = cited_keys(rec["output"], self.index.resolve_law, self.resolve)
             if not gold:
                 if n_cites == 0:
                     plain.append(rec)
@@ -204,7 +171,9 @@ class Grounder:
         articles = gold_recs + distract
         random.Random(f"{cfg.seed}:{rec['id']}").shuffle(articles)
         headings = {k: article_heading(a) for k, a in zip(gold, gold_recs, strict=True)}
-        rec["output"] = rewrite_citations(rec["output"], self.resolve, headings)
+        rec["output"] = rewrite_citations(
+            rec["output"], self.index.resolve_law, self.resolve, headings
+        )
         rec["instruction"] = grounded_question(question, articles, cfg.article_chars)
         rec["input"] = ""
         rec["category"] = "grounded_" + rec["category"]

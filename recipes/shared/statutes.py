@@ -12,10 +12,11 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CN_NUM = "零〇一二三四五六七八九十百千万两"
-ARTICLE_RE = re.compile(
-    rf"^\s*(第[{CN_NUM}\d]+条(?:之[{CN_NUM}\d]+)?)(?:[\s\u3000]+|(?=[^\s])|$)(.*)$"
-)
+from legal_edge.statutes.numbers import NUMERAL, NUMERAL_CHARS
+
+CN_NUM = NUMERAL_CHARS  # the numerals of the citation grammar (legal_edge.statutes)
+# An article's own line: 第N条 (之M) at the start, then its text.
+ARTICLE_RE = re.compile(rf"^\s*(第{NUMERAL}+条(?:之{NUMERAL}+)?)(?:[\s\u3000]+|(?=[^\s])|$)(.*)$")
 HEADING_RE = re.compile(r"^(#{1,6})\s+(.*?)\s*$")
 # A line that starts like an article but whose number is a placeholder (第X条, 第某条, 第?条).
 PLACEHOLDER = "XxＸｘ某?？*＊_○□"

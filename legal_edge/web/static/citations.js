@@ -1,57 +1,62 @@
-// Statute citations in an answer (《…》第…条), matched to the response's `citations` (the
-// articles the server retrieved or checked), and turned into links to the sources panel.
+// Statute citations in an answer, placed by the server: each entry of the response's `citations`
+// lists its `mentions` with `start`/`end` offsets into the answer text (code points), so the page
+// never parses citations itself (one grammar, on the server: legal_edge/statutes/citations.py).
+// markMentions() wraps each mention in private-use sentinels before the Markdown renderer runs;
+// citeLinker() turns the escaped, wrapped runs into links to the sources panel.
 
-const DIGITS = { 零: 0, 〇: 0, 一: 1, 二: 2, 两: 2, 三: 3, 四: 4, 五: 5, 六: 6, 七: 7, 八: 8, 九: 9 };
-const UNITS = { 十: 10, 百: 100, 千: 1000 };
+const OPEN = "\uE000";
+const MID = "\uE001";
+const CLOSE = "\uE002";
+const WRAPPED = /\uE000(\d+)\uE001([^\uE000-\uE002]*)\uE002/g;
+export const LEFTOVER = /\uE000\d+\uE001|\uE002/g; // a sentinel the renderer did not link (code)
 
-function chineseNumber(s) {
-  if (/^\d+$/.test(s)) return parseInt(s, 10);
-  let total = 0;
-  let digit = 0;
-  for (const ch of s) {
-    if (ch in DIGITS) digit = DIGITS[ch];
-    else if (ch in UNITS) { total += (digit || 1) * UNITS[ch]; digit = 0; }
-    else return NaN;
+// How a mention stands: not found (no such article in force), misattributed (its sentence
+// restates another given article), supported (restated in the article's own words), or named
+// only (cited, not restated).
+export function verdict(m) {
+  if (m.exists === false) return "unverified";
+  if (m.supported === false) return "misattributed";
+  if (m.supported === true) return "supported";
+  return "named";
+}
+
+function mentionsOf(citations) {
+  const out = [];
+  (citations || []).forEach((c, src) => (c.mentions || []).forEach((m) => out.push({ ...m, src })));
+  return out;
+}
+
+// The answer with each mention the server placed wrapped as OPEN k MID text CLOSE (k: its number
+// in mentionsOf order); offsets that do not fit the text (an edited answer) are skipped.
+export function markMentions(content, citations) {
+  const mentions = mentionsOf(citations);
+  if (!mentions.length) return content;
+  const chars = Array.from(content); // code points, as the server counts
+  const order = mentions.map((m, k) => ({ ...m, k })).sort((a, b) => b.start - a.start);
+  let limit = chars.length;
+  for (const m of order) {
+    if (!(m.start >= 0 && m.start < m.end && m.end <= limit)) continue;
+    chars.splice(m.end, 0, CLOSE);
+    chars.splice(m.start, 0, OPEN + m.k + MID);
+    limit = m.start;
   }
-  return total + digit;
+  return chars.join("");
 }
 
-// "第一百二十条之一" -> "120-1"; a form it cannot read comes back without spaces, unchanged
-export function articleKey(article) {
-  const s = String(article).replace(/\s/g, "").replace(/^第/, "").replace(/条/, "");
-  const m = /^([^之-]+)(?:(?:之|-)(.+))?$/.exec(s);
-  if (!m) return s;
-  const base = chineseNumber(m[1]);
-  const sub = m[2] ? chineseNumber(m[2]) : null;
-  return isNaN(base) ? s : String(base) + (sub ? "-" + sub : "");
-}
+const MARK = { unverified: " ⚠", misattributed: " ⚠", supported: " ✓", named: "" };
 
-const lawKey = (law) => String(law).replace(/[《》\s]/g, "").replace(/^中华人民共和国/, "");
-
-function findCitation(citations, law, article, whole) {
-  const lk = lawKey(law);
-  const ak = articleKey(article);
-  // the server says how the answer wrote each citation it checked (short names included)
-  const exact = (citations || []).findIndex((c) => c.cited_as && c.cited_as.replace(/\s/g, "") === whole.replace(/\s/g, ""));
-  if (exact >= 0) return exact;
-  return (citations || []).findIndex((c) => {
-    const ck = lawKey(c.law || "");
-    return ck && (ck === lk || ck.endsWith(lk) || lk.endsWith(ck)) && articleKey(c.article || "") === ak;
-  });
-}
-
-// runs over escaped text: the law's name cannot hold markup characters
-const MENTION = /《([^《》<>&]{1,60})》\s*(第[^条<>&\s]{1,20}条(?:之[一二三四五六七八九十]+)?)/g;
-
-// A `cite` function for renderMarkdown: each mention the response's citations know becomes a
-// link to its source (data-msg: the answer, data-src: the source); null when there are none.
-export function citeLinker(citations, msgIndex) {
-  if (!citations || !citations.length) return null;
+// A `cite` function for renderMarkdown over text marked by markMentions: each mention becomes a
+// link to its source (data-msg: the answer, data-src: the source) classed by its verdict, the
+// article's text as its tooltip; null when there are no citations.
+export function citeLinker(citations, msgIndex, escape) {
+  const mentions = mentionsOf(citations);
+  if (!mentions.length) return null;
   return (escaped) =>
-    escaped.replace(MENTION, (whole, law, article) => {
-      const i = findCitation(citations, law, article, whole);
-      if (i < 0) return whole;
-      const bad = citations[i].verified === false;
-      return `<a class="cite${bad ? " unverified" : ""}" href="#src-${i}" data-msg="${msgIndex}" data-src="${i}">${whole}${bad ? " ⚠" : ""}</a>`;
+    escaped.replace(WRAPPED, (whole, k, text) => {
+      const m = mentions[Number(k)];
+      if (!m) return text;
+      const v = verdict(m);
+      const tip = escape((citations[m.src] && citations[m.src].text) || "");
+      return `<a class="cite ${v}" href="#src-${m.src}" data-msg="${msgIndex}" data-src="${m.src}" title="${tip}">${text}${MARK[v]}</a>`;
     });
 }

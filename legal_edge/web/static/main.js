@@ -13,7 +13,6 @@
 //   citations.js statute mentions linked to their sources;  i18n.js  the words;  dom.js  helpers
 
 import { api, askForKey, errorText, KEY } from "./api.js";
-import { articleKey } from "./citations.js";
 import { ask, exportCurrent, toMarkdown } from "./chat.js";
 import { $, el, showError } from "./dom.js";
 import { switchLang, t, translatePage } from "./i18n.js";
@@ -144,7 +143,7 @@ function wire() {
 }
 
 // for the browser tests, which check the parsers without a server round trip
-window.LegalEdgeChat = { createSSEParser, renderMarkdown, escapeHtml, articleKey, toMarkdown };
+window.LegalEdgeChat = { createSSEParser, renderMarkdown, escapeHtml, toMarkdown };
 
 // a module script runs once the document is parsed (modules are deferred)
 wire();

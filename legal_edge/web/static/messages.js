@@ -3,10 +3,10 @@
 // (escaped first); sources are built with textContent.
 
 import { api, errorText } from "./api.js";
-import { citeLinker } from "./citations.js";
+import { LEFTOVER, citeLinker, markMentions, verdict } from "./citations.js";
 import { $, el } from "./dom.js";
 import { serverWord, t } from "./i18n.js";
-import { renderMarkdown } from "./markdown.js";
+import { escapeHtml, renderMarkdown } from "./markdown.js";
 import { current, save, state } from "./store.js";
 
 export function renderMessages() {
@@ -32,8 +32,25 @@ export function showSources(index, focus) {
   if (focus) (cites.length ? list.firstChild : $("sources-heading")).focus();
 }
 
+// What the answer's mentions of a source amount to, worst first: not found, misattributed,
+// supported, named only; null when the answer does not cite it.
+function standing(s) {
+  if (s.cited_as === null || s.cited_as === undefined) return null;
+  const v = (s.mentions && s.mentions.length ? s.mentions : [s]).map(verdict);
+  return ["unverified", "misattributed", "supported", "named"].find((x) => v.includes(x));
+}
+
+function verdictNode(s) {
+  const v = standing(s);
+  if (v === "unverified") return el("p", { className: "badge", text: t("unverifiedMark") + (s.reason ? ": " + s.reason : "") });
+  if (v === "misattributed") return el("p", { className: "badge", text: t("misattributed", s.restates) });
+  if (v === "supported") return el("p", { className: "ok", text: t("supported") });
+  if (v === "named") return el("p", { className: "named", text: t("namedOnly") });
+  return null;
+}
+
 function sourceNode(s, i) {
-  const bad = s.verified === false;
+  const bad = s.exists === false || s.verified === false || s.supported === false;
   const title = "《" + (s.law || "") + "》" + (s.label || s.article || "");
   const meta = [];
   if (s.version_date) meta.push(t("versionDate") + ": " + s.version_date);
@@ -43,8 +60,7 @@ function sourceNode(s, i) {
   if (s.given && !s.cited_as && "cited_as" in s) meta.push(t("notCited"));
   const li = el("li", { id: "src-" + i, tabindex: "-1", className: "source" + (bad ? " unverified" : "") },
     el("h3", { text: title }),
-    bad ? el("p", { className: "badge", text: t("unverifiedMark") + (s.reason ? ": " + s.reason : "") }) : null,
-    s.verified === true ? el("p", { className: "ok", text: t("verified") }) : null,
+    verdictNode(s),
     meta.length ? el("p", { className: "meta", text: meta.join(" · ") }) : null,
     s.text ? el("blockquote", { text: s.text }) : null,
     s.origin ? el("p", { className: "origin", text: t("origin") + ": " + s.origin }) : null);
@@ -66,7 +82,8 @@ function messageNode(m, index) {
 
 export function fillAnswer(node, m, index) {
   const body = node.querySelector(".body");
-  body.innerHTML = renderMarkdown(m.content, citeLinker(m.citations, index));
+  const marked = markMentions(m.content, m.citations);
+  body.innerHTML = renderMarkdown(marked, citeLinker(m.citations, index, escapeHtml)).replace(LEFTOVER, "");
   if (m.stopped) body.append(el("p", { className: "stopped", text: t("stopped") }));
   if (m.error) body.append(el("p", { className: "error", text: m.error }));
   const old = node.querySelector(".actions");

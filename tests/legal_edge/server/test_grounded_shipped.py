@@ -53,3 +53,45 @@ def test_the_shipped_model_answers_with_checked_citations(default_base_gguf) -> 
         assert c["verified"] in (True, False) and c["reason"]
         if not c["verified"]:
             assert c["cited_as"] + FLAG.split("{")[0] in answer, (c, answer)
+
+
+DRUNK = "我朋友醉酒驾驶被交警查获，血液酒精含量每百毫升120毫克，会怎么处罚？请引用法条。"
+
+
+def _answer(mode: str, question: str) -> tuple[str, list[dict]]:
+    settings = Settings(
+        model=MODEL, models_dir=MODELS_DIR, n_parallel=1, n_threads=2, citation_mode=mode
+    )
+    with TestClient(create_app(settings), timeout=300) as c:
+        deadline = time.monotonic() + 300
+        while c.get("/health/ready").status_code != 200:
+            assert time.monotonic() < deadline, "the shipped model did not load in 300 s"
+            time.sleep(0.5)
+        r = c.post(
+            "/v1/chat/completions",
+            json={
+                "model": MODEL,
+                "messages": [{"role": "user", "content": question}],
+                "max_tokens": 200,
+                "temperature": 0,
+            },
+        )
+    assert r.status_code == 200, r.text
+    return r.json()["choices"][0]["message"]["content"], r.json()["citations"]
+
+
+def test_a_constrained_grounded_answer_cites_only_the_given_articles(default_base_gguf) -> None:
+    answer, cites = _answer("constrained", DRUNK)
+    cited = [c for c in cites if c["cited_as"] is not None]
+    assert cited, answer  # it does cite: the constraint had something to govern
+    assert all(c["given"] for c in cited), (answer, cites)
+    for c in cited:  # the server's offsets point at the citations in the text as sent
+        for m in c["mentions"]:
+            assert answer[m["start"] : m["end"]] == m["cited_as"]
+    # the same model, unconstrained, cites articles it was not given: the grammar did the work
+    free, free_cites = _answer("check", DRUNK)
+    assert any(c["given"] is None for c in free_cites if c["cited_as"]), (
+        "the unconstrained answer no longer cites an article outside the prompt: "
+        "pick a question where it does",
+        free,
+    )

@@ -19,6 +19,7 @@ from legal_edge.backends.echo import EchoBackend
 from legal_edge.server.app import create_app
 from legal_edge.server.generation import ModelRuntime
 from legal_edge.settings.server import Settings
+from legal_edge.statutes.answer_check import MISATTRIBUTED
 from legal_edge.statutes.prompt import nothing_found_answer
 from tests.fixtures.statute_index import small_statute_index  # noqa: F401
 from tests.legal_edge.helpers import echo_manifest, wait_ready
@@ -104,7 +105,10 @@ def test_retrieval_off(app_client: TestClient) -> None:
         r = ask(app_client, THEFT, grounding=off)
         assert r.status_code == 200, r.text
         assert r.json()["choices"][0]["message"]["content"] == THEFT  # the question as asked
-        assert r.json()["citations"] == []
+        # nothing given; the bare 刑法第二百六十四条 the echo repeats is found and checked
+        cites = r.json()["citations"]
+        assert [(c["article"], c["exists"], c["given"]) for c in cites] == [("264", True, None)]
+        assert THEFT[cites[0]["start"] : cites[0]["end"]] == "刑法第二百六十四条"
     # citations the answer makes are still checked with retrieval off
     cites = ask(app_client, INVENTED, grounding=False).json()["citations"]
     assert [(c["article"], c["verified"], c["given"]) for c in cites] == [("999", False, None)]
@@ -291,3 +295,31 @@ def test_tool_and_json_requests_are_not_rewritten_or_marked(app_client: TestClie
         content = body["choices"][0]["message"]["content"] or ""
         assert "参考法条" not in content and "未核实" not in content, extra
         assert body.get("citations") is None, extra
+
+
+DRUNK = (
+    "根据《中华人民共和国刑法》第一百三十三条之一规定，非法采集、供应血液或者制作、供应血液制品，"
+    "不符合国家规定的标准，足以危害人体健康的，处五年以下有期徒刑。这样说对吗？"
+)
+
+
+def test_a_restatement_of_another_given_article_is_not_supported(app_client: TestClient) -> None:
+    body = ask(app_client, DRUNK, grounding={"k": 5}).json()
+    answer = body["choices"][0]["message"]["content"]
+    cites = {c["article"]: c for c in body["citations"]}
+    blood, drunk = cites["334"], cites["133-1"]  # both given: named, and retrieved by its words
+    assert blood["given"] and drunk["given"]
+    assert drunk["exists"] is True and drunk["verified"] is True  # exists: true, still wrong
+    assert drunk["supported"] is False and drunk["restates"] == blood["given"]
+    wrong = [m for m in drunk["mentions"] if m["supported"] is False]
+    assert len(wrong) == 1 and wrong[0]["restates_overlap"] > 0.9 > 0.3 > wrong[0]["overlap"]
+    # the echo repeats the 参考法条 block too: each heading there is followed by its own text
+    assert blood["supported"] is True
+    # the sentence is marked where it ends, and every offset points at the citation as written
+    mark = MISATTRIBUTED.format(blood["given"])
+    assert f"处五年以下有期徒刑{mark}。" in answer
+    for c in body["citations"]:
+        for m in c["mentions"]:
+            assert answer[m["start"] : m["end"]] == m["cited_as"]
+    text, chunks = stream(app_client, DRUNK, grounding={"k": 5})
+    assert text == answer and chunks[-1]["citations"] == body["citations"]

@@ -63,14 +63,22 @@ def test_sources_panel_shows_the_citations_links_and_marks(browser: Any, url: st
         assert first.locator("blockquote").inner_text() == want[0]["text"]
         meta = first.locator(".meta").inner_text()
         assert f"版本日期: {want[0]['version_date']}" in meta and "现行有效" in meta
-        assert "✓ 已核实" in first.inner_text()
+        # given, and restated word for word (the echo repeats the 参考法条 block): supported
+        assert "✓ 回答的转述与本条原文相符" in first.inner_text()
         # the invented article: marked in the panel with the server's reason
         bad = page.locator("#sources-list li.source.unverified")
         assert bad.count() == 1
         assert "⚠ 未核实" in bad.inner_text() and "has no article 999" in bad.inner_text()
-        # citations in the answer are links to their entries; the unverified one is marked
+        # citations in the answer are links to their entries, placed by the server's offsets
+        # (the bare 刑法第二百六十四条 too, which the page never parsed), each with its verdict
         body = page.locator(".msg.assistant .body").last
-        link = body.locator("a.cite:not(.unverified)").first
+        links = body.locator("a.cite")
+        n_mentions = sum(len(c["mentions"]) for c in want)
+        assert links.count() == n_mentions
+        bare = body.locator("a.cite.named", has_text="刑法第二百六十四条")
+        assert bare.count() == 1 and bare.inner_text() == "刑法第二百六十四条"
+        assert bare.get_attribute("title") == want[0]["text"]  # the article's text beside it
+        link = body.locator("a.cite.supported").first
         target = link.get_attribute("href")
         assert target is not None and target.startswith("#src-")
         link.click()

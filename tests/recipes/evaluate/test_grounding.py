@@ -210,3 +210,22 @@ def test_recipe_with_retrieval_on_and_off(tmp_path, tiny_gguf, legal_data, small
     (tmp_path / "c.yaml").write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(ConfigError, match=r"suites\.x\.retrieval: only mcq"):
         run(load_config(Config, tmp_path / "c.yaml"))
+
+
+def test_supported_citation_precision_of_a_grounded_answer(index: StatuteIndex) -> None:
+    given = [index.lookup("刑法", n) for n in ("133", "133-1", "334")]
+    assert all(given)
+    answer = (
+        "根据《中华人民共和国刑法》第一百三十三条之一规定，非法采集、供应血液或者制作、"
+        "供应血液制品，不符合国家规定的标准，足以危害人体健康的，处五年以下有期徒刑。"
+        "另见《中华人民共和国刑法》第二百六十四条。"
+    )
+    m = citation_metrics(index, answer, "《刑法》第一百三十三条之一", given)  # type: ignore[arg-type]
+    # 133-1 is given but restated with 334's words; 264 exists but was not given
+    assert m["citation_validity"] == [2.0, 2.0] and m["citation_given"] == [1.0, 2.0]
+    assert m["citation_supported"] == [0.0, 2.0]
+    assert m["restatement_support"] == [0.0, 1.0]
+    own = answer.replace("第一百三十三条之一", "第三百三十四条")
+    m = citation_metrics(index, own, "无", given)  # type: ignore[arg-type]
+    assert m["citation_supported"] == [1.0, 2.0] and m["restatement_support"] == [1.0, 1.0]
+    assert "citation_supported" not in citation_metrics(index, answer, "无")  # not grounded

@@ -48,7 +48,8 @@ def test_citations_are_rewritten_as_headed_and_the_rest_lose_their_number() -> N
     }
     headings = {("中华人民共和国刑法", "264"): THEFT}
     answer = "依照《刑法》第264条、第266条，以及刑法第二百六十四条，另见《劳动法》第二十条。"
-    out = rewrite_citations(answer, _resolver(known), headings)
+    laws = {"刑法": "中华人民共和国刑法", "劳动法": "中华人民共和国劳动法"}
+    out = rewrite_citations(answer, laws.get, _resolver(known), headings)
     # 264 is given: both spellings become its heading; 266 resolves but is not given, 劳动法
     # does not resolve: neither keeps an article number the prompt does not show.
     assert out == f"依照{THEFT}，以及{THEFT}，另见《劳动法》。"
