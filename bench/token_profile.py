@@ -19,6 +19,7 @@ import subprocess
 import sys
 import time
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ sys.path[:0] = [str(REPO), str(REPO / "bench")]  # run as a file: siblings and l
 from compare import READY_PATH, free_port, running, server_command  # noqa: E402
 
 from legal_edge.fileio import atomic_write_json  # noqa: E402
+from legal_edge.models.manifest import resolve_model  # noqa: E402
 from legal_edge.tools.bench import load_prompts, run_bench  # noqa: E402
 
 # Per thread, (stage, substrings of a frame), in order: a sample belongs to the first stage one
@@ -99,6 +101,92 @@ def table(per: dict[str, Counter[str]], rate: int, tokens: int) -> str:
     return "\n".join(lines)
 
 
+def _ms(fn: Callable[[], object], reps: int) -> float:
+    """CPU milliseconds of this thread per call (steadier than wall time on a busy box)."""
+    fn()
+    t0 = time.thread_time()
+    for _ in range(reps):
+        fn()
+    return (time.thread_time() - t0) / reps * 1000
+
+
+def sampler_stage_costs(gguf: Path, window: int = 64, reps: int = 200) -> dict[str, float]:
+    """Milliseconds of each sampling stage for one token on ``gguf``'s vocabulary (manifest
+    penalties: repeat 1.1 over 64, DRY 0.8/1.75/2), the whole-vocabulary chain against the
+    picker, in this process (no server), in CPU time of the calling thread."""
+    import ctypes
+
+    import llama_cpp
+    import numpy as np
+
+    from legal_edge.backends.base import SamplingParams
+    from legal_edge.backends.llamacpp import cpu_mode
+    from legal_edge.backends.llamacpp.picker import (
+        DRY_BREAKERS,
+        Samplers,
+        candidates,
+        token_data_array,
+    )
+
+    llama_cpp.llama_backend_init()
+    cpu_mode.route_llama_log(verbose=False)
+    model = llama_cpp.llama_model_load_from_file(str(gguf).encode(), cpu_mode.model_params(False))
+    vocab = llama_cpp.llama_model_get_vocab(model)
+    n_vocab = llama_cpp.llama_vocab_n_tokens(vocab)
+    rng = np.random.default_rng(0)
+    row = rng.standard_normal(n_vocab).astype(np.float32)
+    answer = [int(t) for t in rng.integers(0, n_vocab, window)]
+    breakers = (ctypes.c_char_p * len(DRY_BREAKERS))(*DRY_BREAKERS)
+    dry = llama_cpp.llama_sampler_init_dry(vocab, 0.8, 1.75, 2, 64, breakers, len(breakers))
+    stages = {
+        "penalties": llama_cpp.llama_sampler_init_penalties(n_vocab, 64, 1.1, 0.0, 0.0),
+        "DRY": llama_cpp.llama_sampler_clone(dry),
+        "greedy": llama_cpp.llama_sampler_init_greedy(),
+    }
+    for sampler in stages.values():
+        for t in answer:
+            llama_cpp.llama_sampler_accept(sampler, t)
+    ids = np.arange(n_vocab, dtype=np.int32)
+    data = candidates(ids, row)
+    out: dict[str, float] = {"vocabulary": float(n_vocab)}
+    out["DRY sampler made (reads every token's text), per request"] = _ms(
+        lambda: llama_cpp.llama_sampler_free(
+            llama_cpp.llama_sampler_init_dry(vocab, 0.8, 1.75, 2, 64, breakers, 4)
+        ),
+        3,
+    )
+    out["DRY sampler cloned from one made once, per request"] = _ms(
+        lambda: llama_cpp.llama_sampler_free(llama_cpp.llama_sampler_clone(dry)), reps
+    )
+    out["candidate array filled (whole vocabulary)"] = _ms(lambda: candidates(ids, row), reps)
+    for name, sampler in stages.items():
+
+        def apply(sampler: object = sampler) -> None:
+            work = data.copy()
+            arr = token_data_array(work)
+            llama_cpp.llama_sampler_apply(sampler, ctypes.byref(arr))
+
+        copy = _ms(lambda: data.copy(), reps)
+        out[f"{name} over the whole vocabulary"] = max(0.0, _ms(apply, reps) - copy)
+    params = SamplingParams(
+        temperature=0.0, max_tokens=64, repeat_penalty=1.1, repeat_last_n=64, dry_multiplier=0.8
+    )
+    samplers = Samplers(vocab, n_vocab, lambda t: b"")
+    picker = samplers.make(params, 0)
+    assert picker is not None
+    for t in answer:
+        picker.accept(t)
+    work = row.copy()
+    out["picker: penalties + DRY on the answer's tokens"] = _ms(lambda: picker.adjust(work), reps)
+    out["picker: arg-max of the row (numpy)"] = _ms(lambda: work.argmax(), reps)
+    picker.free()
+    samplers.close()
+    for sampler in [*stages.values(), dry]:
+        llama_cpp.llama_sampler_free(sampler)
+    llama_cpp.llama_model_free(model)
+    return out
+
+
 @click.command(help=__doc__)
 @click.option("--model", default="legal-gemma3-270m", show_default=True)
 @click.option("--threads", type=int, default=2, show_default=True)
@@ -107,6 +195,7 @@ def table(per: dict[str, Counter[str]], rate: int, tokens: int) -> str:
 @click.option("--max-tokens", type=int, default=64, show_default=True)
 @click.option("--rate", type=int, default=25, show_default=True, help="py-spy samples/s")
 @click.option("--py-spy", "py_spy", default="py-spy", show_default=True)
+@click.option("--stages/--no-stages", default=True, help="time each sampler stage too")
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
 @click.option("--log-dir", type=click.Path(path_type=Path), default=Path("/tmp"))
 def main(
@@ -117,6 +206,7 @@ def main(
     max_tokens: int,
     rate: int,
     py_spy: str,
+    stages: bool,
     json_out: Path | None,
     log_dir: Path,
 ) -> None:
@@ -129,6 +219,12 @@ def main(
     )
     assert cmd is not None
     report: dict[str, Any] = {"command": cmd, "rate": rate, "levels": []}
+    if stages:
+        gguf = resolve_model(model, REPO / "models").model_path
+        report["stage_ms"] = sampler_stage_costs(gguf)
+        print("| stage | ms |\n|---|---|", flush=True)
+        for name, ms in report["stage_ms"].items():
+            print(f"| {name} | {ms:.3f} |", flush=True)
     log = log_dir / "token-profile-server.log"
     with running(cmd, port, READY_PATH["legal-edge"], log) as (proc, url):
         for c in (int(x) for x in concurrency.split(",")):

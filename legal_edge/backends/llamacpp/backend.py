@@ -19,7 +19,6 @@ import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-from legal_edge.backends.llamacpp import cpu_mode
 from legal_edge.backends.base import (
     Admission,
     BackendNotReady,
@@ -28,6 +27,7 @@ from legal_edge.backends.base import (
     GenerationRequest,
     TokenChunk,
 )
+from legal_edge.backends.llamacpp import cpu_mode
 from legal_edge.models.manifest import ModelManifest
 
 log = logging.getLogger("legal_edge.backends.llamacpp.backend")

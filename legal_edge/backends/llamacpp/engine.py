@@ -36,14 +36,18 @@ from legal_edge.backends.base import (
     TokenChunk,
     TokenLogprob,
 )
+from legal_edge.backends.llamacpp.cpu_mode import (
+    ProbeFailed,
+    apply_lora,
+    model_params,
+    route_llama_log,
+)
+from legal_edge.backends.llamacpp.picker import Samplers, TokenPicker
 from legal_edge.backends.llamacpp.sampling import (
-    GrammarFirstCheck,
     grammar_sampler,
-    logit_bias_sampler,
     next_token_logprobs,
     token_logprobs,
 )
-from legal_edge.backends.llamacpp.cpu_mode import ProbeFailed, apply_lora, model_params, route_llama_log
 
 _backend_lock = threading.Lock()
 _backend_ready = False
@@ -89,17 +93,13 @@ class Job:
     pending: int = -1  # sampled token not yet decoded (-1 while the prompt is processed)
     n_out: int = 0
     generated: list[int] = field(default_factory=list)  # token ids, stop token included
-    sampler: object = None
+    sampler: TokenPicker | None = None  # None: the plain arg-max
     admitted: float = 0.0  # monotonic time the job got its slot
     prompt_lps: list[TokenLogprob] = field(default_factory=list)  # until the first chunk is out
     decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
     )
 
-
-# DRY's sequence breakers (llama.cpp's defaults): a repeat is not followed across them, so
-# list markup and quoted text may recur.
-_DRY_BREAKERS = [b"\n", b":", b'"', b"*"]
 
 _AGED = 1.0  # seconds a prompt may be passed over by shorter ones before it goes first
 
@@ -185,6 +185,7 @@ class Engine:
         self.reused_tokens = 0  # prompt tokens found in a slot's cache instead
         self.stop_ids = self._special_stop_ids(stop_texts)
         self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self.samplers = Samplers(self.vocab, self.n_vocab, self.piece)
         self._warm_up()
 
         self._slots: list[Job | None] = [None] * n_parallel
@@ -281,6 +282,8 @@ class Engine:
                 self._close_error = error or BackendError("the engine shut down")
                 self._wake.notify()
             self._thread.join()
+        if getattr(self, "samplers", None) is not None:
+            self.samplers.close()
         if getattr(self, "batch", None) is not None:
             llama_cpp.llama_batch_free(self.batch)
             self.batch = None
@@ -348,10 +351,7 @@ class Engine:
             self._kv_tokens[slot] = []
             llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
         if job is not None and job.sampler is not None:
-            if isinstance(job.sampler, GrammarFirstCheck):
-                job.sampler.free()
-            else:
-                llama_cpp.llama_sampler_free(job.sampler)
+            job.sampler.free()
             job.sampler = None
 
     def _admit(self, out: list[Output]) -> None:
@@ -364,22 +364,27 @@ class Engine:
             elif job.deadline is not None and now > job.deadline:
                 out.append((job, DeadlineExceeded("the request ran past its deadline")))
                 self._free(i, keep=False)
+        # The queue is taken out under the lock and handled outside it: making a request's
+        # sampler takes time, and ``submit`` on the event loop must not wait for it.
         with self._wake:
-            keep: deque[Job] = deque()
-            for job in self._waiting:
-                if job.cancelled:
-                    continue
-                if job.deadline is not None and now > job.deadline:
-                    out.append((job, DeadlineExceeded("the request waited past its deadline")))
-                    continue
-                free = [i for i, j in enumerate(self._slots) if j is None]
-                if not free:
-                    keep.append(job)
-                    continue
-                self._place(job, free)
-                job.admitted = now
-                job.sampler = self._make_sampler(job.params, job.seed)
-                self._slots[job.slot] = job
+            waiting, self._waiting = self._waiting, deque()
+        keep: deque[Job] = deque()
+        for job in waiting:
+            if job.cancelled:
+                continue
+            if job.deadline is not None and now > job.deadline:
+                out.append((job, DeadlineExceeded("the request waited past its deadline")))
+                continue
+            free = [i for i, j in enumerate(self._slots) if j is None]
+            if not free:
+                keep.append(job)
+                continue
+            self._place(job, free)
+            job.admitted = now
+            job.sampler = self.samplers.make(job.params, job.seed)
+            self._slots[job.slot] = job
+        with self._wake:  # those still waiting go before any that came meanwhile
+            keep.extend(self._waiting)
             self._waiting = keep
 
     def _place(self, job: Job, free: list[int]) -> None:
@@ -435,41 +440,6 @@ class Engine:
             return 0
         return best
 
-    def _make_sampler(self, params: SamplingParams, seed: int) -> object | None:
-        chain = self._make_chain(params, seed)
-        if params.grammar is None:
-            return chain
-        grammar = grammar_sampler(self.vocab, params.grammar, params.grammar_triggers)
-        return GrammarFirstCheck(self.n_vocab, chain, grammar, self.piece)
-
-    def _make_chain(self, params: SamplingParams, seed: int) -> object | None:
-        greedy = params.temperature <= 0
-        if greedy and not params.penalised and not params.constrained:
-            return None  # greedy: argmax over the logits, no sampler needed
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        if params.logit_bias:
-            llama_cpp.llama_sampler_chain_add(
-                chain, logit_bias_sampler(self.n_vocab, params.logit_bias)
-            )
-        # Penalties first, on the whole vocabulary (llama.cpp's own order): a sampler chain
-        # accepts each token it samples, never the prompt's, so only the answer is penalised.
-        for sampler in self._penalty_samplers(params):
-            llama_cpp.llama_sampler_chain_add(chain, sampler)
-        if greedy:  # penalised argmax: still one answer per prompt
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
-            return chain
-        if params.top_p < 1.0:
-            llama_cpp.llama_sampler_chain_add(
-                chain, llama_cpp.llama_sampler_init_top_p(params.top_p, 1)
-            )
-        llama_cpp.llama_sampler_chain_add(
-            chain, llama_cpp.llama_sampler_init_temp(params.temperature)
-        )
-        llama_cpp.llama_sampler_chain_add(
-            chain, llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF)
-        )
-        return chain
-
     def _end_ids(self) -> list[int]:
         """End-of-generation tokens (EOS, EOT, special stop tokens such as <end_of_turn>)."""
         ids = getattr(self, "_end_token_ids", None)
@@ -478,39 +448,6 @@ class Engine:
             ids = sorted({t for t in eog if t >= 0} | self.stop_ids)
             self._end_token_ids = ids
         return ids
-
-    def _penalty_samplers(self, params: SamplingParams) -> list[object]:
-        """llama.cpp's penalties (repeat / frequency / presence) and DRY samplers, as asked."""
-        samplers = []
-        whole = max(1, params.max_tokens)  # "-1: the whole answer"
-        last_n = whole if params.repeat_last_n < 0 else params.repeat_last_n
-        if last_n and (
-            params.repeat_penalty != 1.0 or params.frequency_penalty or params.presence_penalty
-        ):
-            samplers.append(
-                llama_cpp.llama_sampler_init_penalties(
-                    self.n_vocab,
-                    last_n,
-                    params.repeat_penalty,
-                    params.frequency_penalty,
-                    params.presence_penalty,
-                )
-            )
-        dry_last_n = whole if params.dry_last_n < 0 else params.dry_last_n
-        if params.dry_multiplier > 0 and dry_last_n:
-            breakers = (ctypes.c_char_p * len(_DRY_BREAKERS))(*_DRY_BREAKERS)
-            samplers.append(
-                llama_cpp.llama_sampler_init_dry(
-                    self.vocab,
-                    params.dry_multiplier,
-                    params.dry_base,
-                    params.dry_allowed_length,
-                    dry_last_n,
-                    breakers,
-                    len(_DRY_BREAKERS),
-                )
-            )
-        return samplers
 
     def _step(self, out: list[Output]) -> None:
         self._admit(out)
@@ -630,27 +567,17 @@ class Engine:
             self._free(job.slot, keep=True)
             return
         top = job.params.top_logprobs
+        # the row is read once, and changed in place: end bias, then the sampler's stages
+        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, idx), (self.n_vocab,))
         # the model's own distribution, read before any bias or sampler touches the logits
-        row = (
-            np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, idx), (self.n_vocab,))
-            if top is not None
-            else None
-        )
-        lps = token_logprobs(row, top or 0) if row is not None else None
+        lps = token_logprobs(row, top) if top is not None else None
         late = job.n_out - job.params.end_bias_after
         if job.params.end_bias > 0 and late >= 0:
-            # in place: the sampler chain reads the same logits
-            logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
-            row = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
             row[self._end_ids()] += job.params.end_bias * (late + 1)
         if job.sampler is None:
-            logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
-            token = int(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).argmax())
-        elif isinstance(job.sampler, GrammarFirstCheck):
-            logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
-            token = job.sampler.sample(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)))
+            token = int(row.argmax())
         else:
-            token = llama_cpp.llama_sampler_sample(job.sampler, self.ctx, idx)
+            token = job.sampler.pick(row, self.ctx, idx)
         job.generated.append(token)
         if llama_cpp.llama_vocab_is_eog(self.vocab, token) or token in self.stop_ids:
             text = job.decoder.decode(b"", final=True)
