@@ -36,6 +36,7 @@ from legal_edge.backends.base import (
     TokenChunk,
     TokenLogprob,
 )
+from legal_edge.backends.llamacpp.batch import Batch
 from legal_edge.backends.llamacpp.cpu_mode import (
     ProbeFailed,
     apply_lora,
@@ -146,6 +147,7 @@ class Engine:
         if not self.model:
             raise BackendError(f"llama.cpp could not load the model {model_path}")
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self._pieces: dict[int, bytes] = {}  # token (-1 - token: special form) -> bytes
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         train_ctx = llama_cpp.llama_model_n_ctx_train(self.model)
         self.n_ctx_seq = min(n_ctx, train_ctx) if train_ctx > 0 else n_ctx
@@ -184,7 +186,7 @@ class Engine:
         self.prefill_tokens = 0  # prompt tokens decoded
         self.reused_tokens = 0  # prompt tokens found in a slot's cache instead
         self.stop_ids = self._special_stop_ids(stop_texts)
-        self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self.batch: Batch | None = Batch(self.n_batch)
         self.samplers = Samplers(self.vocab, self.n_vocab, self.piece)
         self._warm_up()
 
@@ -198,19 +200,20 @@ class Engine:
     def _warm_up(self) -> None:
         """One real decode in the mode that will serve, before the server says it is ready
         (a kernel this CPU cannot run fails here, not on a lawyer's first question)."""
-        batch = self.batch
         bos = llama_cpp.llama_vocab_bos(self.vocab)
-        batch.token[0] = bos if bos >= 0 else 0
-        batch.pos[0] = 0
-        batch.n_seq_id[0] = 1
-        batch.seq_id[0][0] = 0
-        batch.logits[0] = True
-        batch.n_tokens = 1
-        rc = llama_cpp.llama_decode(self.ctx, batch)
+        batch = self._batch()
+        batch.clear()
+        batch.add([bos if bos >= 0 else 0], 0, 0, all_logits=True, last_logits=True)
+        rc = llama_cpp.llama_decode(self.ctx, batch.raw)
         llama_cpp.llama_memory_seq_rm(self.mem, 0, -1, -1)
         if rc != 0:
             self.close()
             raise BackendError(f"llama.cpp's test decode failed with code {rc}")
+
+    def _batch(self) -> Batch:
+        if self.batch is None:
+            raise BackendError("the engine is closed")
+        return self.batch
 
     # -- called from any thread -------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
@@ -224,13 +227,18 @@ class Engine:
         return list(buf[:n])
 
     def piece(self, token: int, special: bool = False) -> bytes:
-        """The bytes ``token`` stands for (special tokens render as nothing unless ``special``)."""
-        buf = ctypes.create_string_buffer(64)
-        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, special)
-        if n < 0:  # longer than the buffer
-            buf = ctypes.create_string_buffer(-n)
-            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, special)
-        return buf.raw[:n]
+        """The bytes ``token`` stands for (special tokens render as nothing unless ``special``).
+        Remembered per token: every generated token asks, and the answer never changes."""
+        key = -1 - token if special else token
+        data = self._pieces.get(key)
+        if data is None:
+            buf = ctypes.create_string_buffer(64)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, special)
+            if n < 0:  # longer than the buffer
+                buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, special)
+            data = self._pieces[key] = buf.raw[:n]
+        return data
 
     def prompt_piece(self, token: int) -> bytes:
         """A prompt token's bytes as the prompt's text has them: control tokens written in the
@@ -284,8 +292,9 @@ class Engine:
             self._thread.join()
         if getattr(self, "samplers", None) is not None:
             self.samplers.close()
-        if getattr(self, "batch", None) is not None:
-            llama_cpp.llama_batch_free(self.batch)
+        batch = getattr(self, "batch", None)
+        if batch is not None:
+            batch.free()
             self.batch = None
         if getattr(self, "ctx", None):
             llama_cpp.llama_free(self.ctx)
@@ -489,8 +498,8 @@ class Engine:
 
     def _decode(self, work: list[tuple[Job, list[int]]], out: list[Output]) -> None:
         """One ``llama_decode`` over ``work`` (each job's tokens), then sample where due."""
-        batch = self.batch
-        n = 0
+        batch = self._batch()
+        batch.clear()
         sample_at: list[tuple[Job, int]] = []
         rows_at: list[tuple[Job, int, int]] = []  # prompt logprobs: (job, batch index, position)
         for job, tokens in work:
@@ -499,20 +508,14 @@ class Engine:
             if prompt:
                 self.prefill_tokens += len(tokens)
             if every:
-                rows_at.append((job, n, job.n_past))
-            for tok in tokens:  # a prompt needs logits only for its last token (or all asked)
-                last = not prompt or job.n_past + 1 == len(job.tokens)
-                batch.token[n] = tok
-                batch.pos[n] = job.n_past
-                batch.n_seq_id[n] = 1
-                batch.seq_id[n][0] = job.slot
-                batch.logits[n] = last or every
-                if last:
-                    sample_at.append((job, n))
-                job.n_past += 1
-                n += 1
-        batch.n_tokens = n
-        rc = llama_cpp.llama_decode(self.ctx, batch)
+                rows_at.append((job, batch.n, job.n_past))
+            # a prompt needs logits only for its last token (or all, when asked)
+            last = not prompt or job.n_past + len(tokens) == len(job.tokens)
+            idx = batch.add(tokens, job.n_past, job.slot, all_logits=every, last_logits=last)
+            if last:
+                sample_at.append((job, idx))
+            job.n_past += len(tokens)
+        rc = llama_cpp.llama_decode(self.ctx, batch.raw)
         if rc != 0:
             raise BackendError(f"llama_decode failed with code {rc}")
         for job, idx, pos in rows_at:
