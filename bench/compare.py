@@ -4,6 +4,13 @@
         --llama-server build/work/llama-server/cmake/bin/llama-server \
         [--model gemma3-270m] [--threads 2] [--concurrency 1,4,8] [--json-out bench.json]
 
+``--servers`` names any of: ``llama-server`` (plain: no penalties, what a user starting it
+by hand gets), ``llama-server+penalties`` (given the model manifest's repetition settings as
+flags, the same sampling legal-edge applies by default), ``llama_cpp.server``, ``legal-edge``
+and ``legal-edge-baseline`` (the same command run with ``--baseline-src DIR`` first on
+PYTHONPATH: another checkout's code, for a before/after in one run). ``--reference`` is the one
+the ratios are taken against.
+
 Each server is started in turn on the same GGUF with the same thread count (8 slots where the
 server has slots), measured with ``legal_edge.tools.bench.run_bench`` (streamed /v1/completions, the
 prompt rendered client-side with Gemma's turn format so every server sees identical text;
@@ -38,6 +45,8 @@ SLOTS = 8
 # Where each server says it has loaded the model (legal-edge answers /v1/models while loading).
 READY_PATH = {
     "legal-edge": "/health/ready",
+    "legal-edge-baseline": "/health/ready",
+    "llama-server+penalties": "/health",
     "llama_cpp.server": "/v1/models",
     "llama-server": "/health",
 }
@@ -68,7 +77,7 @@ def server_command(
     ``python`` runs ``llama_cpp.server`` (default: this interpreter); ``alias`` is the model name
     the peers answer to; ``jinja`` gives llama-server the GGUF's chat template (its tools need it).
     """
-    if name == "legal-edge":
+    if name in ("legal-edge", "legal-edge-baseline"):
         exe = str(Path(sys.executable).parent / "legal-edge")
         return [exe, "serve", "--model", model, "--port", str(port)] + [
             "--threads", str(threads), "--parallel", str(slots), "--ctx", str(ctx)
@@ -79,7 +88,7 @@ def server_command(
             *named, "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads),
             "--n_threads_batch", str(threads), "--n_ctx", str(ctx),
         ]  # fmt: skip
-    if name == "llama-server":
+    if name in ("llama-server", "llama-server+penalties"):
         if llama_server is None:
             return None
         named = (["--alias", alias] if alias else []) + (["--jinja"] if jinja else [])
@@ -100,9 +109,34 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def penalty_flags(generation: dict[str, Any] | None) -> list[str]:
+    """llama-server's flags for a manifest's ``generation`` repetition settings (what
+    legal-edge applies to a request that does not set them)."""
+    gen = generation or {}
+    flags = {
+        "repeat_penalty": "--repeat-penalty",
+        "repeat_last_n": "--repeat-last-n",
+        "frequency_penalty": "--frequency-penalty",
+        "presence_penalty": "--presence-penalty",
+        "dry_multiplier": "--dry-multiplier",
+        "dry_base": "--dry-base",
+        "dry_allowed_length": "--dry-allowed-length",
+    }
+    out: list[str] = []
+    for key, flag in flags.items():
+        if key in gen:
+            out += [flag, str(gen[key])]
+    return out
+
+
 @contextlib.contextmanager
 def running(
-    cmd: list[str], port: int, ready_path: str, log: Path, timeout: float = 300.0
+    cmd: list[str],
+    port: int,
+    ready_path: str,
+    log: Path,
+    timeout: float = 300.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Any]:
     with open(log, "w") as fh:
         proc = subprocess.Popen(
@@ -110,7 +144,7 @@ def running(
             stdout=fh,
             stderr=subprocess.STDOUT,
             cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -185,6 +219,13 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
 @click.option("--requests", type=int, default=4, show_default=True, help="requests per client")
 @click.option("--max-tokens", type=int, default=64, show_default=True)
 @click.option("--servers", default="llama-server,llama_cpp.server,legal-edge", show_default=True)
+@click.option("--reference", default="llama-server", show_default=True)
+@click.option(
+    "--baseline-src",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="checkout whose legal_edge the legal-edge-baseline server runs",
+)
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
 @click.option("--log-dir", type=click.Path(path_type=Path), default=Path("/tmp"), show_default=True)
 def main(
@@ -196,6 +237,8 @@ def main(
     requests: int,
     max_tokens: int,
     servers: str,
+    reference: str,
+    baseline_src: Path | None,
     json_out: Path | None,
     log_dir: Path,
 ) -> None:
@@ -219,9 +262,16 @@ def main(
         if cmd is None:
             print(f"skipping {name}: no binary given", file=sys.stderr)
             continue
-        print(f"== {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        env = {}
+        if name == "llama-server+penalties":
+            cmd += penalty_flags(manifest.generation)
+        if name == "legal-edge-baseline":
+            if baseline_src is None:
+                raise click.UsageError("legal-edge-baseline needs --baseline-src")
+            env["PYTHONPATH"] = str(baseline_src.resolve())
+        print(f"== {name}: {' '.join(cmd)} {env or ''}", file=sys.stderr, flush=True)
         log = log_dir / f"compare-{name}.log"
-        with running(cmd, port, READY_PATH[name], log) as (proc, url):
+        with running(cmd, port, READY_PATH[name], log, env=env) as (proc, url):
             res = run_bench(
                 url,
                 concurrency=conc,
@@ -233,9 +283,10 @@ def main(
             )
             res["peak_rss_mb"] = peak_rss_mb(proc.pid)
             res["command"] = cmd
+            res["env"] = env
         results[name] = res
         print(format_table(res), file=sys.stderr, flush=True)
-    table = comparison_table(results)
+    table = comparison_table(results, reference)
     print(table)
     if json_out:
         load = os.getloadavg()

@@ -1,7 +1,7 @@
-"""Per-request samplers and token log-probabilities for the llama.cpp engine.
+"""Grammar and logit-bias samplers and token log-probabilities for the llama.cpp engine.
 
-A grammar (structured output, tool calls) and a logit bias are llama.cpp samplers added to a
-request's own sampler chain, so every sequence in the batch follows its own constraints.
+A grammar (structured output, tool calls) and a logit bias are llama.cpp samplers of a
+request's own picker (``picker``), so every sequence in the batch follows its own constraints.
 Log-probabilities are read from the raw logits row: the model's distribution, before bias,
 penalties or grammar.
 """
