@@ -187,7 +187,7 @@ class Engine:
         self.reused_tokens = 0  # prompt tokens found in a slot's cache instead
         self.stop_ids = self._special_stop_ids(stop_texts)
         self.batch: Batch | None = Batch(self.n_batch)
-        self.samplers = Samplers(self.vocab, self.n_vocab, self.piece)
+        self.samplers = Samplers(self.vocab, self.n_vocab, self.piece, self.n_ctx_seq)
         self._warm_up()
 
         self._slots: list[Job | None] = [None] * n_parallel

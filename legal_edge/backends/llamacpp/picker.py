@@ -213,10 +213,15 @@ DRY_BREAKERS = [b"\n", b":", b'"', b"*"]
 
 
 class Samplers:
-    """Makes each request's ``TokenPicker`` from its sampling parameters, for one vocabulary."""
+    """Makes each request's ``TokenPicker`` from its sampling parameters, for one vocabulary.
+    ``longest`` is the longest answer there can be (the context): DRY over "the whole answer"
+    looks back that far, the same as over ``max_tokens`` (an answer is never longer), so one
+    DRY sampler serves every ``max_tokens``."""
 
-    def __init__(self, vocab: object, n_vocab: int, piece: Callable[[int], bytes]):
-        self.vocab, self.n_vocab, self.piece = vocab, n_vocab, piece
+    def __init__(
+        self, vocab: object, n_vocab: int, piece: Callable[[int], bytes], longest: int = 32768
+    ):
+        self.vocab, self.n_vocab, self.piece, self.longest = vocab, n_vocab, piece, longest
         self._dry_protos: dict[tuple[float, float, int, int], object] = {}
 
     def make(self, params: SamplingParams, seed: int) -> TokenPicker | None:
@@ -279,7 +284,7 @@ class Samplers:
                 )
             )
             window = last_n
-        dry_last_n = whole if params.dry_last_n < 0 else params.dry_last_n
+        dry_last_n = self.longest if params.dry_last_n < 0 else params.dry_last_n
         if params.dry_multiplier > 0 and dry_last_n:
             stages.append(self._dry_sampler(params, dry_last_n))
             window = max(window, dry_last_n)
