@@ -99,6 +99,12 @@ def server_command(
     raise ValueError(name)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def peak_rss_mb(pid: int) -> float | None:
     try:
         for line in Path(f"/proc/{pid}/status").read_text().splitlines():
@@ -179,7 +185,7 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
     head = (
         f"{'server':<18} {'clients':>7} {'tok/s':>7} {'vs ref':>7} {'ttft p95 ms':>11} "
         f"{'e2e p95 ms':>10} {'itl p50 ms':>10} {'err':>4} {'incompl':>7} {'tokens':>11} "
-        f"{'peak RSS MB':>11}"
+        f"{'peak RSS MB':>11} {'tok/cpu-s':>9}"
     )
     lines = [head, "-" * len(head)]
     ref = results.get(reference)
@@ -193,6 +199,8 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
             )
             ref_tps = ref_lv["aggregate_tokens_per_s"] if ref_lv else None
             tt, e2e, itl = lv["ttft_s"]["p95"], lv["latency_s"]["p95"], lv["itl_s"]["p50"]
+            cpu = lv.get("server_cpu_s")
+            per_cpu = lv["completion_tokens"] / cpu if cpu else 0.0
             lines.append(
                 f"{name:<18} {lv['concurrency']:>7} {lv['aggregate_tokens_per_s']:>7.1f} "
                 f"{ratio(lv['aggregate_tokens_per_s'], ref_tps):>7} "
@@ -201,7 +209,7 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
                 f"{'-' if itl is None else f'{itl * 1000:.1f}':>10} "
                 f"{lv['errors']:>4} {lv['incomplete']:>7} "
                 f"{lv['completion_tokens']:>5}/{lv['requested_tokens']:<5} "
-                f"{res.get('peak_rss_mb') or 0:>11.0f}"
+                f"{res.get('peak_rss_mb') or 0:>11.0f} {per_cpu:>9.1f}"
             )
     return "\n".join(lines)
 
@@ -272,15 +280,16 @@ def main(
         print(f"== {name}: {' '.join(cmd)} {env or ''}", file=sys.stderr, flush=True)
         log = log_dir / f"compare-{name}.log"
         with running(cmd, port, READY_PATH[name], log, env=env) as (proc, url):
-            res = run_bench(
-                url,
-                concurrency=conc,
-                requests=requests,
-                max_tokens=max_tokens,
-                prompts=prompts,
-                endpoint="completions",
-                template="gemma",
-            )
+            res = {"levels": []}
+            for i, c in enumerate(conc):  # one level at a time: the server's CPU per level
+                cpu0 = cpu_seconds(proc.pid)
+                part = run_bench(url, concurrency=[c], requests=requests, max_tokens=max_tokens,
+                                 prompts=prompts, endpoint="completions", template="gemma",
+                                 warmup=i == 0)  # fmt: skip
+                level = part["levels"][0]
+                level["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
+                res["config"] = part["config"]
+                res["levels"].append(level)
             res["peak_rss_mb"] = peak_rss_mb(proc.pid)
             res["command"] = cmd
             res["env"] = env
