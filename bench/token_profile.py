@@ -1,7 +1,7 @@
 """Where a served token's time goes: py-spy on a running ``legal-edge serve`` under load.
 
     .venv/bin/python bench/token_profile.py [--model legal-gemma3-270m] [--concurrency 1,8] \
-        [--py-spy PATH] [--json-out FILE]
+        [--py-spy PATH] [--json-out FILE]   # py-spy: the dev extra
 
 Starts the server (the model's manifest sampling applies: greedy requests get its penalties),
 and for each client count runs ``legal_edge.tools.bench`` (streamed /v1/completions, 64 tokens)
