@@ -38,6 +38,7 @@ import httpx
 
 from legal_edge.fileio import atomic_write_json
 from legal_edge.models.manifest import resolve_model
+from legal_edge.models.merged_build import select_form
 from legal_edge.tools.bench import format_table, load_prompts, run_bench
 
 REPO = Path(__file__).resolve().parents[1]
@@ -253,7 +254,9 @@ def main(
     # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the server being measured is stopped too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    manifest = resolve_model(model, REPO / "models")
+    # the form legal-edge serves by default (the merged GGUF where one is built), so every
+    # server reads the same file
+    manifest = select_form(resolve_model(model, REPO / "models"))
     gguf = manifest.model_path
     # the workload of the dated peer runs: the shared legal Q&A questions
     prompts = load_prompts(
