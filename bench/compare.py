@@ -4,6 +4,13 @@
         --llama-server build/work/llama-server/cmake/bin/llama-server \
         [--model gemma3-270m] [--threads 2] [--concurrency 1,4,8] [--json-out bench.json]
 
+``--servers`` names any of: ``llama-server`` (plain: no penalties, what a user starting it
+by hand gets), ``llama-server+penalties`` (given the model manifest's repetition settings as
+flags, the same sampling legal-edge applies by default), ``llama_cpp.server``, ``legal-edge``
+and ``legal-edge-baseline`` (the same command run with ``--baseline-src DIR`` first on
+PYTHONPATH: another checkout's code, for a before/after in one run). ``--reference`` is the one
+the ratios are taken against.
+
 Each server is started in turn on the same GGUF with the same thread count (8 slots where the
 server has slots), measured with ``legal_edge.tools.bench.run_bench`` (streamed /v1/completions, the
 prompt rendered client-side with Gemma's turn format so every server sees identical text;
@@ -31,6 +38,7 @@ import httpx
 
 from legal_edge.fileio import atomic_write_json
 from legal_edge.models.manifest import resolve_model
+from legal_edge.models.merged_build import select_form
 from legal_edge.tools.bench import format_table, load_prompts, run_bench
 
 REPO = Path(__file__).resolve().parents[1]
@@ -38,6 +46,8 @@ SLOTS = 8
 # Where each server says it has loaded the model (legal-edge answers /v1/models while loading).
 READY_PATH = {
     "legal-edge": "/health/ready",
+    "legal-edge-baseline": "/health/ready",
+    "llama-server+penalties": "/health",
     "llama_cpp.server": "/v1/models",
     "llama-server": "/health",
 }
@@ -70,7 +80,7 @@ def server_command(
     the peers answer to; ``jinja`` gives llama-server the GGUF's chat template (its tools need it);
     ``gpu_layers``: llama.cpp layers on the GPU (legal-edge ``--gpu-layers``, llama-server -ngl).
     """
-    if name == "legal-edge":
+    if name in ("legal-edge", "legal-edge-baseline"):
         script = Path(sys.executable).parent / "legal-edge"  # a host without a venv: the module
         exe = [str(script)] if script.is_file() else [sys.executable, "-m", "legal_edge.cli"]
         gpu = ["--gpu-layers", gpu_layers] if gpu_layers is not None else []
@@ -83,7 +93,7 @@ def server_command(
             *named, "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(threads),
             "--n_threads_batch", str(threads), "--n_ctx", str(ctx),
         ]  # fmt: skip
-    if name == "llama-server":
+    if name in ("llama-server", "llama-server+penalties"):
         if llama_server is None:
             return None
         named = (["--alias", alias] if alias else []) + (["--jinja"] if jinja else [])
@@ -93,6 +103,12 @@ def server_command(
             "-c", str(ctx * slots),
         ]  # fmt: skip
     raise ValueError(name)
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` (all its threads) so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def peak_rss_mb(pid: int) -> float | None:
@@ -105,9 +121,34 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def penalty_flags(generation: dict[str, Any] | None) -> list[str]:
+    """llama-server's flags for a manifest's ``generation`` repetition settings (what
+    legal-edge applies to a request that does not set them)."""
+    gen = generation or {}
+    flags = {
+        "repeat_penalty": "--repeat-penalty",
+        "repeat_last_n": "--repeat-last-n",
+        "frequency_penalty": "--frequency-penalty",
+        "presence_penalty": "--presence-penalty",
+        "dry_multiplier": "--dry-multiplier",
+        "dry_base": "--dry-base",
+        "dry_allowed_length": "--dry-allowed-length",
+    }
+    out: list[str] = []
+    for key, flag in flags.items():
+        if key in gen:
+            out += [flag, str(gen[key])]
+    return out
+
+
 @contextlib.contextmanager
 def running(
-    cmd: list[str], port: int, ready_path: str, log: Path, timeout: float = 300.0
+    cmd: list[str],
+    port: int,
+    ready_path: str,
+    log: Path,
+    timeout: float = 300.0,
+    env: dict[str, str] | None = None,
 ) -> Iterator[Any]:
     with open(log, "w") as fh:
         proc = subprocess.Popen(
@@ -115,7 +156,7 @@ def running(
             stdout=fh,
             stderr=subprocess.STDOUT,
             cwd=REPO,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
     url = f"http://127.0.0.1:{port}"
     try:
@@ -150,7 +191,7 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
     head = (
         f"{'server':<18} {'clients':>7} {'tok/s':>7} {'vs ref':>7} {'ttft p95 ms':>11} "
         f"{'e2e p95 ms':>10} {'itl p50 ms':>10} {'err':>4} {'incompl':>7} {'tokens':>11} "
-        f"{'peak RSS MB':>11}"
+        f"{'peak RSS MB':>11} {'tok/cpu-s':>9}"
     )
     lines = [head, "-" * len(head)]
     ref = results.get(reference)
@@ -164,6 +205,8 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
             )
             ref_tps = ref_lv["aggregate_tokens_per_s"] if ref_lv else None
             tt, e2e, itl = lv["ttft_s"]["p95"], lv["latency_s"]["p95"], lv["itl_s"]["p50"]
+            cpu = lv.get("server_cpu_s")
+            per_cpu = lv["completion_tokens"] / cpu if cpu else 0.0
             lines.append(
                 f"{name:<18} {lv['concurrency']:>7} {lv['aggregate_tokens_per_s']:>7.1f} "
                 f"{ratio(lv['aggregate_tokens_per_s'], ref_tps):>7} "
@@ -172,7 +215,7 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
                 f"{'-' if itl is None else f'{itl * 1000:.1f}':>10} "
                 f"{lv['errors']:>4} {lv['incomplete']:>7} "
                 f"{lv['completion_tokens']:>5}/{lv['requested_tokens']:<5} "
-                f"{res.get('peak_rss_mb') or 0:>11.0f}"
+                f"{res.get('peak_rss_mb') or 0:>11.0f} {per_cpu:>9.1f}"
             )
     return "\n".join(lines)
 
@@ -194,6 +237,13 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
 @click.option(
     "--gpu-layers", default=None, help="llama.cpp layers on the GPU, the same for every server"
 )
+@click.option("--reference", default="llama-server", show_default=True)
+@click.option(
+    "--baseline-src",
+    type=click.Path(path_type=Path, file_okay=False),
+    default=None,
+    help="checkout whose legal_edge the legal-edge-baseline server runs",
+)
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
 @click.option("--log-dir", type=click.Path(path_type=Path), default=Path("/tmp"), show_default=True)
 def main(
@@ -207,13 +257,17 @@ def main(
     servers: str,
     slots: int,
     gpu_layers: str | None,
+    reference: str,
+    baseline_src: Path | None,
     json_out: Path | None,
     log_dir: Path,
 ) -> None:
     # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the server being measured is stopped too
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
 
-    manifest = resolve_model(model, REPO / "models")
+    # the form legal-edge serves by default (the merged GGUF where one is built), so every
+    # server reads the same file
+    manifest = select_form(resolve_model(model, REPO / "models"))
     gguf = manifest.model_path
     # the workload of the dated peer runs: the shared legal Q&A questions
     prompts = load_prompts(
@@ -230,23 +284,32 @@ def main(
         if cmd is None:
             print(f"skipping {name}: no binary given", file=sys.stderr)
             continue
-        print(f"== {name}: {' '.join(cmd)}", file=sys.stderr, flush=True)
+        env = {}
+        if name == "llama-server+penalties":
+            cmd += penalty_flags(manifest.generation)
+        if name == "legal-edge-baseline":
+            if baseline_src is None:
+                raise click.UsageError("legal-edge-baseline needs --baseline-src")
+            env["PYTHONPATH"] = str(baseline_src.resolve())
+        print(f"== {name}: {' '.join(cmd)} {env or ''}", file=sys.stderr, flush=True)
         log = log_dir / f"compare-{name}.log"
-        with running(cmd, port, READY_PATH[name], log) as (proc, url):
-            res = run_bench(
-                url,
-                concurrency=conc,
-                requests=requests,
-                max_tokens=max_tokens,
-                prompts=prompts,
-                endpoint="completions",
-                template="gemma",
-            )
+        with running(cmd, port, READY_PATH[name], log, env=env) as (proc, url):
+            res = {"levels": []}
+            for i, c in enumerate(conc):  # one level at a time: the server's CPU per level
+                cpu0 = cpu_seconds(proc.pid)
+                part = run_bench(url, concurrency=[c], requests=requests, max_tokens=max_tokens,
+                                 prompts=prompts, endpoint="completions", template="gemma",
+                                 warmup=i == 0)  # fmt: skip
+                level = part["levels"][0]
+                level["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
+                res["config"] = part["config"]
+                res["levels"].append(level)
             res["peak_rss_mb"] = peak_rss_mb(proc.pid)
             res["command"] = cmd
+            res["env"] = env
         results[name] = res
         print(format_table(res), file=sys.stderr, flush=True)
-    table = comparison_table(results)
+    table = comparison_table(results, reference)
     print(table)
     if json_out:
         load = os.getloadavg()

@@ -36,16 +36,16 @@ from legal_edge.backends.base import (
     TokenChunk,
     TokenLogprob,
 )
+from legal_edge.backends.llamacpp.batch import Batch
 from legal_edge.backends.llamacpp.cpu_mode import (
     ProbeFailed,
     apply_lora,
     model_params,
     route_llama_log,
 )
+from legal_edge.backends.llamacpp.picker import Samplers, TokenPicker
 from legal_edge.backends.llamacpp.sampling import (
-    GrammarFirstCheck,
     grammar_sampler,
-    logit_bias_sampler,
     next_token_logprobs,
     token_logprobs,
 )
@@ -94,17 +94,13 @@ class Job:
     pending: int = -1  # sampled token not yet decoded (-1 while the prompt is processed)
     n_out: int = 0
     generated: list[int] = field(default_factory=list)  # token ids, stop token included
-    sampler: object = None
+    sampler: TokenPicker | None = None  # None: the plain arg-max
     admitted: float = 0.0  # monotonic time the job got its slot
     prompt_lps: list[TokenLogprob] = field(default_factory=list)  # until the first chunk is out
     decoder: codecs.IncrementalDecoder = field(
         default_factory=lambda: codecs.getincrementaldecoder("utf-8")(errors="replace")
     )
 
-
-# DRY's sequence breakers (llama.cpp's defaults): a repeat is not followed across them, so
-# list markup and quoted text may recur.
-_DRY_BREAKERS = [b"\n", b":", b'"', b"*"]
 
 _AGED = 1.0  # seconds a prompt may be passed over by shorter ones before it goes first
 
@@ -154,6 +150,7 @@ class Engine:
         if not self.model:
             raise BackendError(f"llama.cpp could not load the model {model_path}")
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
+        self._pieces: dict[int, bytes] = {}  # token (-1 - token: special form) -> bytes
         self.n_vocab = llama_cpp.llama_vocab_n_tokens(self.vocab)
         train_ctx = llama_cpp.llama_model_n_ctx_train(self.model)
         self.n_ctx_seq = min(n_ctx, train_ctx) if train_ctx > 0 else n_ctx
@@ -192,7 +189,8 @@ class Engine:
         self.prefill_tokens = 0  # prompt tokens decoded
         self.reused_tokens = 0  # prompt tokens found in a slot's cache instead
         self.stop_ids = self._special_stop_ids(stop_texts)
-        self.batch = llama_cpp.llama_batch_init(self.n_batch, 0, 1)
+        self.batch: Batch | None = Batch(self.n_batch)
+        self.samplers = Samplers(self.vocab, self.n_vocab, self.piece, self.n_ctx_seq)
         self._warm_up()
 
         self._slots: list[Job | None] = [None] * n_parallel
@@ -205,19 +203,20 @@ class Engine:
     def _warm_up(self) -> None:
         """One real decode in the mode that will serve, before the server says it is ready
         (a kernel this CPU cannot run fails here, not on a lawyer's first question)."""
-        batch = self.batch
         bos = llama_cpp.llama_vocab_bos(self.vocab)
-        batch.token[0] = bos if bos >= 0 else 0
-        batch.pos[0] = 0
-        batch.n_seq_id[0] = 1
-        batch.seq_id[0][0] = 0
-        batch.logits[0] = True
-        batch.n_tokens = 1
-        rc = llama_cpp.llama_decode(self.ctx, batch)
+        batch = self._batch()
+        batch.clear()
+        batch.add([bos if bos >= 0 else 0], 0, 0, all_logits=True, last_logits=True)
+        rc = llama_cpp.llama_decode(self.ctx, batch.raw)
         llama_cpp.llama_memory_seq_rm(self.mem, 0, -1, -1)
         if rc != 0:
             self.close()
             raise BackendError(f"llama.cpp's test decode failed with code {rc}")
+
+    def _batch(self) -> Batch:
+        if self.batch is None:
+            raise BackendError("the engine is closed")
+        return self.batch
 
     # -- called from any thread -------------------------------------------------------------
     def tokenize(self, text: str, add_bos: bool = True) -> list[int]:
@@ -231,13 +230,18 @@ class Engine:
         return list(buf[:n])
 
     def piece(self, token: int, special: bool = False) -> bytes:
-        """The bytes ``token`` stands for (special tokens render as nothing unless ``special``)."""
-        buf = ctypes.create_string_buffer(64)
-        n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, special)
-        if n < 0:  # longer than the buffer
-            buf = ctypes.create_string_buffer(-n)
-            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, special)
-        return buf.raw[:n]
+        """The bytes ``token`` stands for (special tokens render as nothing unless ``special``).
+        Remembered per token: every generated token asks, and the answer never changes."""
+        key = -1 - token if special else token
+        data = self._pieces.get(key)
+        if data is None:
+            buf = ctypes.create_string_buffer(64)
+            n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, special)
+            if n < 0:  # longer than the buffer
+                buf = ctypes.create_string_buffer(-n)
+                n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, -n, 0, special)
+            data = self._pieces[key] = buf.raw[:n]
+        return data
 
     def prompt_piece(self, token: int) -> bytes:
         """A prompt token's bytes as the prompt's text has them: control tokens written in the
@@ -289,8 +293,11 @@ class Engine:
                 self._close_error = error or BackendError("the engine shut down")
                 self._wake.notify()
             self._thread.join()
-        if getattr(self, "batch", None) is not None:
-            llama_cpp.llama_batch_free(self.batch)
+        if getattr(self, "samplers", None) is not None:
+            self.samplers.close()
+        batch = getattr(self, "batch", None)
+        if batch is not None:
+            batch.free()
             self.batch = None
         if getattr(self, "ctx", None):
             llama_cpp.llama_free(self.ctx)
@@ -356,10 +363,7 @@ class Engine:
             self._kv_tokens[slot] = []
             llama_cpp.llama_memory_seq_rm(self.mem, slot, -1, -1)
         if job is not None and job.sampler is not None:
-            if isinstance(job.sampler, GrammarFirstCheck):
-                job.sampler.free()
-            else:
-                llama_cpp.llama_sampler_free(job.sampler)
+            job.sampler.free()
             job.sampler = None
 
     def _admit(self, out: list[Output]) -> None:
@@ -372,22 +376,27 @@ class Engine:
             elif job.deadline is not None and now > job.deadline:
                 out.append((job, DeadlineExceeded("the request ran past its deadline")))
                 self._free(i, keep=False)
+        # The queue is taken out under the lock and handled outside it: making a request's
+        # sampler takes time, and ``submit`` on the event loop must not wait for it.
         with self._wake:
-            keep: deque[Job] = deque()
-            for job in self._waiting:
-                if job.cancelled:
-                    continue
-                if job.deadline is not None and now > job.deadline:
-                    out.append((job, DeadlineExceeded("the request waited past its deadline")))
-                    continue
-                free = [i for i, j in enumerate(self._slots) if j is None]
-                if not free:
-                    keep.append(job)
-                    continue
-                self._place(job, free)
-                job.admitted = now
-                job.sampler = self._make_sampler(job.params, job.seed)
-                self._slots[job.slot] = job
+            waiting, self._waiting = self._waiting, deque()
+        keep: deque[Job] = deque()
+        for job in waiting:
+            if job.cancelled:
+                continue
+            if job.deadline is not None and now > job.deadline:
+                out.append((job, DeadlineExceeded("the request waited past its deadline")))
+                continue
+            free = [i for i, j in enumerate(self._slots) if j is None]
+            if not free:
+                keep.append(job)
+                continue
+            self._place(job, free)
+            job.admitted = now
+            job.sampler = self.samplers.make(job.params, job.seed)
+            self._slots[job.slot] = job
+        with self._wake:  # those still waiting go before any that came meanwhile
+            keep.extend(self._waiting)
             self._waiting = keep
 
     def _place(self, job: Job, free: list[int]) -> None:
@@ -443,41 +452,6 @@ class Engine:
             return 0
         return best
 
-    def _make_sampler(self, params: SamplingParams, seed: int) -> object | None:
-        chain = self._make_chain(params, seed)
-        if params.grammar is None:
-            return chain
-        grammar = grammar_sampler(self.vocab, params.grammar, params.grammar_triggers)
-        return GrammarFirstCheck(self.n_vocab, chain, grammar, self.piece)
-
-    def _make_chain(self, params: SamplingParams, seed: int) -> object | None:
-        greedy = params.temperature <= 0
-        if greedy and not params.penalised and not params.constrained:
-            return None  # greedy: argmax over the logits, no sampler needed
-        chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
-        if params.logit_bias:
-            llama_cpp.llama_sampler_chain_add(
-                chain, logit_bias_sampler(self.n_vocab, params.logit_bias)
-            )
-        # Penalties first, on the whole vocabulary (llama.cpp's own order): a sampler chain
-        # accepts each token it samples, never the prompt's, so only the answer is penalised.
-        for sampler in self._penalty_samplers(params):
-            llama_cpp.llama_sampler_chain_add(chain, sampler)
-        if greedy:  # penalised argmax: still one answer per prompt
-            llama_cpp.llama_sampler_chain_add(chain, llama_cpp.llama_sampler_init_greedy())
-            return chain
-        if params.top_p < 1.0:
-            llama_cpp.llama_sampler_chain_add(
-                chain, llama_cpp.llama_sampler_init_top_p(params.top_p, 1)
-            )
-        llama_cpp.llama_sampler_chain_add(
-            chain, llama_cpp.llama_sampler_init_temp(params.temperature)
-        )
-        llama_cpp.llama_sampler_chain_add(
-            chain, llama_cpp.llama_sampler_init_dist(seed & 0xFFFFFFFF)
-        )
-        return chain
-
     def _end_ids(self) -> list[int]:
         """End-of-generation tokens (EOS, EOT, special stop tokens such as <end_of_turn>)."""
         ids = getattr(self, "_end_token_ids", None)
@@ -486,39 +460,6 @@ class Engine:
             ids = sorted({t for t in eog if t >= 0} | self.stop_ids)
             self._end_token_ids = ids
         return ids
-
-    def _penalty_samplers(self, params: SamplingParams) -> list[object]:
-        """llama.cpp's penalties (repeat / frequency / presence) and DRY samplers, as asked."""
-        samplers = []
-        whole = max(1, params.max_tokens)  # "-1: the whole answer"
-        last_n = whole if params.repeat_last_n < 0 else params.repeat_last_n
-        if last_n and (
-            params.repeat_penalty != 1.0 or params.frequency_penalty or params.presence_penalty
-        ):
-            samplers.append(
-                llama_cpp.llama_sampler_init_penalties(
-                    self.n_vocab,
-                    last_n,
-                    params.repeat_penalty,
-                    params.frequency_penalty,
-                    params.presence_penalty,
-                )
-            )
-        dry_last_n = whole if params.dry_last_n < 0 else params.dry_last_n
-        if params.dry_multiplier > 0 and dry_last_n:
-            breakers = (ctypes.c_char_p * len(_DRY_BREAKERS))(*_DRY_BREAKERS)
-            samplers.append(
-                llama_cpp.llama_sampler_init_dry(
-                    self.vocab,
-                    params.dry_multiplier,
-                    params.dry_base,
-                    params.dry_allowed_length,
-                    dry_last_n,
-                    breakers,
-                    len(_DRY_BREAKERS),
-                )
-            )
-        return samplers
 
     def _step(self, out: list[Output]) -> None:
         self._admit(out)
@@ -560,8 +501,8 @@ class Engine:
 
     def _decode(self, work: list[tuple[Job, list[int]]], out: list[Output]) -> None:
         """One ``llama_decode`` over ``work`` (each job's tokens), then sample where due."""
-        batch = self.batch
-        n = 0
+        batch = self._batch()
+        batch.clear()
         sample_at: list[tuple[Job, int]] = []
         rows_at: list[tuple[Job, int, int]] = []  # prompt logprobs: (job, batch index, position)
         for job, tokens in work:
@@ -570,20 +511,14 @@ class Engine:
             if prompt:
                 self.prefill_tokens += len(tokens)
             if every:
-                rows_at.append((job, n, job.n_past))
-            for tok in tokens:  # a prompt needs logits only for its last token (or all asked)
-                last = not prompt or job.n_past + 1 == len(job.tokens)
-                batch.token[n] = tok
-                batch.pos[n] = job.n_past
-                batch.n_seq_id[n] = 1
-                batch.seq_id[n][0] = job.slot
-                batch.logits[n] = last or every
-                if last:
-                    sample_at.append((job, n))
-                job.n_past += 1
-                n += 1
-        batch.n_tokens = n
-        rc = llama_cpp.llama_decode(self.ctx, batch)
+                rows_at.append((job, batch.n, job.n_past))
+            # a prompt needs logits only for its last token (or all, when asked)
+            last = not prompt or job.n_past + len(tokens) == len(job.tokens)
+            idx = batch.add(tokens, job.n_past, job.slot, all_logits=every, last_logits=last)
+            if last:
+                sample_at.append((job, idx))
+            job.n_past += len(tokens)
+        rc = llama_cpp.llama_decode(self.ctx, batch.raw)
         if rc != 0:
             raise BackendError(f"llama_decode failed with code {rc}")
         for job, idx, pos in rows_at:
@@ -638,27 +573,17 @@ class Engine:
             self._free(job.slot, keep=True)
             return
         top = job.params.top_logprobs
+        # the row is read once, and changed in place: end bias, then the sampler's stages
+        row = np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, idx), (self.n_vocab,))
         # the model's own distribution, read before any bias or sampler touches the logits
-        row = (
-            np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(self.ctx, idx), (self.n_vocab,))
-            if top is not None
-            else None
-        )
-        lps = token_logprobs(row, top or 0) if row is not None else None
+        lps = token_logprobs(row, top) if top is not None else None
         late = job.n_out - job.params.end_bias_after
         if job.params.end_bias > 0 and late >= 0:
-            # in place: the sampler chain reads the same logits
-            logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
-            row = np.ctypeslib.as_array(logits, shape=(self.n_vocab,))
             row[self._end_ids()] += job.params.end_bias * (late + 1)
         if job.sampler is None:
-            logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
-            token = int(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)).argmax())
-        elif isinstance(job.sampler, GrammarFirstCheck):
-            logits = llama_cpp.llama_get_logits_ith(self.ctx, idx)
-            token = job.sampler.sample(np.ctypeslib.as_array(logits, shape=(self.n_vocab,)))
+            token = int(row.argmax())
         else:
-            token = llama_cpp.llama_sampler_sample(job.sampler, self.ctx, idx)
+            token = job.sampler.pick(row, self.ctx, idx)
         job.generated.append(token)
         if llama_cpp.llama_vocab_is_eog(self.vocab, token) or token in self.stop_ids:
             text = job.decoder.decode(b"", final=True)

@@ -1,14 +1,13 @@
-"""Per-request samplers and token log-probabilities for the llama.cpp engine.
+"""Grammar and logit-bias samplers and token log-probabilities for the llama.cpp engine.
 
-A grammar (structured output, tool calls) and a logit bias are llama.cpp samplers added to a
-request's own sampler chain, so every sequence in the batch follows its own constraints.
+A grammar (structured output, tool calls) and a logit bias are llama.cpp samplers of a
+request's own picker (``picker``), so every sequence in the batch follows its own constraints.
 Log-probabilities are read from the raw logits row: the model's distribution, before bias,
 penalties or grammar.
 """
 
 from __future__ import annotations
 
-import codecs
 import ctypes
 from collections.abc import Callable
 
@@ -120,79 +119,3 @@ def next_token_logprobs(
             alts = _alternatives(row, z, _most_likely(row, top), piece)
             out.append(TokenLogprob(piece_text(data), data, float(row[token]) - z, alts))
     return out
-
-
-_TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
-
-
-class GrammarFirstCheck:
-    """Sample as if unconstrained, then ask the grammar about that one token; only when the
-    grammar refuses it is the grammar run over the whole vocabulary and the token drawn again.
-    (llama.cpp's own common sampler does the same: checking 262k tokens against a grammar at
-    every step costs more than the rest of a small model's step.)
-
-    The answer's bytes must also stay valid UTF-8: llama.cpp's grammar decodes UTF-8 loosely
-    (0xF8 reads as a lead byte, overlong forms pass), so a byte-fallback model could put bytes
-    in a JSON string that a strict parser refuses; such a token is struck off and redrawn."""
-
-    def __init__(self, n_vocab: int, chain: object, grammar: object, piece: Callable[[int], bytes]):
-        self.n_vocab, self.chain, self.grammar, self.piece = n_vocab, chain, grammar, piece
-        self.ids = np.arange(n_vocab, dtype=np.int32)
-        self.utf8 = codecs.getincrementaldecoder("utf-8")("strict")
-        self.refused = 0  # steps where the free choice broke the grammar (for measurements)
-
-    def _candidates(
-        self, logits: np.ndarray, struck: list[int]
-    ) -> tuple[np.ndarray, llama_cpp.llama_token_data_array]:
-        data = np.empty(self.n_vocab, dtype=_TOKEN_DATA)
-        data["id"] = self.ids
-        data["logit"] = logits
-        data["logit"][struck] = -np.inf
-        data["p"] = 0.0
-        arr = llama_cpp.llama_token_data_array(
-            data=data.ctypes.data_as(llama_cpp.llama_token_data_p),
-            size=self.n_vocab,
-            selected=-1,
-            sorted=False,
-        )
-        return data, arr  # data must outlive arr
-
-    def _draw(self, logits: np.ndarray, struck: list[int]) -> int:
-        data, arr = self._candidates(logits, struck)
-        llama_cpp.llama_sampler_apply(self.chain, ctypes.byref(arr))
-        token = int(arr.data[arr.selected].id)
-        one = llama_cpp.llama_token_data(id=token, logit=float(data["logit"][token]), p=0.0)
-        single = llama_cpp.llama_token_data_array(
-            data=ctypes.pointer(one), size=1, selected=-1, sorted=False
-        )
-        llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(single))
-        if np.isfinite(single.data[0].logit):
-            return token
-        self.refused += 1  # refused: the grammar over every token first, then the chain
-        data, arr = self._candidates(logits, struck)
-        llama_cpp.llama_sampler_apply(self.grammar, ctypes.byref(arr))
-        llama_cpp.llama_sampler_apply(self.chain, ctypes.byref(arr))
-        return int(arr.data[arr.selected].id)
-
-    def _valid_utf8(self, token: int) -> bool:
-        state = self.utf8.getstate()
-        try:
-            self.utf8.decode(self.piece(token))
-            return True
-        except UnicodeDecodeError:
-            self.utf8.setstate(state)
-            return False
-
-    def sample(self, logits: np.ndarray) -> int:
-        struck: list[int] = []
-        token = self._draw(logits, struck)
-        while not self._valid_utf8(token) and len(struck) < 64:
-            struck.append(token)
-            token = self._draw(logits, struck)
-        llama_cpp.llama_sampler_accept(self.grammar, token)
-        llama_cpp.llama_sampler_accept(self.chain, token)
-        return token
-
-    def free(self) -> None:
-        llama_cpp.llama_sampler_free(self.chain)
-        llama_cpp.llama_sampler_free(self.grammar)
