@@ -22,6 +22,7 @@ import numpy as np
 
 from legal_edge.statutes.index import StatuteIndex
 from recipes.bench.retrieval_set import labelled_questions
+from recipes.build_index.calibrate import OFF_TOPIC
 
 # Subjects with no legal content (law, politics, civil service, ethics, driving rules left out).
 CMMLU_SUBJECTS = (
@@ -41,38 +42,7 @@ CMMLU_SUBJECTS = (
     "traditional_chinese_medicine",
     "world_history",
 )
-CHAT = (
-    "你好",
-    "你好，你是谁？",
-    "谢谢你的帮助",
-    "今天天气怎么样？",
-    "给我讲个笑话吧",
-    "帮我写一首关于春天的诗",
-    "红烧肉怎么做才好吃？",
-    "推荐几本好看的科幻小说",
-    "怎么学好英语口语？",
-    "周末去哪里玩比较好？",
-    "Python 里怎么读取一个文件？",
-    "晚上睡不着怎么办？",
-    "怎么煮米饭不糊锅？",
-    "跑步前需要热身吗？",
-    "猫为什么喜欢晒太阳？",
-    "帮我把这句话翻译成英文：我明天去上海",
-    "一加一等于几？",
-    "地球到月球有多远？",
-    "怎样养好一盆绿萝？",
-    "早上好！",
-    "你能做什么？",
-    "今天心情不好，陪我聊聊天",
-    "苹果和香蕉哪个更有营养？",
-    "如何提高写作水平？",
-    "电脑开机很慢怎么办？",
-    "Hello, how are you?",
-    "What is the capital of France?",
-    "推荐一部好看的电影",
-    "感冒了吃什么好得快？",
-    "怎么折纸飞机？",
-)
+CHAT = OFF_TOPIC  # the everyday messages the build's calibration uses too
 THRESHOLDS = (0.0, 5.0, 6.0, 7.0, 7.5, 8.0, 8.5, 9.0, 10.0, 12.0, 15.0, 20.0)
 
 

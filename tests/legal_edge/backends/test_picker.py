@@ -18,6 +18,7 @@ import numpy as np
 import pytest
 
 from legal_edge.backends.base import SamplingParams
+from legal_edge.backends.llamacpp import cpu_mode
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
@@ -59,8 +60,7 @@ class Model:
 
     def __init__(self, path: Path):
         llama_cpp.llama_backend_init()
-        mparams = llama_cpp.llama_model_default_params()
-        mparams.use_extra_bufts = False  # no repacking: the same kernels on every CPU
+        mparams = cpu_mode.model_params(repack=False)  # the same kernels on every CPU
         self.model = llama_cpp.llama_model_load_from_file(str(path).encode(), mparams)
         assert self.model, path
         self.vocab = llama_cpp.llama_model_get_vocab(self.model)
