@@ -102,7 +102,7 @@ class ServedGrounding:
         messages = [{"role": m.role, "content": m.content or ""} for m in g.body.messages]
         text = backend.generate(messages, max_tokens)  # type: ignore[arg-type]
         if g.flag:
-            guard = CitationGuard(g.verify)
+            guard = CitationGuard(g.verify, g.support_marks)  # as the server streams it
             text = guard.push(text) + guard.flush()
         return {"text": text, "retrieved": retrieved, "nothing_found": False}
 

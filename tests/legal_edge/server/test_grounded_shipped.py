@@ -56,42 +56,58 @@ def test_the_shipped_model_answers_with_checked_citations(default_base_gguf) -> 
 
 
 DRUNK = "我朋友醉酒驾驶被交警查获，血液酒精含量每百毫升120毫克，会怎么处罚？请引用法条。"
+# Questions the unconstrained model answers by citing from memory as well (which of them does
+# depends on the index the install built, so the test takes the first that does).
+FROM_MEMORY = (
+    DRUNK,
+    "公司拖欠工资两个月，员工可以立即解除劳动合同吗？请引用法条。",
+    "离婚时夫妻共同财产怎么分割？请引用法条。",
+)
 
 
-def _answer(mode: str, question: str) -> tuple[str, list[dict]]:
+def _answers(mode: str, questions: tuple[str, ...]) -> dict[str, tuple[str, list[dict]]]:
     settings = Settings(
         model=MODEL, models_dir=MODELS_DIR, n_parallel=1, n_threads=2, citation_mode=mode
     )
+    out = {}
     with TestClient(create_app(settings), timeout=300) as c:
         deadline = time.monotonic() + 300
         while c.get("/health/ready").status_code != 200:
             assert time.monotonic() < deadline, "the shipped model did not load in 300 s"
             time.sleep(0.5)
-        r = c.post(
-            "/v1/chat/completions",
-            json={
-                "model": MODEL,
-                "messages": [{"role": "user", "content": question}],
-                "max_tokens": 200,
-                "temperature": 0,
-            },
-        )
-    assert r.status_code == 200, r.text
-    return r.json()["choices"][0]["message"]["content"], r.json()["citations"]
+        for question in questions:
+            r = c.post(
+                "/v1/chat/completions",
+                json={
+                    "model": MODEL,
+                    "messages": [{"role": "user", "content": question}],
+                    "max_tokens": 200,
+                    "temperature": 0,
+                },
+            )
+            assert r.status_code == 200, r.text
+            out[question] = r.json()["choices"][0]["message"]["content"], r.json()["citations"]
+    return out
+
+
+def _not_given(cites: list[dict]) -> list[dict]:
+    return [c for c in cites if c["cited_as"] and c["given"] is None]
 
 
 def test_a_constrained_grounded_answer_cites_only_the_given_articles(default_base_gguf) -> None:
-    answer, cites = _answer("constrained", DRUNK)
+    constrained = _answers("constrained", FROM_MEMORY)
+    answer, cites = constrained[DRUNK]
     cited = [c for c in cites if c["cited_as"] is not None]
     assert cited, answer  # it does cite: the constraint had something to govern
-    assert all(c["given"] for c in cited), (answer, cites)
-    for c in cited:  # the server's offsets point at the citations in the text as sent
-        for m in c["mentions"]:
-            assert answer[m["start"] : m["end"]] == m["cited_as"]
+    for question, (text, found) in constrained.items():
+        assert not _not_given(found), (question, text, found)
+        for c in found:  # the server's offsets point at the citations in the text as sent
+            for m in c["mentions"]:
+                assert text[m["start"] : m["end"]] == m["cited_as"]
     # the same model, unconstrained, cites articles it was not given: the grammar did the work
-    free, free_cites = _answer("check", DRUNK)
-    assert any(c["given"] is None for c in free_cites if c["cited_as"]), (
-        "the unconstrained answer no longer cites an article outside the prompt: "
-        "pick a question where it does",
-        free,
+    free = _answers("check", FROM_MEMORY)
+    assert any(_not_given(found) for _, found in free.values()), (
+        "no unconstrained answer cites an article outside the prompt any more: add a question "
+        "where it does to FROM_MEMORY",
+        {q: text for q, (text, _) in free.items()},
     )
