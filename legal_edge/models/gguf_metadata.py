@@ -137,33 +137,9 @@ GGML_TYPES = {
 }
 
 
-def read_gguf_tensor_types(path: Path | str) -> dict[str, str]:
-    """Each tensor's name -> its type name (``Q4_K``, ``F16``...), from the header only."""
-    path = Path(path)
-    with open(path, "rb") as fh:
-        if fh.read(4) != b"GGUF":
-            raise GGUFError(f"{path}: not a GGUF file (bad magic)")
-        _read(fh, "<I")
-        n_tensors = _read(fh, "<Q")
-        n_kv = _read(fh, "<Q")
-        for _ in range(n_kv):
-            _read_str(fh)
-            _read_value(fh, _read(fh, "<I"), keep_arrays=0)
-        types = {}
-        for _ in range(n_tensors):
-            name = _read_str(fh)
-            n_dims = _read(fh, "<I")
-            fh.seek(8 * n_dims, 1)
-            ggml_type = _read(fh, "<I")
-            _read(fh, "<Q")  # offset
-            types[name] = GGML_TYPES.get(ggml_type, str(ggml_type))
-    return types
-
-
-def read_gguf_tensor_sizes(path: Path | str) -> dict[str, int]:
-    """Each tensor's name -> its bytes in the file (the distance to the next tensor's data,
-    alignment padding included), from the header only."""
-    path = Path(path)
+def _tensor_table(path: Path) -> tuple[list[tuple[str, int, int]], int]:
+    """The header's tensor table, (name, ggml type, data offset) each, and where the tensor data
+    starts in the file (after the header, aligned)."""
     with open(path, "rb") as fh:
         if fh.read(4) != b"GGUF":
             raise GGUFError(f"{path}: not a GGUF file (bad magic)")
@@ -176,16 +152,29 @@ def read_gguf_tensor_sizes(path: Path | str) -> dict[str, int]:
             value = _read_value(fh, _read(fh, "<I"), keep_arrays=0)
             if key == "general.alignment" and isinstance(value, int) and value > 0:
                 alignment = value
-        offsets = []
+        table = []
         for _ in range(n_tensors):
             name = _read_str(fh)
             n_dims = _read(fh, "<I")
             fh.seek(8 * n_dims, 1)
-            _read(fh, "<I")  # type
-            offsets.append((_read(fh, "<Q"), name))
-        data_start = -(-fh.tell() // alignment) * alignment
+            ggml_type = _read(fh, "<I")
+            table.append((name, ggml_type, _read(fh, "<Q")))
+        return table, -(-fh.tell() // alignment) * alignment
+
+
+def read_gguf_tensor_types(path: Path | str) -> dict[str, str]:
+    """Each tensor's name -> its type name (``Q4_K``, ``F16``...), from the header only."""
+    table, _ = _tensor_table(Path(path))
+    return {name: GGML_TYPES.get(ggml_type, str(ggml_type)) for name, ggml_type, _ in table}
+
+
+def read_gguf_tensor_sizes(path: Path | str) -> dict[str, int]:
+    """Each tensor's name -> its bytes in the file (the distance to the next tensor's data,
+    alignment padding included), from the header only."""
+    path = Path(path)
+    table, data_start = _tensor_table(path)
     end = path.stat().st_size - data_start
-    offsets.sort()
+    offsets = sorted((off, name) for name, _, off in table)
     if offsets and not 0 <= offsets[-1][0] <= end:
         raise GGUFError(f"{path}: tensor data past the end of the file (truncated or corrupt)")
     ends = [off for off, _ in offsets[1:]] + [end]

@@ -239,6 +239,18 @@ def gguf_manifest(
     )
 
 
+def read_json_object(path: Path) -> dict[str, Any]:
+    """A model directory's JSON file as a dict: {} when it is absent or not an object; invalid
+    JSON is a ManifestError naming file:line."""
+    if not path.is_file():
+        return {}
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
+    return data if isinstance(data, dict) else {}
+
+
 def hf_manifest(directory: Path) -> ModelManifest:
     """An in-memory manifest for a bare Hugging Face model directory (``--backend vllm``).
 
@@ -250,17 +262,8 @@ def hf_manifest(directory: Path) -> ModelManifest:
 
     directory = Path(directory).resolve()
 
-    def load(name: str) -> dict[str, Any]:
-        path = directory / name
-        if not path.is_file():
-            return {}
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise ManifestError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-        return data if isinstance(data, dict) else {}
-
-    config, tok = load("config.json"), load("tokenizer_config.json")
+    config = read_json_object(directory / "config.json")
+    tok = read_json_object(directory / "tokenizer_config.json")
     text_config = config.get("text_config") or config
     family = "gemma" if str(config.get("model_type", "")).startswith("gemma") else "chatml"
     template, stops = KNOWN_TEMPLATES[family]

@@ -18,7 +18,6 @@ shipped model, with what a bare file does not say written down once:
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -32,6 +31,7 @@ from legal_edge.models.manifest import (
     ModelManifest,
     check_generation,
     file_entry,
+    read_json_object,
 )
 from legal_edge.prompts import template_stops
 
@@ -144,11 +144,11 @@ def _from_hf(source: Path, directory: Path) -> tuple[Any, ...]:
     from legal_edge.models.manifest import hf_manifest
 
     m = hf_manifest(source)
-    tok = _json(source / "tokenizer_config.json")
+    tok = read_json_object(source / "tokenizer_config.json")
     has_own = (
         isinstance(tok.get("chat_template"), str) or (source / "chat_template.jinja").is_file()
     )
-    gen_cfg = _json(source / "generation_config.json")
+    gen_cfg = read_json_object(source / "generation_config.json")
     found = {
         key: gen_cfg[hf_key]
         for hf_key, key in _HF_SAMPLING.items()
@@ -164,13 +164,3 @@ def _from_hf(source: Path, directory: Path) -> tuple[Any, ...]:
         m.quantization,
         m.base_model,
     )
-
-
-def _json(path: Path) -> dict[str, Any]:
-    if not path.is_file():
-        return {}
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except json.JSONDecodeError as exc:
-        raise ManifestError(f"{path}:{exc.lineno}: not valid JSON: {exc.msg}") from None
-    return data if isinstance(data, dict) else {}
