@@ -20,6 +20,7 @@ import llama_cpp
 
 from legal_edge.backends.llamacpp import cpu_mode
 from legal_edge.models.manifest import resolve_model
+from legal_edge.models.merged_build import select_form
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -76,7 +77,8 @@ def median(values: list[float]) -> float:
 @click.option("--threads", type=int, default=2, show_default=True)
 @click.option("--repeats", type=int, default=5, show_default=True)
 def main(model: str, threads: int, repeats: int) -> None:
-    gguf = resolve_model(model, REPO / "models").model_path
+    # the file the server would serve (the merged form of an adapter model where one is built)
+    gguf = select_form(resolve_model(model, REPO / "models")).model_path
     c = Context(gguf, threads, n_seq=8, n_batch=1024)
     c.decode([(0, 0, 32)], False)  # warm-up: page in the weights
     print(f"{gguf.name}, {threads} threads")
