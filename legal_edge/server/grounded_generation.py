@@ -13,6 +13,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from legal_edge.backends.base import SamplingParams, TokenLogprob
+from legal_edge.server import prompt_budget
 from legal_edge.server.generation import (
     Delta,
     Generation,
@@ -159,6 +160,7 @@ async def new_generation(
     outcome = "grounded" if grounded.articles else "retrieval_off"
     metrics.grounding.labels(runtime.name, outcome).inc()
     prep = plain if grounded.body is body else prepare(grounded.body, runtime, settings)
+    grounded, prep = prompt_budget.fit(body, grounded, prep, runtime, settings)
     prep = constrain_citations(prep, grounded, settings)
     return GroundedGeneration(Generation(prep, metrics), grounded)
 

@@ -218,13 +218,19 @@ async def ground(
     articles = [h for h in hits if h.score is None or h.score >= floor]
     if not articles:
         return Grounded(index, body, [], opts.date, flag, nothing_found=True)
+    rewritten = with_articles(body, articles, settings.grounding_article_chars)
+    return Grounded(index, rewritten, articles, opts.date, flag)
+
+
+def with_articles(
+    body: ChatCompletionRequest, articles: Sequence[ArticleRecord], chars: int
+) -> ChatCompletionRequest:
+    """``body`` with its last user turn rewritten to give ``articles`` (each cut to ``chars``)
+    before the question: the request the model answers."""
+    last = max(i for i, m in enumerate(body.messages) if m.role == "user")
     # (frozen records: read-only attributes, which ArticleLike declares plainly)
-    given = cast(list[ArticleLike], articles)
-    question = grounded_question(
-        _text(body.messages[last]), given, settings.grounding_article_chars
-    )
+    given = cast(list[ArticleLike], list(articles))
+    question = grounded_question(_text(body.messages[last]), given, chars)
     messages = list(body.messages)
     messages[last] = msgspec.structs.replace(messages[last], content=question)
-    return Grounded(
-        index, msgspec.structs.replace(body, messages=messages), articles, opts.date, flag
-    )
+    return msgspec.structs.replace(body, messages=messages)

@@ -96,6 +96,13 @@ class Settings:
     # Each article is cut to this many characters in the prompt: a longer one gives the
     # sentences that share the most words with the question, in order, …… between them.
     grounding_article_chars: int = 240
+    # Time to first token the grounded prompt is sized for: at start the backend measures how
+    # fast it reads a prompt, and when the articles would make the prompt longer than it can read
+    # in this time, they are cut shorter (never below 60 characters) and the lowest-ranked ones
+    # dropped (one always stays). 1000 ms: on a 2-core AVX2 CPU (~200 prompt tokens/s) about
+    # three 50-character excerpts, on a faster one the articles as grounding_article_chars has
+    # them. 0: no limit. Backends that do not measure (vLLM) are never cut.
+    grounding_first_token_ms: int = 1000
     # Weight of the index's expansion table (lay-question words per article, indexed beside its
     # text; docs/measurements/2026-12-07-retrieval.md): 0 searches the statute text alone.
     grounding_expansion_weight: float = 1.0
@@ -172,6 +179,8 @@ class Settings:
             raise ConfigError("grounding_expansion_weight: must be >= 0")
         if (self.grounding_min_score or 0) < 0 or self.grounding_article_chars < 0:
             raise ConfigError("grounding_min_score / grounding_article_chars: must be >= 0")
+        if self.grounding_first_token_ms < 0:
+            raise ConfigError("grounding_first_token_ms: must be >= 0 (0: no limit)")
         if self.model_form not in MODEL_FORMS:
             raise ConfigError(
                 f"model_form: {self.model_form!r} must be one of {', '.join(MODEL_FORMS)}"

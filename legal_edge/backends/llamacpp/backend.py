@@ -101,6 +101,9 @@ class LlamaCppBackend:
             batch_invariant=self.options.batch_invariant,
             n_gpu_layers=placed.param,
         )
+        rate = self._engine.prompt_rate
+        if rate:
+            log.info("prompt speed: %.0f tokens/s (one prompt timed at start)", rate)
         # param read back from the llama_model_params the engine loaded with
         self.offload = {**placed.as_dict(), "param": self._engine.n_gpu_layers}
         self._accepting = True
@@ -123,6 +126,12 @@ class LlamaCppBackend:
         if self._engine is not None:
             return int(self._engine.n_ctx_seq)
         return min(self.options.n_ctx, self.manifest.context_length)
+
+    @property
+    def prompt_rate(self) -> float | None:
+        """Prompt tokens per second, measured when the model loaded (None before)."""
+        engine = self._engine
+        return getattr(engine, "prompt_rate", None) if engine is not None else None
 
     def count_tokens(self, prompt: str) -> int:
         return len(self._require_engine().tokenize(prompt))

@@ -102,6 +102,10 @@ class Job:
     )
 
 
+# Tokens of the timed prompt at start (``prompt_rate``): long enough for the matrix kernels a
+# real question's prompt runs, short enough to cost a fraction of a second on a slow CPU.
+_RATE_TOKENS = 128
+
 _AGED = 1.0  # seconds a prompt may be passed over by shorter ones before it goes first
 
 # Prompt tokens of prompt-logprobs requests decoded per step (all of them together): each needs
@@ -212,6 +216,22 @@ class Engine:
         if rc != 0:
             self.close()
             raise BackendError(f"llama.cpp's test decode failed with code {rc}")
+        self.prompt_rate = self._prompt_rate(bos if bos >= 0 else 0)
+
+    def _prompt_rate(self, token: int, n: int = _RATE_TOKENS) -> float | None:
+        """Prompt tokens per second this machine reads, timed on one ``n``-token prompt (after
+        the test decode paged the weights in): what grounding sizes its prompts by."""
+        n = min(n, self.chunk, self.n_ctx_seq - 1)
+        if n < 8:
+            return None
+        batch = self._batch()
+        batch.clear()
+        batch.add([token] * n, 0, 0, all_logits=False, last_logits=True)
+        start = time.perf_counter()
+        rc = llama_cpp.llama_decode(self.ctx, batch.raw)
+        took = time.perf_counter() - start
+        llama_cpp.llama_memory_seq_rm(self.mem, 0, -1, -1)
+        return n / took if rc == 0 and took > 0 else None
 
     def _batch(self) -> Batch:
         if self.batch is None:

@@ -26,7 +26,7 @@ from legal_edge.backends.base import (
 from legal_edge.models.manifest import gguf_manifest
 from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, render_chat
 
-pytest.importorskip("llama_cpp")
+llama_cpp = pytest.importorskip("llama_cpp")
 
 from legal_edge.backends.llamacpp.backend import LlamaCppBackend  # noqa: E402
 from legal_edge.backends.llamacpp.engine import Engine, Job  # noqa: E402
@@ -129,6 +129,23 @@ def test_special_stop_strings_become_stop_tokens(tiny_gguf: Path) -> None:
     )
     try:
         assert engine.stop_ids == {4, 5}  # the special tokens; plain text is the server's job
+    finally:
+        engine.close()
+
+
+def test_the_engine_times_a_prompt_when_it_starts(tiny_gguf: Path) -> None:
+    kwargs = dict(adapter_path=None, n_parallel=1, n_threads=1, stop_texts=[])
+    engine = Engine(tiny_gguf, n_ctx=256, n_batch=256, deliver=lambda out: None, **kwargs)
+    try:
+        # tokens per second of a real decode: positive, and nothing left in the cache
+        assert engine.prompt_rate is not None and engine.prompt_rate > 0
+        assert llama_cpp.llama_memory_seq_pos_max(engine.mem, 0) == -1
+    finally:
+        engine.close()
+    # a context too short to time a prompt in: no figure rather than a wrong one
+    engine = Engine(tiny_gguf, n_ctx=8, n_batch=8, deliver=lambda out: None, **kwargs)
+    try:
+        assert engine.prompt_rate is None
     finally:
         engine.close()
 

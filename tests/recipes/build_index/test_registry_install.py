@@ -123,6 +123,7 @@ def test_the_shipped_model_answers_grounded_in_the_registry_books(
         statutes_index=registry_index,
         n_parallel=1,
         n_threads=2,
+        grounding_first_token_ms=0,
     )
     with TestClient(create_app(settings), timeout=300) as c:
         deadline = time.monotonic() + 300

@@ -1,0 +1,68 @@
+"""Grounded prompts sized to the machine they run on.
+
+Time to first token is the time to read the prompt, and the articles are most of a grounded
+prompt. The backend times one prompt when the model loads (``prompt_rate``, tokens per second);
+``fit`` cuts the articles until the whole prompt can be read within
+``grounding_first_token_ms``: each article shorter first (``excerpt`` keeps the sentences that
+match the question), never below ``MIN_CHARS``, then the lowest-ranked ones dropped. One article
+always stays: an answer with a short excerpt is still grounded, one without is not. A request
+whose own messages already take the budget keeps its best article.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+
+from legal_edge.server.generation import ModelRuntime, Prepared, prepare
+from legal_edge.server.grounding import Grounded, with_articles
+from legal_edge.server.schemas import ChatCompletionRequest
+from legal_edge.settings.server import Settings
+
+log = logging.getLogger("legal_edge.server")
+
+# Excerpt lengths tried, longest first (fixed steps: the same budget gives the same prompt, and a
+# small change in the measured speed seldom changes it).
+STEPS = (180, 120, 90, 60)
+MIN_CHARS = STEPS[-1]
+# The share of the time given to reading the prompt: the first decode step (a row of logits)
+# and the HTTP round trip take the rest.
+READ_SHARE = 0.85
+
+
+def token_budget(runtime: ModelRuntime, settings: Settings) -> int | None:
+    """Prompt tokens the backend reads within ``grounding_first_token_ms``; None: no limit
+    (the setting is 0, or the backend did not measure its speed)."""
+    rate = getattr(runtime.backend, "prompt_rate", None)
+    if not rate or settings.grounding_first_token_ms <= 0:
+        return None
+    return int(rate * settings.grounding_first_token_ms / 1000 * READ_SHARE)
+
+
+def fit(
+    body: ChatCompletionRequest,
+    grounded: Grounded,
+    prep: Prepared,
+    runtime: ModelRuntime,
+    settings: Settings,
+) -> tuple[Grounded, Prepared]:
+    """``grounded`` and its prepared request, with the articles cut to the token budget
+    (unchanged when they fit); ``body`` is the request as sent."""
+    budget = token_budget(runtime, settings)
+    if budget is None or prep.prompt_tokens <= budget or not grounded.articles:
+        return grounded, prep
+    articles = list(grounded.articles)
+    full = settings.grounding_article_chars or max(len(a.text) for a in articles)
+    tries = [(len(articles), c) for c in STEPS if c < full]
+    tries += [(n, min(full, MIN_CHARS)) for n in range(len(articles) - 1, 0, -1)]
+    for n, chars in tries:
+        rewritten = with_articles(body, articles[:n], chars)
+        grounded = replace(grounded, body=rewritten, articles=articles[:n])
+        prep = prepare(rewritten, runtime, settings)
+        if prep.prompt_tokens <= budget:
+            break
+    log.debug(
+        "grounded prompt cut to %d tokens (budget %d): %d of %d articles, %d characters",
+        prep.prompt_tokens, budget, len(grounded.articles), len(articles), chars,
+    )  # fmt: skip
+    return grounded, prep
