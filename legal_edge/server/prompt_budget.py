@@ -23,7 +23,7 @@ log = logging.getLogger("legal_edge.server")
 
 # Excerpt lengths tried, longest first (fixed steps: the same budget gives the same prompt, and a
 # small change in the measured speed seldom changes it).
-STEPS = (180, 120, 90, 60)
+STEPS = (180, 120, 90, 60, 40)
 MIN_CHARS = STEPS[-1]
 # The share of the time given to reading the prompt: the first decode step (a row of logits)
 # and the HTTP round trip take the rest.
