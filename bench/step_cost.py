@@ -13,10 +13,12 @@ the aggregate tokens/s of a load level (all prompts read + all decode steps).
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import click
 import llama_cpp
+import numpy as np
 
 from legal_edge.backends.llamacpp import cpu_mode
 from legal_edge.models.manifest import resolve_model
@@ -102,6 +104,29 @@ def main(model: str, threads: int, repeats: int) -> None:
                     llama_cpp.llama_memory_seq_rm(c.mem, s, 100, -1)
             t = median(times)
             print(f"{n_seq:>9} x {per:<3} {t * 1000:22.1f}  {n_seq * per / t:10.0f}")
+            if (n_seq, per) == (1, 1):
+                one = t
+    # one stream's floor: every weight byte read once per token at the machine's read speed
+    gbps = read_bandwidth(threads)
+    size = gguf.stat().st_size
+    floor = size / (gbps * 1e9)
+    print(f"memory read, {threads} threads: {gbps:.1f} GB/s; the file: {size / 1e6:.0f} MB,")
+    print(f"read once per token: {floor * 1000:.1f} ms, {1 / floor:.0f} tokens/s for one stream")
+    print(f"measured 1 x 1: {one * 1000:.1f} ms = {floor / one:.0%} of that bound")
+
+
+def read_bandwidth(threads: int, mb: int = 1024, repeats: int = 5) -> float:
+    """GB/s of reading a buffer far larger than the caches, split over ``threads`` threads
+    (numpy's sum releases the GIL), best of ``repeats``."""
+    data = np.ones(mb * 2**20 // 8, dtype=np.float64)
+    parts = np.array_split(data, threads)
+    best = float("inf")
+    with ThreadPoolExecutor(threads) as pool:
+        for _ in range(repeats):
+            start = time.perf_counter()
+            list(pool.map(np.sum, parts))
+            best = min(best, time.perf_counter() - start)
+    return data.nbytes / best / 1e9
 
 
 if __name__ == "__main__":
