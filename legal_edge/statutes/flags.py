@@ -87,7 +87,7 @@ def shift(pos: int, marks: Sequence[Mark], end: bool = False) -> int:
     offset, which marks inserted exactly there do not move). A replaced span's start stays
     its replacement's start, its end becomes the replacement's end."""
     out = pos
-    for m in map(Mark._make, marks):
+    for m in (Mark(*m) for m in marks):
         if m.end is None:
             out += len(m.text) if m.pos < pos or (m.pos == pos and not end) else 0
         elif m.end <= pos:
@@ -144,7 +144,7 @@ class CitationGuard:
         if self.support is not None and (
             final or any(ch in SENTENCE_END for ch in raw[before : self.decided])
         ):
-            for mark in map(Mark._make, self.support(raw[: self.decided], final)):
+            for mark in (Mark(*m) for m in self.support(raw[: self.decided], final)):
                 if mark[:2] not in self._supported:
                     self._supported.add(mark[:2])
                     self._place(mark)
