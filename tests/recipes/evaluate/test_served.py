@@ -22,6 +22,7 @@ from legal_edge.statutes.index import StatuteIndex
 from legal_edge.statutes.prompt import REFERENCE_HEADER, nothing_found_answer
 from recipes.evaluate import Config, case, run
 from recipes.evaluate.backends import Messages
+from recipes.evaluate.backends.http import HTTPBackend
 from recipes.evaluate.config import SuiteSpec
 from recipes.evaluate.items import Item
 from recipes.evaluate.served import ServedGrounding, expand
@@ -136,7 +137,27 @@ def test_a_consultation_is_judged_as_the_server_sends_it(
     index.close()
 
 
-def test_grounded_both_is_two_suites_and_only_for_safety_kinds() -> None:
+def test_through_a_server_that_grounds_the_response_is_judged(
+    small_statute_index: Path,  # noqa: F811
+) -> None:
+    settings = Settings(**SETTINGS, grounding_k=5)
+    runtimes = [grounded_runtime(small_statute_index)]
+    with TestClient(create_app(settings, runtimes=runtimes)) as client:
+        wait_ready(client)
+        backend = HTTPBackend("http://testserver", client=client, server_grounds=True)
+        index = StatuteIndex(small_statute_index / "index.sqlite3", search_params(settings))
+        # the evaluation's own grounding settings do not matter: the server grounds
+        served = ServedGrounding(index, Settings())
+        asked, given = served.ask(backend, DRUNK, 64)
+        assert "根据《中华人民共和国刑法》第三百三十四条规定，非法采集" in asked["text"]
+        assert asked["corrected"] == 1 and not asked["nothing_found"]
+        assert [f"《{a.law}》{a.label}" for a in given] == asked["retrieved"]
+        assert "《中华人民共和国刑法》第三百三十四条" in asked["retrieved"]
+        assert "generated" not in asked  # the server sends only the corrected text
+        index.close()
+
+
+def test_grounded_both_is_two_suites_and_not_for_mcq() -> None:
     s = SuiteSpec(name="jade", kind="safety", path="x.jsonl", grounded="both")
     off, on = expand([s])
     assert (off.name, off.grounded, on.name, on.grounded) == ("jade", False, "jade_grounded", True)
