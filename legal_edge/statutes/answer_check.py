@@ -19,12 +19,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from legal_edge.statutes.citations import Citation
 from legal_edge.statutes.flags import Mark, shift
 from legal_edge.statutes.index import ArticleRecord, StatuteIndex, Verification
-from legal_edge.statutes.prompt import article_heading
+from legal_edge.statutes.prompt import ArticleLike, article_heading
 from legal_edge.statutes.support import THRESHOLD, Claim, Support, claims, judge, overlap
 
 # After a sentence that restates another given article than the one it cites. The mark names the
@@ -89,7 +89,8 @@ def correction(m: Mention, article: ArticleRecord) -> Mark | None:
     if v.form == "bare":
         return None
     at = v.start if v.form == "headed" else v.start + number
-    return Mark(at, 1 + v.start, article_heading(article), v.end)
+    heading = article_heading(cast(ArticleLike, article))  # frozen: read-only attributes
+    return Mark(at, 1 + v.start, heading, v.end)
 
 
 def support_marks(
@@ -166,6 +167,7 @@ def citation_entries(
         v, rec = m.check, m.check.record
         key = (rec.law, rec.number) if rec is not None else (v.law, v.article)
         mention = _mention_entry(m, marks)
+        entry: dict[str, Any] | None
         if mention["corrected_from"] is not None and m.support.source is not None:
             entry = out[m.support.source - 1]  # the given article it now cites
         elif m.given is not None:
