@@ -100,7 +100,8 @@ class ServedGrounding:
         """The server's answer to one user turn: ``text``, the articles given (``retrieved``),
         whether retrieval found nothing (then the text is the server's own, not the model's),
         ``generated``: the model's own text (before marks and corrections; absent when a
-        server grounds), ``corrected``: the citations rewritten; and the given articles."""
+        server grounds), ``corrected``: each citation rewritten (``from`` what, ``to`` what);
+        and the given articles."""
         if getattr(backend, "server_grounds", False):
             return self._ask_server(backend, prompt, max_tokens)
         body = msgspec.convert(
@@ -113,14 +114,16 @@ class ServedGrounding:
         retrieved = [f"《{a.law}》{a.label}" for a in g.articles]
         if g.nothing_found:
             found = {"text": nothing_found_answer(), "retrieved": [], "nothing_found": True}
-            return {**found, "corrected": 0}, []
+            return {**found, "corrected": []}, []
         messages = [{"role": m.role, "content": m.content or ""} for m in g.body.messages]
         text = backend.generate(messages, max_tokens)  # type: ignore[arg-type]
-        corrected, generated = 0, text
+        corrected, generated = [], text
         if g.flag:
             guard = g.guard()  # as the server streams it
             text = guard.push(text) + guard.flush()
-            corrected = sum(m.replaces for m in guard.marks)
+            corrected = [
+                {"from": generated[m.pos : m.end], "to": m.text} for m in guard.marks if m.replaces
+            ]
         asked = {"text": text, "retrieved": retrieved, "nothing_found": False}
         return {**asked, "generated": generated, "corrected": corrected}, g.articles
 
@@ -138,7 +141,12 @@ class ServedGrounding:
         articles = [self.index.lookup(c["law"], c["article"]) for c in given]
         if any(a is None for a in articles):
             raise BackendError("server_grounds: the server gave articles this index lacks")
-        corrected = sum(bool(m.get("corrected_from")) for c in cites for m in c["mentions"])
+        corrected = [
+            {"from": m["corrected_from"], "to": m["cited_as"]}
+            for c in cites
+            for m in c["mentions"]
+            if m.get("corrected_from")
+        ]
         asked = {
             "text": text,
             "retrieved": [f"《{c['law']}》{c['label']}" for c in given],
@@ -170,4 +178,5 @@ def correction_metrics(asked: dict[str, Any], text: str, index: StatuteIndex) ->
     if "corrected" not in asked:
         return {}
     n = len(index.verify_citations(text))
-    return {"citations_corrected": [float(asked["corrected"]), float(max(n, asked["corrected"]))]}
+    fixed = len(asked["corrected"])
+    return {"citations_corrected": [float(fixed), float(max(n, fixed))]}

@@ -103,7 +103,7 @@ def test_the_evaluation_asks_what_the_server_asks(
         "text": nothing_found_answer(),
         "retrieved": [],
         "nothing_found": True,
-        "corrected": 0,
+        "corrected": [],
     }
     assert echo.calls == 2  # the "nothing found" question never reached the model
     index.close()
@@ -128,7 +128,8 @@ def test_a_consultation_is_judged_as_the_server_sends_it(
     rec = case.predict(EchoEval(), item, max_tokens=64, served=served)
     # the echo's answer is the grounded prompt: the misattributed heading is rewritten ...
     assert "根据《中华人民共和国刑法》第三百三十四条规定，非法采集" in rec["text"]
-    assert rec["corrected"] == 1 and rec["metrics"]["citations_corrected"][0] == 1
+    assert rec["corrected"] == [{"from": "第一百三十三条之一", "to": "第三百三十四条"}]
+    assert rec["metrics"]["citations_corrected"][0] == 1
     # ... so every citation of the answer as sent is supported, which as generated it was not
     m = rec["metrics"]
     assert m["citation_supported"][0] == m["citation_supported"][1] > 0
@@ -150,7 +151,9 @@ def test_through_a_server_that_grounds_the_response_is_judged(
         served = ServedGrounding(index, Settings())
         asked, given = served.ask(backend, DRUNK, 64)
         assert "根据《中华人民共和国刑法》第三百三十四条规定，非法采集" in asked["text"]
-        assert asked["corrected"] == 1 and not asked["nothing_found"]
+        wrote = "《中华人民共和国刑法》第一百三十三条之一"
+        assert asked["corrected"] == [{"from": wrote, "to": "《中华人民共和国刑法》第三百三十四条"}]
+        assert not asked["nothing_found"]
         assert [f"《{a.law}》{a.label}" for a in given] == asked["retrieved"]
         assert "《中华人民共和国刑法》第三百三十四条" in asked["retrieved"]
         assert "generated" not in asked  # the server sends only the corrected text
