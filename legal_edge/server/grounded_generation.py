@@ -28,13 +28,14 @@ from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.settings.server import Settings
 from legal_edge.statutes.cite_grammar import citation_grammar
-from legal_edge.statutes.flags import CitationGuard, Mark
+from legal_edge.statutes.flags import Mark
 from legal_edge.statutes.prompt import ArticleLike, article_heading, nothing_found_answer
 
 
 class GroundedGeneration(Generation):
     """The model's answer with unverified citations marked (setting
-    ``flag_unverified_citations``) and, once it has ended, its ``citations``."""
+    ``flag_unverified_citations``), misattributed ones corrected or marked (setting
+    ``misattributed_citations``) and, once it has ended, its ``citations``."""
 
     def __init__(self, inner: Generation, grounded: Grounded) -> None:
         # Not Generation.__init__: the inner generation already holds the backend stream.
@@ -66,7 +67,7 @@ class GroundedGeneration(Generation):
 
     async def deltas(self) -> AsyncIterator[Delta]:
         g = self.grounded
-        guard = CitationGuard(g.verify, g.support_marks) if g.flag else None
+        guard = g.guard() if g.flag else None
         raw: list[str] = []
         held: list[TokenLogprob] = []  # logprobs of text the guard still holds back
         try:

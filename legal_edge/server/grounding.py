@@ -24,7 +24,7 @@ from legal_edge.server.schemas import ChatCompletionRequest, ChatMessage
 from legal_edge.settings.server import Settings
 from legal_edge.statutes.answer_check import Mention, citation_entries, mentions, support_marks
 from legal_edge.statutes.books import index_path, min_score, open_index
-from legal_edge.statutes.flags import Mark
+from legal_edge.statutes.flags import CitationGuard, Mark
 from legal_edge.statutes.index import (
     ArticleRecord,
     IndexError_,
@@ -168,6 +168,7 @@ class Grounded:
     date: str | None
     flag: bool  # mark unverified citations in the answer text
     nothing_found: bool = False
+    correct: bool = False  # rewrite a misattributed citation instead of marking its sentence
 
     def verify(self, text: str) -> list[Verification]:
         return self.index.verify_citations(text, self.date)
@@ -177,8 +178,13 @@ class Grounded:
         return mentions(self.index, self.articles, text, self.date, final)
 
     def support_marks(self, text: str, final: bool) -> list[Mark]:
-        """The marks after sentences that restate another given article than they cite."""
-        return support_marks(self.check(text, final))
+        """The corrections of citations whose sentence restates another given article, or the
+        marks after such sentences (``correct``)."""
+        return support_marks(self.check(text, final), self.articles, self.correct)
+
+    def guard(self) -> CitationGuard:
+        """The guard the answer's text goes through (``flag``), streamed or whole."""
+        return CitationGuard(self.verify, self.support_marks, hold=self.correct)
 
     def citations(self, answer: str, marks: Sequence[Mark] = ()) -> list[dict[str, Any]]:
         """The articles given to the model, then each other article the answer cites, with
@@ -207,19 +213,20 @@ async def ground(
     if is_automation(body):
         return None
     flag = settings.flag_unverified_citations
+    fix = settings.misattributed_citations == "correct"
     last = next(
         (i for i in range(len(body.messages) - 1, -1, -1) if body.messages[i].role == "user"), None
     )
     if not opts.enabled or last is None:
-        return Grounded(index, body, [], opts.date, flag)
+        return Grounded(index, body, [], opts.date, flag, correct=fix)
     query = retrieval_query(body.messages, last)
     hits = await asyncio.to_thread(index.search, query, opts.k, opts.date)
     floor = min_score(index, settings.grounding_min_score)
     articles = [h for h in hits if h.score is None or h.score >= floor]
     if not articles:
-        return Grounded(index, body, [], opts.date, flag, nothing_found=True)
+        return Grounded(index, body, [], opts.date, flag, nothing_found=True, correct=fix)
     rewritten = with_articles(body, articles, settings.grounding_article_chars)
-    return Grounded(index, rewritten, articles, opts.date, flag)
+    return Grounded(index, rewritten, articles, opts.date, flag, correct=fix)
 
 
 def with_articles(

@@ -112,6 +112,12 @@ class Settings:
     # itself (streams too), so no invented article reaches a lawyer unmarked. `citations` marks
     # it either way.
     flag_unverified_citations: bool = True
+    # What the text does with a citation whose sentence restates another given article's words
+    # (supported: false). correct: the citation is rewritten to that article's number, so the
+    # answer states the law truly (citations[] keeps the original as corrected_from); mark: the
+    # number stays and 〔未核实：…〕 follows the sentence, which still reads false. A list of
+    # articles sharing one sentence is marked either way. Needs flag_unverified_citations.
+    misattributed_citations: str = "correct"
     # constrained: in a grounded answer the model can write 《 only to start a heading it was given
     # (a grammar while decoding, on backends that enforce grammars: llama.cpp); check: it writes
     # freely and every citation is checked afterwards (a citation of an article not given is
@@ -171,6 +177,10 @@ class Settings:
             raise ConfigError("api_keys: every key must have at least 8 characters")
         if self.citation_mode not in ("constrained", "check"):
             raise ConfigError(f"citation_mode: {self.citation_mode!r} must be constrained or check")
+        if self.misattributed_citations not in ("correct", "mark"):
+            raise ConfigError(
+                f"misattributed_citations: {self.misattributed_citations!r} must be correct or mark"
+            )
         if self.grounding not in ("auto", "on", "off"):
             raise ConfigError(f"grounding: {self.grounding!r} must be auto, on or off")
         if not 0 <= self.grounding_k <= 10:

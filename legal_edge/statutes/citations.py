@@ -18,7 +18,8 @@ Forms, each a ``Citation`` with its span in the text and a normalised (law, arti
 Numbers are Chinese numerals (with 〇/零/两/万) or Arabic digits, half or full width; a clause
 (``第二款``, ``第三项``) belongs to the citation's span but not to its key. The streaming guard
 (``flags.CitationGuard``) uses ``citation_end`` to know when a ``《`` it holds back has become a
-citation or never will.
+citation or never will, and ``citation_start`` to know where a citation of any form may begin
+in text that is still growing.
 """
 
 from __future__ import annotations
@@ -183,3 +184,29 @@ def citation_end(held: str) -> int | None:
         return None
     m = _COMPLETE.match(rest)
     return close + 1 + m.end() if m else 0
+
+
+# A law's name may end here, so ``第`` may follow and make it a bare citation (条 of 条例 ...).
+_NAME_TAIL_RE = re.compile(r"[\u4e00-\u9fff]{0,19}(?:法|典|条例?|规定?|解释?|办法?)\s*$")
+_NAME_BEFORE_RE = re.compile(r"[\u4e00-\u9fff]{1,20}\s*$")  # the bare name a 第 may follow
+_ARTICLE_PREFIX_RE = re.compile(_ARTICLE_PREFIX)
+
+
+def citation_start(text: str, pos: int = 0) -> int | None:
+    """Where the first citation of ``text[pos:]`` starts, or where one may start as the text
+    grows (a ``《`` not yet decided, a ``第`` that may become ``第N条``, a trailing name that
+    ``第`` may follow); None when ``text[pos:]`` holds none and cannot end in one. A bare
+    citation counts from up to 20 characters before its ``第`` (its name, however
+    ``find_citations`` shortens it), so the start may come a little early, never late."""
+    for m in re.finditer("[《第]", text[pos:]):
+        i = pos + m.start()
+        if text[i] == "《":
+            if citation_end(text[i:]) != 0:
+                return i
+            continue
+        rest = text[i:]
+        if UNNAMED_RE.match(rest) or _ARTICLE_PREFIX_RE.fullmatch(rest):
+            name = _NAME_BEFORE_RE.search(text, pos, i)
+            return name.start() if name else i
+    tail = _NAME_TAIL_RE.search(text, pos)
+    return tail.start() if tail else None

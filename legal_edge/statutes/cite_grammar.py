@@ -3,9 +3,10 @@ start one of the headings the prompt gave it (``《中华人民共和国刑法�
 any other text freely.
 
 The llama.cpp engine runs it per sequence like a JSON grammar, checking the token the sampler
-drew first and the whole vocabulary only when that token is refused (``GrammarFirstCheck``), so
-free text costs one check per token. A heading may not run on into ``之`` (第一百三十三条 must not
-become 第一百三十三条之一, an article that was not given). What the grammar does not govern — a
+drew first and more only when that token is refused (``picker.GrammarCheck``: the best few
+hundred tokens, then the whole vocabulary), so free text costs one check per token. A heading
+may not run on into ``之`` (第一百三十三条 must not become 第一百三十三条之一, an article that
+was not given). What the grammar does not govern — a
 law named without brackets (``刑法第264条``), a list after a heading (``、第266条``) — is checked
 after the fact like any citation (``citations[].given`` is null, and the page says so).
 """

@@ -16,8 +16,9 @@ from typing import Any
 from legal_edge.statutes.index import StatuteIndex
 from legal_edge.statutes.prompt import grounded_question
 from recipes.evaluate.backends import EvalBackend
-from recipes.evaluate.grounding import citation_metrics, describe_articles
+from recipes.evaluate.grounding import citation_metrics, describe_articles, support_metrics
 from recipes.evaluate.items import Item
+from recipes.evaluate.served import ServedGrounding, correction_metrics, served_metrics
 from recipes.evaluate.textmetrics import char_f1, citation_counts, rouge_l
 
 SYSTEM = "你是一名专业的法律助手。请根据中国法律（或问题所涉法域的法律）准确回答，并引用相关法条。"
@@ -31,8 +32,12 @@ def predict(
     system: bool = False,
     index: StatuteIndex | None = None,
     article_chars: int | None = None,
+    served: ServedGrounding | None = None,
 ) -> dict[str, Any]:
-    """Answer one question (grounded in its retrieved articles when ``article_chars`` is set)."""
+    """Answer one question (grounded in its retrieved articles when ``article_chars`` is set,
+    through the server's grounding and corrections when ``served`` is given)."""
+    if served is not None:
+        return _predict_served(backend, item, max_tokens, served)
     question = item.data["prompt"]
     if article_chars is not None:
         question = grounded_question(question, item.data.get("articles", []), article_chars)
@@ -40,6 +45,36 @@ def predict(
         {"role": "user", "content": question}
     ]
     text = backend.generate(msgs, max_tokens)
+    rec = score(text, item, index, item.data.get("articles", []) if article_chars else None)
+    if article_chars is not None:
+        rec["retrieved"] = describe_articles(item.data.get("articles", []))
+    return rec
+
+
+def _predict_served(
+    backend: EvalBackend, item: Item, max_tokens: int, served: ServedGrounding
+) -> dict[str, Any]:
+    """The question as a lawyer asks the server: its retrieval and prompt, the answer as sent
+    (marked and corrected), judged against the articles the server gave."""
+    asked, given = served.ask(backend, item.data["prompt"], max_tokens)
+    text = asked["text"]
+    rec = score(text, item, served.index, given)
+    rec["retrieved"] = asked["retrieved"]
+    rec["corrected"] = asked["corrected"]
+    rec["metrics"].update(served_metrics(asked))
+    rec["metrics"].update(correction_metrics(asked, text, served.index))
+    if "generated" in asked and rec["metrics"].get("citation_supported"):
+        # the same answer before the server's corrections: their effect on identical words
+        before = support_metrics(served.index, asked["generated"], given)
+        rec["metrics"]["citation_supported_as_generated"] = before["citation_supported"]
+    return rec
+
+
+def score(
+    text: str, item: Item, index: StatuteIndex | None, given: list[Any] | None
+) -> dict[str, Any]:
+    """The record of one answer: text metrics against the reference, and with the index the
+    citation metrics (the supported-citation ones against ``given``, the prompt's articles)."""
     ref = item.data["reference"]
     correct, n_pred, found, n_ref = citation_counts(text, ref)
     rec: dict[str, Any] = {
@@ -51,9 +86,6 @@ def predict(
             "citation_recall": [float(found), float(n_ref)],
         },
     }
-    if article_chars is not None:
-        rec["retrieved"] = describe_articles(item.data.get("articles", []))
     if index is not None:
-        given = item.data.get("articles", []) if article_chars is not None else None
         rec["metrics"].update(citation_metrics(index, text, ref, given))
     return rec

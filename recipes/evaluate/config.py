@@ -33,6 +33,11 @@ class ModelSpec:
     device: str = "cpu"  # hf
     dtype: str = "float32"  # hf: float32 matches the GGUF best; bfloat16 is faster on GPU
     timeout_s: float = 120.0  # http: per request
+    # http: the server grounds questions itself (legal-edge over its statute index): a grounded
+    # suite sends the question as asked, not the evaluation's grounded prompt (which the server
+    # would ground again), and takes the articles given and the corrections from the response's
+    # ``citations``: what a lawyer gets from that server, end to end.
+    server_grounds: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,8 +61,9 @@ class SuiteSpec:
     # (``legal_edge.statutes.prompt.grounded_question``, the format the server and training use).
     # A suite that differs from another only here is compared with it ("retrieval on vs off").
     retrieval: bool = False
-    # safety / crime_questions: ask through the server's own grounding (recipes/evaluate/served.py:
-    # its retrieval, threshold, prompt and "nothing found" answer); ``both`` asks the suite twice,
+    # safety / crime_questions / case: ask through the server's own grounding
+    # (recipes/evaluate/served.py: its retrieval, threshold, prompt, "nothing found" answer, and
+    # its marks and corrections of citations); ``both`` asks the suite twice,
     # ``<name>`` closed-book and ``<name>_grounded``, reported side by side.
     grounded: bool | Literal["both"] = False
     single_answer: bool = False  # mcq: only questions with one correct letter
@@ -92,8 +98,8 @@ class Config:
     retrieval_k: int = 5
     article_chars: int = ARTICLE_CHARS  # each article trimmed to this many characters (0 = whole)
     # A server config (YAML) whose grounding settings (grounding_k, grounding_min_score,
-    # grounding_article_chars, flag_unverified_citations) ``grounded`` suites use; default: the
-    # server's shipped defaults. The index is ``index_path`` either way.
+    # grounding_article_chars, flag_unverified_citations, misattributed_citations) ``grounded``
+    # suites use; default: the server's shipped defaults. The index is ``index_path`` either way.
     server_config: str | None = None
     suite_filter: tuple[str, ...] = field(default=())  # run only these suites (by name)
     model_filter: tuple[str, ...] = field(default=())  # run only these models (by name)

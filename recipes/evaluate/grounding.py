@@ -14,6 +14,10 @@ Per item, as ``[numerator, denominator]`` (micro-averaged and bootstrapped over 
                         given, and are never restated with another article's words
                         (``legal_edge.statutes.answer_check``, as the server checks them).
 ``restatement_support`` (grounded) restating mentions whose words are the cited article's own.
+``citations_corrected`` (through the server's path) citations the server rewrote to the given
+                        article their sentence restates, of the answer's citations; with
+                        ``citation_supported_as_generated``, the supported precision of the same
+                        answers before the server's marks and corrections.
 ``retrieval_recall``    the reference's articles (those the index has in force) among the ``k``
                         retrieved for the question: model-independent, one figure per suite.
 

@@ -41,6 +41,7 @@ def _predict(
             general=spec.kind == "general",
             article_chars=chars,
         )
+    via = server if spec.grounded is True else None
     if spec.kind == "case":
         return case.predict(
             backend,
@@ -49,8 +50,8 @@ def _predict(
             system=spec.system_prompt,
             index=index,
             article_chars=chars,
+            served=via,
         )
-    via = server if spec.grounded is True else None
     if spec.kind == "crime_questions":
         return crime.predict(backend, item, max_tokens=suite.max_tokens, served=via)
     return safety.predict(backend, item, max_tokens=suite.max_tokens, served=via)

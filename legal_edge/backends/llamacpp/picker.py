@@ -15,7 +15,9 @@ entries, same order of tokens: the same token as the whole chain over the whole 
 (``tests/legal_edge/backends/test_picker.py`` checks that against llama.cpp's chain).
 
 A grammar is asked about the chosen token first; only when it refuses that token does it run
-over the whole vocabulary (llama.cpp's common sampler does the same).
+over more (llama.cpp's common sampler does the same): at temperature 0 over the ``TOP`` tokens of
+highest logit first (after a refused ``《`` the allowed tokens are few and ranked high), and over
+the whole vocabulary only when none of those is allowed or one outside them could tie.
 """
 
 from __future__ import annotations
@@ -32,6 +34,9 @@ from legal_edge.backends.base import SamplingParams
 from legal_edge.backends.llamacpp.sampling import grammar_sampler, logit_bias_sampler
 
 TOKEN_DATA = np.dtype([("id", "<i4"), ("logit", "<f4"), ("p", "<f4")])
+# Tokens of highest logit a refused arg-max asks the grammar about before the whole vocabulary:
+# an arg-partition and 256 grammar checks (~1-2 ms) instead of 262,144 checks (50-180 ms).
+TOP = 256
 
 
 def token_data_array(data: np.ndarray) -> llama_cpp.llama_token_data_array:
@@ -143,7 +148,9 @@ class TokenPicker:
 
 class GrammarCheck:
     """Draw as if unconstrained, then ask the grammar about that one token; only when the
-    grammar refuses it is the grammar run over the whole vocabulary and the token drawn again.
+    grammar refuses it is the grammar run over more tokens and the token drawn again: at
+    temperature 0 the ``TOP`` best first, then (none allowed) the whole vocabulary; a draw
+    always over the whole vocabulary (top-p and the draw need every allowed token).
     (Checking 262k tokens against a grammar at every step costs more than the rest of a small
     model's step.)
 
@@ -158,6 +165,7 @@ class GrammarCheck:
         self.ids = np.arange(picker.n_vocab, dtype=np.int32)
         self.utf8 = codecs.getincrementaldecoder("utf-8")("strict")
         self.refused = 0  # steps where the free choice broke the grammar (for measurements)
+        self.widened = 0  # ... and, at temperature 0, none of the TOP best was allowed
 
     def _allows(self, token: int, logit: float) -> bool:
         one = llama_cpp.llama_token_data(id=token, logit=logit, p=0.0)
@@ -178,11 +186,38 @@ class GrammarCheck:
         data["logit"][struck] = -np.inf
         return self.picker.draw_from(data)
 
+    def _best_allowed(self, row: np.ndarray, struck: list[int]) -> int | None:
+        """At temperature 0: the token the whole-vocabulary pass would pick (the highest logit
+        the grammar allows, the first of equal ones), found among the ``TOP`` highest logits;
+        None when none of them is allowed or a token outside them could equal the best."""
+        k = min(TOP, len(row))
+        top = np.argpartition(row, len(row) - k)[len(row) - k :].astype(np.int32)
+        data = candidates(top, row[top])
+        if struck:
+            data["logit"][np.isin(top, struck)] = -np.inf
+        arr = token_data_array(data)
+        llama_cpp.llama_sampler_apply(self.sampler, ctypes.byref(arr))
+        best = data["logit"].max()
+        # every token outside ``top`` has a logit <= the least inside: only a best above it is
+        # the best of the whole vocabulary (one equal to it may have a lower id outside)
+        if not np.isfinite(best) or (k < len(row) and best <= row[top].min()):
+            return None
+        return int(top[data["logit"] == best].min())
+
     def _draw(self, row: np.ndarray, struck: list[int]) -> int:
         token = self._free_choice(row, struck)
         if self._allows(token, float(row[token])):
             return token
-        self.refused += 1  # refused: the grammar over every token first, then the draw
+        self.refused += 1  # refused: the grammar over the best candidates, then every token
+        if self.picker.draw_chain is None:
+            best = self._best_allowed(row, struck)
+            if best is not None:
+                return best
+            self.widened += 1
+        return self._draw_whole(row, struck)
+
+    def _draw_whole(self, row: np.ndarray, struck: list[int]) -> int:
+        """The grammar over every token, then the draw (or the arg-max) over those allowed."""
         data = candidates(self.ids, row)
         data["logit"][struck] = -np.inf
         arr = token_data_array(data)

@@ -11,11 +11,13 @@ const WRAPPED = /\uE000(\d+)\uE001([^\uE000-\uE002]*)\uE002/g;
 export const LEFTOVER = /\uE000\d+\uE001|\uE002/g; // a sentinel the renderer did not link (code)
 
 // How a mention stands: not found (no such article in force), misattributed (its sentence
-// restates another given article), supported (restated in the article's own words), or named
-// only (cited, not restated).
+// restates another given article), corrected (the server rewrote its number to the given article
+// whose words the sentence restates: `corrected_from` is what the model wrote), supported
+// (restated in the article's own words), or named only (cited, not restated).
 export function verdict(m) {
   if (m.exists === false) return "unverified";
   if (m.supported === false) return "misattributed";
+  if (m.corrected_from) return "corrected";
   if (m.supported === true) return "supported";
   return "named";
 }
@@ -43,12 +45,13 @@ export function markMentions(content, citations) {
   return chars.join("");
 }
 
-const MARK = { unverified: " ⚠", misattributed: " ⚠", supported: " ✓", named: "" };
+const MARK = { unverified: " ⚠", misattributed: " ⚠", corrected: " ✎", supported: " ✓", named: "" };
 
 // A `cite` function for renderMarkdown over text marked by markMentions: each mention becomes a
 // link to its source (data-msg: the answer, data-src: the source) classed by its verdict, the
-// article's text as its tooltip; null when there are no citations.
-export function citeLinker(citations, msgIndex, escape) {
+// article's text as its tooltip (a corrected one's tooltip first says what the model wrote:
+// `correctedNote`, the page's words for it); null when there are no citations.
+export function citeLinker(citations, msgIndex, escape, correctedNote = (from) => from) {
   const mentions = mentionsOf(citations);
   if (!mentions.length) return null;
   return (escaped) =>
@@ -56,7 +59,8 @@ export function citeLinker(citations, msgIndex, escape) {
       const m = mentions[Number(k)];
       if (!m) return text;
       const v = verdict(m);
-      const tip = escape((citations[m.src] && citations[m.src].text) || "");
+      const text0 = (citations[m.src] && citations[m.src].text) || "";
+      const tip = escape(m.corrected_from ? correctedNote(m.corrected_from) + "\n" + text0 : text0);
       return `<a class="cite ${v}" href="#src-${m.src}" data-msg="${msgIndex}" data-src="${m.src}" title="${tip}">${text}${MARK[v]}</a>`;
     });
 }

@@ -33,17 +33,18 @@ export function showSources(index, focus) {
 }
 
 // What the answer's mentions of a source amount to, worst first: not found, misattributed,
-// supported, named only; null when the answer does not cite it.
+// corrected, supported, named only; null when the answer does not cite it.
 function standing(s) {
   if (s.cited_as === null || s.cited_as === undefined) return null;
   const v = (s.mentions && s.mentions.length ? s.mentions : [s]).map(verdict);
-  return ["unverified", "misattributed", "supported", "named"].find((x) => v.includes(x));
+  return ["unverified", "misattributed", "corrected", "supported", "named"].find((x) => v.includes(x));
 }
 
 function verdictNode(s) {
   const v = standing(s);
   if (v === "unverified") return el("p", { className: "badge", text: t("unverifiedMark") + (s.reason ? ": " + s.reason : "") });
   if (v === "misattributed") return el("p", { className: "badge", text: t("misattributed", s.restates) });
+  if (v === "corrected") return el("p", { className: "corrected", text: t("corrected", s.corrected_from) });
   if (v === "supported") return el("p", { className: "ok", text: t("supported") });
   if (v === "named") return el("p", { className: "named", text: t("namedOnly") });
   return null;
@@ -83,7 +84,7 @@ function messageNode(m, index) {
 export function fillAnswer(node, m, index) {
   const body = node.querySelector(".body");
   const marked = markMentions(m.content, m.citations);
-  body.innerHTML = renderMarkdown(marked, citeLinker(m.citations, index, escapeHtml)).replace(LEFTOVER, "");
+  body.innerHTML = renderMarkdown(marked, citeLinker(m.citations, index, escapeHtml, (from) => t("correctedLink", from))).replace(LEFTOVER, "");
   if (m.stopped) body.append(el("p", { className: "stopped", text: t("stopped") }));
   if (m.error) body.append(el("p", { className: "error", text: m.error }));
   const old = node.querySelector(".actions");

@@ -42,6 +42,7 @@ class HTTPBackend:
         client: httpx.Client | None = None,
         seed: int = 0,
         chat_template: str | None = None,
+        server_grounds: bool = False,
     ) -> None:
         self.url = url.rstrip("/")
         if self.url.endswith("/v1"):
@@ -50,6 +51,7 @@ class HTTPBackend:
         self.client = client or httpx.Client(base_url=self.url, timeout=timeout_s)
         self.client.headers.update(headers)
         self.seed = seed
+        self.server_grounds = server_grounds  # see ModelSpec.server_grounds
         self._template_setting = chat_template
         self._template: str | None = None
         self.template_source: str | None = None  # "config" | "server" | "llama-server /props"
@@ -84,6 +86,7 @@ class HTTPBackend:
             api_key=spec.api_key,
             timeout_s=spec.timeout_s,
             chat_template=spec.chat_template,
+            server_grounds=spec.server_grounds,
         )
 
     # -- the prompt as the server's model sees it -----------------------------------------------
@@ -173,7 +176,9 @@ class HTTPBackend:
             )
         return resp.json()  # type: ignore[no-any-return]
 
-    def generate(self, messages: Messages, max_tokens: int) -> str:
+    def chat(self, messages: Messages, max_tokens: int) -> dict[str, Any]:
+        """The server's whole chat completion (greedy): its answer and, from a grounded
+        legal-edge server, its ``citations``."""
         body = {
             "model": self.model,
             "messages": [dict(m) for m in messages],
@@ -182,8 +187,10 @@ class HTTPBackend:
             "seed": self.seed,
             "stream": False,
         }
-        data = self._post("/v1/chat/completions", body, "generate")
-        return data["choices"][0]["message"]["content"] or ""
+        return self._post("/v1/chat/completions", body, "generate")
+
+    def generate(self, messages: Messages, max_tokens: int) -> str:
+        return self.chat(messages, max_tokens)["choices"][0]["message"]["content"] or ""
 
     def describe(self) -> dict[str, Any]:
         # scoring prompts: the configured template, else the one the server publishes
@@ -194,6 +201,7 @@ class HTTPBackend:
             "url": self.url,
             "model": self.model,
             "chat_template": template or source,
+            "server_grounds": self.server_grounds,
         }
 
     def close(self) -> None:

@@ -1,5 +1,8 @@
 """The engine's token picker chooses exactly what llama.cpp's own sampler chain chooses.
 
+Under a grammar, a refused arg-max is looked for among the best ``TOP`` tokens first: that must
+be the token the grammar pass over the whole vocabulary picks, on the real citation grammar.
+
 The picker runs the bias / penalty / DRY samplers on the few tokens they can change and then
 takes the arg-max (or llama.cpp's draw) over the row; the reference here is llama.cpp's chain
 in llama.cpp's order over the whole vocabulary (``llama_sampler_sample``), on the same logits:
@@ -22,7 +25,8 @@ from legal_edge.backends.llamacpp import cpu_mode
 
 llama_cpp = pytest.importorskip("llama_cpp")
 
-from legal_edge.backends.llamacpp.picker import DRY_BREAKERS, Samplers  # noqa: E402
+from legal_edge.backends.llamacpp.picker import DRY_BREAKERS, TOP, Samplers  # noqa: E402
+from legal_edge.statutes.cite_grammar import citation_grammar  # noqa: E402
 
 PROMPTS = [
     "the court held that",
@@ -78,14 +82,17 @@ class Model:
         n = llama_cpp.llama_token_to_piece(self.vocab, token, buf, 64, 0, False)
         return buf.raw[: max(n, 0)]
 
-    def start(self, text: str) -> int:
-        """Clear the cache, decode ``text``; the output index of its last token."""
+    def tokens(self, text: str, bos: bool = True) -> list[int]:
         data = text.encode()
         buf = (llama_cpp.llama_token * (len(data) + 8))()
-        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, len(buf), True, True)
+        n = llama_cpp.llama_tokenize(self.vocab, data, len(data), buf, len(buf), bos, True)
+        return list(buf[:n])
+
+    def start(self, text: str) -> int:
+        """Clear the cache, decode ``text``; the output index of its last token."""
         llama_cpp.llama_memory_seq_rm(self.mem, -1, -1, -1)
         self.n_past = 0
-        return self.decode(list(buf[:n]))
+        return self.decode(self.tokens(text))
 
     def decode(self, tokens: list[int]) -> int:
         b = self.batch
@@ -207,3 +214,95 @@ def test_picker_matches_llama_cpp_chain_on_the_shipped_model() -> None:
         samplers.close()
         model.close()
     assert sum(steps) > 0
+
+
+HEADINGS = [
+    "《中华人民共和国刑法》第一百三十三条之一",
+    "《中华人民共和国刑法》第三百三十四条",
+    "《中华人民共和国劳动合同法》第三十七条",
+]
+CITING = dataclasses.replace(BASE, max_tokens=24, grammar=citation_grammar(HEADINGS))
+GRAMMAR_SETTINGS = {
+    "greedy": CITING,
+    "penalties and bias": dataclasses.replace(
+        CITING,
+        repeat_penalty=1.3,
+        repeat_last_n=16,
+        presence_penalty=0.4,
+        logit_bias=((7, 4.0), (40, -100.0), (300, 2.5)),
+    ),
+}
+# answers begun inside a heading, where the grammar allows few tokens and refuses most
+ANSWER_STARTS = ["根据《", "依照《中华人民共和国", "《中华人民共和国刑法》第"]
+
+
+def compare_grammar_paths(model: Model, samplers: Samplers, coarse: bool) -> Iterator[str]:
+    """Decode under the citation grammar from each answer start with two pickers side by side
+    on copies of the same rows: the engine's, and one whose refusals always go to the whole
+    vocabulary; they must agree at every step. Yields how each step was decided: free, top
+    (among the ``TOP`` best) or whole (none of those allowed)."""
+    rng = np.random.default_rng(11)
+    for params in GRAMMAR_SETTINGS.values():
+        for start in ANSWER_STARTS:
+            for prompt in PROMPTS[:2]:
+                fast, whole = samplers.make(params, 0), samplers.make(params, 0)
+                assert fast is not None and whole is not None
+                assert fast.grammar is not None and whole.grammar is not None
+                whole.grammar._best_allowed = lambda row, struck: None  # type: ignore[method-assign]
+                g = fast.grammar
+                idx = model.start(prompt)
+                try:
+                    for tok in model.tokens(start, bos=False):  # the answer so far
+                        fast.accept(tok)
+                        whole.accept(tok)
+                        idx = model.decode([tok])
+                    for _ in range(params.max_tokens):
+                        row = model.row(idx)
+                        if coarse:  # ties at the top
+                            row[:] = np.round(rng.standard_normal(model.n_vocab) * 2) / 2
+                        refused, widened = g.refused, g.widened
+                        want = whole.pick(row.copy(), model.ctx, idx)
+                        got = fast.pick(row.copy(), model.ctx, idx)
+                        assert got == want, (params, start, prompt)
+                        yield (
+                            "whole"
+                            if g.widened > widened
+                            else "top"
+                            if g.refused > refused
+                            else "free"
+                        )
+                        idx = model.decode([got])
+                finally:
+                    fast.free()
+                    whole.free()
+
+
+@pytest.mark.parametrize("coarse", [False, True], ids=["model rows", "coarse rows"])
+def test_a_refused_token_is_replaced_by_the_whole_vocabularys_choice(
+    tiny_gguf: Path, coarse: bool
+) -> None:
+    model = Model(tiny_gguf)
+    samplers = Samplers(model.vocab, model.n_vocab, model.piece)
+    try:
+        steps = list(compare_grammar_paths(model, samplers, coarse))
+    finally:
+        samplers.close()
+        model.close()
+    assert model.n_vocab > TOP  # else the top would be the whole vocabulary
+    assert steps.count("top") > 10, steps  # not vacuous: the grammar refused, the top decided
+
+
+@pytest.mark.slow
+def test_the_top_tokens_decide_refusals_on_the_shipped_model() -> None:
+    """The same on the served 262k-token vocabulary with its own rows (the merged model)."""
+    ggufs = sorted(MERGED.glob("*.gguf"))
+    if not ggufs:
+        pytest.skip("no merged model built (setup links models/legal-gemma3-270m/merged)")
+    model = Model(ggufs[0])
+    samplers = Samplers(model.vocab, model.n_vocab, model.piece)
+    try:
+        steps = list(compare_grammar_paths(model, samplers, coarse=False))
+    finally:
+        samplers.close()
+        model.close()
+    assert steps.count("top") > 0, steps

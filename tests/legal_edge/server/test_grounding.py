@@ -303,23 +303,49 @@ DRUNK = (
 )
 
 
-def test_a_restatement_of_another_given_article_is_not_supported(app_client: TestClient) -> None:
+def test_a_restatement_of_another_given_article_is_corrected(app_client: TestClient) -> None:
     body = ask(app_client, DRUNK, grounding={"k": 5}).json()
     answer = body["choices"][0]["message"]["content"]
     cites = {c["article"]: c for c in body["citations"]}
     blood, drunk = cites["334"], cites["133-1"]  # both given: named, and retrieved by its words
     assert blood["given"] and drunk["given"]
-    assert drunk["exists"] is True and drunk["verified"] is True  # exists: true, still wrong
-    assert drunk["supported"] is False and drunk["restates"] == blood["given"]
-    wrong = [m for m in drunk["mentions"] if m["supported"] is False]
-    assert len(wrong) == 1 and wrong[0]["restates_overlap"] > 0.9 > 0.3 > wrong[0]["overlap"]
+    # the heading the sentence was written under is rewritten to the article it restates
+    wrote = "《中华人民共和国刑法》第一百三十三条之一"
+    assert "根据《中华人民共和国刑法》第三百三十四条规定，非法采集" in answer
+    assert f"{wrote}规定，非法采集" not in answer and "〔未核实" not in answer
+    [fixed] = [m for m in blood["mentions"] if m["corrected_from"]]
+    assert fixed["corrected_from"] == wrote and fixed["supported"] is True
+    assert fixed["overlap"] > 0.9 > 0.3 > fixed["corrected_overlap"]
+    assert blood["corrected_from"] == wrote and blood["supported"] is True
     # the echo repeats the 参考法条 block too: each heading there is followed by its own text
-    assert blood["supported"] is True
-    # the sentence is marked where it ends, and every offset points at the citation as written
-    mark = MISATTRIBUTED.format(blood["given"])
-    assert f"处五年以下有期徒刑{mark}。" in answer
-    for c in body["citations"]:
+    assert drunk["supported"] is True and drunk["corrected_from"] is None
+    for c in body["citations"]:  # every offset points at the citation as sent
         for m in c["mentions"]:
             assert answer[m["start"] : m["end"]] == m["cited_as"]
     text, chunks = stream(app_client, DRUNK, grounding={"k": 5})
     assert text == answer and chunks[-1]["citations"] == body["citations"]
+
+
+def test_marking_a_misattributed_restatement_is_selectable(
+    small_statute_index: Path,  # noqa: F811
+) -> None:
+    settings = Settings(backend="echo", grounding_min_score=1.0, misattributed_citations="mark")
+    with TestClient(create_app(settings, runtimes=[grounded_runtime(small_statute_index)])) as c:
+        wait_ready(c)
+        body = ask(c, DRUNK, grounding={"k": 5}).json()
+        answer = body["choices"][0]["message"]["content"]
+        cites = {x["article"]: x for x in body["citations"]}
+        blood, drunk = cites["334"], cites["133-1"]
+        assert drunk["exists"] is True and drunk["verified"] is True  # exists: true, still wrong
+        assert drunk["supported"] is False and drunk["restates"] == blood["given"]
+        wrong = [m for m in drunk["mentions"] if m["supported"] is False]
+        assert len(wrong) == 1 and wrong[0]["restates_overlap"] > 0.9 > 0.3 > wrong[0]["overlap"]
+        assert blood["supported"] is True and blood["corrected_from"] is None
+        # the sentence is marked where it ends, and every offset points at the citation
+        mark = MISATTRIBUTED.format(blood["given"])
+        assert f"处五年以下有期徒刑{mark}。" in answer
+        for e in body["citations"]:
+            for m in e["mentions"]:
+                assert answer[m["start"] : m["end"]] == m["cited_as"]
+        text, chunks = stream(c, DRUNK, grounding={"k": 5})
+        assert text == answer and chunks[-1]["citations"] == body["citations"]

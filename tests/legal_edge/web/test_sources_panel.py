@@ -97,6 +97,41 @@ def test_sources_panel_shows_the_citations_links_and_marks(browser: Any, url: st
         page.context.close()
 
 
+# 第三百三十四条's words under the drunk-driving article's number: the server corrects it
+DRUNK = (
+    "根据《中华人民共和国刑法》第一百三十三条之一规定，非法采集、供应血液或者制作、供应血液制品，"
+    "不符合国家规定的标准，足以危害人体健康的，处五年以下有期徒刑。这样说对吗？"
+)
+
+
+def test_a_corrected_citation_says_so(
+    browser: Any,
+    small_statute_index: Path,  # noqa: F811
+) -> None:
+    m = echo_manifest(MODEL, ctx=4096)
+    m.statutes_index = str(small_statute_index)
+    rt = ModelRuntime(name=MODEL, manifest=m, backend=EchoBackend(m, BackendOptions(n_ctx=4096)))
+    settings = Settings(backend="echo", grounding_min_score=1.0, grounding_k=5)
+    with live_server(create_app(settings, runtimes=[rt])) as base:
+        page = open_chat(browser, base)
+        try:
+            ask(page, DRUNK)
+            wait_answered(page)
+            body = page.locator(".msg.assistant .body").last
+            fixed = body.locator("a.cite.corrected")
+            assert fixed.count() == 1
+            assert fixed.inner_text() == "《中华人民共和国刑法》第三百三十四条 ✎"
+            tip = fixed.get_attribute("title") or ""
+            assert tip.startswith("条号已更正，原写作“《中华人民共和国刑法》第一百三十三条之一”")
+            entry = page.locator("#sources-list li.source", has=page.locator(".corrected"))
+            assert entry.count() == 1
+            assert "第三百三十四条" in entry.locator("h3").inner_text()
+            assert "回答原写作“《中华人民共和国刑法》第一百三十三条之一”" in entry.inner_text()
+            assert page.errors == [], page.errors
+        finally:
+            page.context.close()
+
+
 def test_a_model_answering_without_the_books_is_named_on_the_page(
     browser: Any,
     small_statute_index: Path,  # noqa: F811

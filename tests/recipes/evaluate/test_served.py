@@ -20,9 +20,11 @@ from legal_edge.settings.loader import ConfigError, load_config
 from legal_edge.settings.server import Settings
 from legal_edge.statutes.index import StatuteIndex
 from legal_edge.statutes.prompt import REFERENCE_HEADER, nothing_found_answer
-from recipes.evaluate import Config, run
+from recipes.evaluate import Config, case, run
 from recipes.evaluate.backends import Messages
+from recipes.evaluate.backends.http import HTTPBackend
 from recipes.evaluate.config import SuiteSpec
+from recipes.evaluate.items import Item
 from recipes.evaluate.served import ServedGrounding, expand
 from tests.fixtures.statute_index import small_statute_index  # noqa: F401
 from tests.legal_edge.helpers import wait_ready
@@ -97,12 +99,68 @@ def test_the_evaluation_asks_what_the_server_asks(
     assert grounded["text"].startswith(REFERENCE_HEADER + "\n[1]")
     assert grounded["retrieved"][0] == "《中华人民共和国刑法》第二百六十四条"
     assert "〔未核实" in invented["text"]  # the server's citation guard ran on the answer
-    assert nothing == {"text": nothing_found_answer(), "retrieved": [], "nothing_found": True}
+    assert nothing == {
+        "text": nothing_found_answer(),
+        "retrieved": [],
+        "nothing_found": True,
+        "corrected": [],
+    }
     assert echo.calls == 2  # the "nothing found" question never reached the model
     index.close()
 
 
-def test_grounded_both_is_two_suites_and_only_for_safety_kinds() -> None:
+# 第三百三十四条's words (blood collection) under the drunk-driving article's number
+DRUNK = (
+    "根据《中华人民共和国刑法》第一百三十三条之一规定，非法采集、供应血液或者制作、供应血液制品，"
+    "不符合国家规定的标准，足以危害人体健康的，处五年以下有期徒刑。这样说对吗？"
+)
+
+
+def test_a_consultation_is_judged_as_the_server_sends_it(
+    small_statute_index: Path,  # noqa: F811
+) -> None:
+    settings = Settings(**SETTINGS, grounding_k=5)  # 第三百三十四条 among the given
+    index = StatuteIndex(small_statute_index / "index.sqlite3", search_params(settings))
+    served = ServedGrounding(index, settings)
+    item = Item(
+        id="drunk", data={"prompt": DRUNK, "reference": "《刑法》第一百三十三条之一"}, where="t:1"
+    )
+    rec = case.predict(EchoEval(), item, max_tokens=64, served=served)
+    # the echo's answer is the grounded prompt: the misattributed heading is rewritten ...
+    assert "根据《中华人民共和国刑法》第三百三十四条规定，非法采集" in rec["text"]
+    assert rec["corrected"] == [{"from": "第一百三十三条之一", "to": "第三百三十四条"}]
+    assert rec["metrics"]["citations_corrected"][0] == 1
+    # ... so every citation of the answer as sent is supported, which as generated it was not
+    m = rec["metrics"]
+    assert m["citation_supported"][0] == m["citation_supported"][1] > 0
+    before = m["citation_supported_as_generated"]
+    assert before[0] == before[1] - 1
+    index.close()
+
+
+def test_through_a_server_that_grounds_the_response_is_judged(
+    small_statute_index: Path,  # noqa: F811
+) -> None:
+    settings = Settings(**SETTINGS, grounding_k=5)
+    runtimes = [grounded_runtime(small_statute_index)]
+    with TestClient(create_app(settings, runtimes=runtimes)) as client:
+        wait_ready(client)
+        backend = HTTPBackend("http://testserver", client=client, server_grounds=True)
+        index = StatuteIndex(small_statute_index / "index.sqlite3", search_params(settings))
+        # the evaluation's own grounding settings do not matter: the server grounds
+        served = ServedGrounding(index, Settings())
+        asked, given = served.ask(backend, DRUNK, 64)
+        assert "根据《中华人民共和国刑法》第三百三十四条规定，非法采集" in asked["text"]
+        wrote = "《中华人民共和国刑法》第一百三十三条之一"
+        assert asked["corrected"] == [{"from": wrote, "to": "《中华人民共和国刑法》第三百三十四条"}]
+        assert not asked["nothing_found"]
+        assert [f"《{a.law}》{a.label}" for a in given] == asked["retrieved"]
+        assert "《中华人民共和国刑法》第三百三十四条" in asked["retrieved"]
+        assert "generated" not in asked  # the server sends only the corrected text
+        index.close()
+
+
+def test_grounded_both_is_two_suites_and_not_for_mcq() -> None:
     s = SuiteSpec(name="jade", kind="safety", path="x.jsonl", grounded="both")
     off, on = expand([s])
     assert (off.name, off.grounded, on.name, on.grounded) == ("jade", False, "jade_grounded", True)
