@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 
 from recipes.evaluate.crime import load_crime_questions
-from recipes.evaluate.refusal import detect_refusal
+from legal_edge.safety.refusal import detect_refusal
 from recipes.shared.prompt_formats import REFUSAL_OPENINGS
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "crime_refusal_labelled.jsonl"
