@@ -23,10 +23,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from legal_edge.safety.refusal import detect_refusal
 from legal_edge.settings.loader import ConfigError, load_config
 from recipes.evaluate.backends import EvalBackend
 from recipes.evaluate.items import DataError, Item, Loaded, Skipped
-from legal_edge.safety.refusal import detect_refusal
 from recipes.evaluate.served import ServedGrounding, answer, served_metrics
 from recipes.prepare_data import Config as DataConfig
 from recipes.prepare_data import Filters
