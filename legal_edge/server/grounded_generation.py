@@ -19,6 +19,7 @@ from legal_edge.server.generation import (
     ModelRuntime,
     Prepared,
     Usage,
+    for_choice,
     new_id,
     prepare,
 )
@@ -35,10 +36,19 @@ class GroundedGeneration(Generation):
     """The model's answer with unverified citations marked (setting
     ``flag_unverified_citations``) and, once it has ended, its ``citations``."""
 
-    def __init__(self, inner: Generation, grounded: Grounded) -> None:
+    def __init__(
+        self,
+        inner: Generation,
+        grounded: Grounded,
+        outcome: str = "grounded",
+        closed_book_prep: Prepared | None = None,
+    ) -> None:
         # Not Generation.__init__: the inner generation already holds the backend stream.
         self.inner = inner
         self.grounded = grounded
+        self.outcome = outcome  # the response's grounding.outcome (metrics' grounding outcome)
+        # the request as asked, prepared (no articles): what the closed-book guard runs
+        self.closed_book_prep = closed_book_prep
         self.prep = inner.prep
         self.metrics = inner.metrics
         self.usage = inner.usage
@@ -84,6 +94,16 @@ class GroundedGeneration(Generation):
             self.marks = guard.marks if guard else []
             self.finish_reason = self.inner.finish_reason
 
+    def choice(self, index: int) -> GroundedGeneration:
+        """Choice ``index`` of an ``n > 1`` request: the same grounded prompt, its own sequence."""
+        inner = Generation(for_choice(self.inner.prep, index), self.metrics)
+        inner.counts_prompt = False  # the first choice counts the shared prompt
+        return GroundedGeneration(inner, self.grounded, self.outcome, self.closed_book_prep)
+
+    def grounding(self) -> dict[str, Any]:
+        """The response's ``grounding``: how this answer was grounded (``outcome``)."""
+        return {"outcome": self.outcome}
+
     def citations(self) -> list[dict[str, Any]]:
         """The response's ``citations`` (once the answer has ended), counted once."""
         if self._citations is None:
@@ -110,6 +130,8 @@ class NothingFound(GroundedGeneration):
             deadline=time.monotonic(),
         )
         self.metrics = metrics
+        self.outcome = "nothing_found"
+        self.closed_book_prep = None
         self.usage = Usage()
         self.finish_reason = "stop"
         self.answer = nothing_found_answer()
@@ -125,6 +147,9 @@ class NothingFound(GroundedGeneration):
     @logprobs.setter
     def logprobs(self, value: list[TokenLogprob]) -> None:
         self._logprobs = value
+
+    def choice(self, index: int) -> NothingFound:
+        return NothingFound(self.prep.runtime, self.grounded, self.metrics)
 
     async def start(self) -> None:
         return None
@@ -160,7 +185,7 @@ async def new_generation(
     metrics.grounding.labels(runtime.name, outcome).inc()
     prep = plain if grounded.body is body else prepare(grounded.body, runtime, settings)
     prep = constrain_citations(prep, grounded, settings)
-    return GroundedGeneration(Generation(prep, metrics), grounded)
+    return GroundedGeneration(Generation(prep, metrics), grounded, outcome, plain)
 
 
 def constrain_citations(prep: Prepared, grounded: Grounded, settings: Settings) -> Prepared:
@@ -182,3 +207,8 @@ def constrain_citations(prep: Prepared, grounded: Grounded, settings: Settings) 
 def citations_of(gen: Generation) -> list[dict[str, Any]] | None:
     """The ``citations`` of a finished generation, None when it was not grounded."""
     return gen.citations() if isinstance(gen, GroundedGeneration) else None
+
+
+def grounding_of(gen: Generation) -> dict[str, Any] | None:
+    """The ``grounding`` of a generation's response, None when it was not grounded."""
+    return gen.grounding() if isinstance(gen, GroundedGeneration) else None

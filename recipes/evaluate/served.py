@@ -5,9 +5,12 @@ A suite with ``grounded: true`` (safety, crime questions) sends each prompt thro
 with the server's ``grounding_k`` and ``grounding_min_score``, the last user turn rewritten into
 ``legal_edge.statutes.prompt.grounded_question`` with ``grounding_article_chars`` per article.
 When retrieval finds nothing above the threshold, the answer is the server's fixed
-``nothing_found_answer`` (no model runs, as in ``NothingFound``); otherwise the model's answer
-goes through the server's ``CitationGuard`` when ``flag_unverified_citations`` is on, so the text
-judged is the text a lawyer reads. One code path: nothing of the server's prompt is copied here.
+``nothing_found_answer`` (no model runs, as in ``NothingFound``). Otherwise the server's
+closed-book guard decides first, with the server's own functions (``closed_book_guard``): the
+question as asked, greedy, for ``grounding_guard_tokens`` tokens; when that opening refuses, the
+answer is the closed-book one. The model's answer goes through the server's ``CitationGuard``
+when ``flag_unverified_citations`` is on, so the text judged is the text a lawyer reads. One code
+path: nothing of the server's prompt or of its guard's decision is copied here.
 
 ``grounded: both`` asks a suite twice, ``<name>`` closed-book and ``<name>_grounded`` through
 the server's path; ``onoff`` pairs them in the report's "retrieval off vs on" table.
@@ -23,7 +26,8 @@ from typing import Any
 
 import msgspec
 
-from legal_edge.server.grounding import Library, ground
+from legal_edge.server.closed_book_guard import REFUSED, applies, closed_book, opening_refuses
+from legal_edge.server.grounding import Grounded, Library, ground
 from legal_edge.server.schemas import ChatCompletionRequest
 from legal_edge.settings.loader import ConfigError
 from legal_edge.settings.server import Settings, load_settings
@@ -84,11 +88,15 @@ class ServedGrounding:
             s.grounding_min_score,
             s.grounding_article_chars,
             s.flag_unverified_citations,
+            s.grounding_guard,
+            s.grounding_guard_tokens,
         ]
 
     def answer(self, backend: EvalBackend, prompt: str, max_tokens: int) -> dict[str, Any]:
         """The server's answer to one user turn: ``text``, the articles given, whether
-        retrieval found nothing (then the text is the server's own, not the model's)."""
+        retrieval found nothing (then the text is the server's own, not the model's) and
+        whether the closed-book guard answered instead (``guard``: the response's
+        ``grounding.outcome``, or None)."""
         body = msgspec.convert(
             {"model": _MODEL, "messages": [{"role": "user", "content": prompt}]},
             ChatCompletionRequest,
@@ -96,15 +104,27 @@ class ServedGrounding:
         g = asyncio.run(ground(body, _MODEL, self.library, self.settings))
         if g is None:  # cannot happen with an index; a changed server must not pass silently
             raise RuntimeError("the server's grounding returned nothing for an indexed model")
-        retrieved = [f"《{a.law}》{a.label}" for a in g.articles]
         if g.nothing_found:
             return {"text": nothing_found_answer(), "retrieved": [], "nothing_found": True}
+        outcome = None
+        if self.guard_refuses(backend, body, g):
+            g, outcome = closed_book(g, body), REFUSED
         messages = [{"role": m.role, "content": m.content or ""} for m in g.body.messages]
         text = backend.generate(messages, max_tokens)  # type: ignore[arg-type]
         if g.flag:
             guard = CitationGuard(g.verify, g.support_marks)  # as the server streams it
             text = guard.push(text) + guard.flush()
-        return {"text": text, "retrieved": retrieved, "nothing_found": False}
+        retrieved = [f"《{a.law}》{a.label}" for a in g.articles]
+        return {"text": text, "retrieved": retrieved, "nothing_found": False, "guard": outcome}
+
+    def guard_refuses(self, backend: EvalBackend, body: ChatCompletionRequest, g: Grounded) -> bool:
+        """The server's closed-book guard on one grounded question: the question as asked,
+        greedy, ``grounding_guard_tokens`` tokens, judged by the server's ``opening_refuses``."""
+        if not applies(self.settings, g):
+            return False
+        messages = [{"role": m.role, "content": m.content or ""} for m in body.messages]
+        opening = backend.generate(messages, self.settings.grounding_guard_tokens)  # type: ignore[arg-type]
+        return opening_refuses(opening).refused
 
 
 def answer(
@@ -118,7 +138,12 @@ def answer(
 
 def served_metrics(asked: dict[str, Any]) -> dict[str, list[float]]:
     """``nothing_found_rate``: the share of grounded prompts the server answered itself (no
-    article above its threshold); absent for closed-book answers."""
+    article above its threshold); ``guard_refusal_rate``: the share its closed-book guard
+    answered with the closed-book refusal; absent for closed-book answers."""
     if "nothing_found" not in asked:
         return {}
-    return {"nothing_found_rate": [float(asked["nothing_found"]), 1.0]}
+    return {
+        "nothing_found_rate": [float(asked["nothing_found"]), 1.0],
+        # the server's closed-book guard answered with the closed-book refusal
+        "guard_refusal_rate": [float(asked.get("guard") == REFUSED), 1.0],
+    }
