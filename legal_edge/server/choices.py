@@ -10,11 +10,12 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
+from legal_edge.server.closed_book_guard import guard
 from legal_edge.server.generation import Delta, Generation, Usage, for_choice
 from legal_edge.server.grounded_generation import (
     GroundedGeneration,
-    NothingFound,
     citations_of,
+    grounding_of,
     new_generation,
 )
 from legal_edge.server.grounding import Library
@@ -30,17 +31,16 @@ async def new_generations(
     library: Library | None,
     metrics: Metrics,
 ) -> list[Generation]:
-    """The request's ``n`` generations: grounded once, the same prompt for every choice."""
+    """The request's ``n`` generations: grounded once, the same prompt for every choice; a
+    guarded one decides once, for every choice (``closed_book_guard``)."""
     first = await new_generation(body, runtime, settings, library, metrics)
+    if isinstance(body, ChatCompletionRequest):
+        first = guard(first, body, settings, metrics)
     gens = [first]
     for i in range(1, body.n):
         gen: Generation
-        if isinstance(first, NothingFound):
-            gen = NothingFound(runtime, first.grounded, metrics)
-        elif isinstance(first, GroundedGeneration):
-            inner = Generation(for_choice(first.inner.prep, i), metrics)
-            inner.counts_prompt = False
-            gen = GroundedGeneration(inner, first.grounded)
+        if isinstance(first, GroundedGeneration):
+            gen = first.choice(i)
         else:
             gen = Generation(for_choice(first.prep, i), metrics)
             gen.counts_prompt = False
@@ -127,6 +127,15 @@ def usage(gens: list[Generation]) -> Usage:
         prompt_tokens=gens[0].usage.prompt_tokens,
         completion_tokens=sum(g.usage.completion_tokens for g in gens),
     )
+
+
+def extensions(gens: list[Generation]) -> dict[str, Any]:
+    """The response's fields beyond OpenAI's, once every choice has ended: ``citations`` and
+    ``grounding`` for a grounded answer, none otherwise."""
+    cites = citations(gens)
+    if cites is None:
+        return {}
+    return {"citations": cites, "grounding": grounding_of(gens[0])}
 
 
 def citations(gens: list[Generation]) -> list[dict[str, Any]] | None:

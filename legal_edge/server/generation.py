@@ -355,6 +355,8 @@ class Generation:
         self.prompt_logprobs: tuple[TokenLogprob, ...] = ()  # echo + logprobs: the prompt's
         self.tool_filter: ToolCallFilter | None = None  # set when the answer may be a call
         self.counts_prompt = True
+        # False: no TTFT / inter-token observations (a probe whose tokens no client waits for)
+        self.timed = True
         self._stream = prep.runtime.backend.generate(
             GenerationRequest(
                 request_id=prep.request_id,
@@ -401,7 +403,9 @@ class Generation:
         now = time.monotonic()
         new_tokens = chunk.completion_tokens - self.usage.completion_tokens
         if new_tokens > 0:
-            if self._last_token_t is None:
+            if not self.timed:
+                pass
+            elif self._last_token_t is None:
                 self.metrics.ttft.labels(**self._labels).observe(now - self._t0)
             else:
                 self.metrics.itl.labels(**self._labels).observe(

@@ -13,13 +13,14 @@ from dataclasses import replace
 from typing import Any, cast
 
 from legal_edge.backends.base import SamplingParams, TokenLogprob
-from legal_edge.server import prompt_budget
+from legal_edge.server import closed_book_guard, prompt_budget
 from legal_edge.server.generation import (
     Delta,
     Generation,
     ModelRuntime,
     Prepared,
     Usage,
+    for_choice,
     new_id,
     prepare,
 )
@@ -37,10 +38,19 @@ class GroundedGeneration(Generation):
     ``flag_unverified_citations``), misattributed ones corrected or marked (setting
     ``misattributed_citations``) and, once it has ended, its ``citations``."""
 
-    def __init__(self, inner: Generation, grounded: Grounded) -> None:
+    def __init__(
+        self,
+        inner: Generation,
+        grounded: Grounded,
+        outcome: str = "grounded",
+        closed_book_prep: Prepared | None = None,
+    ) -> None:
         # Not Generation.__init__: the inner generation already holds the backend stream.
         self.inner = inner
         self.grounded = grounded
+        self.outcome = outcome  # the response's grounding.outcome (metrics' grounding outcome)
+        # the request as asked, prepared (no articles): what the closed-book guard runs
+        self.closed_book_prep = closed_book_prep
         self.prep = inner.prep
         self.metrics = inner.metrics
         self.usage = inner.usage
@@ -86,6 +96,16 @@ class GroundedGeneration(Generation):
             self.marks = guard.marks if guard else []
             self.finish_reason = self.inner.finish_reason
 
+    def choice(self, index: int) -> GroundedGeneration:
+        """Choice ``index`` of an ``n > 1`` request: the same grounded prompt, its own sequence."""
+        inner = Generation(for_choice(self.inner.prep, index), self.metrics)
+        inner.counts_prompt = False  # the first choice counts the shared prompt
+        return GroundedGeneration(inner, self.grounded, self.outcome, self.closed_book_prep)
+
+    def grounding(self) -> dict[str, Any]:
+        """The response's ``grounding``: how this answer was grounded (``outcome``)."""
+        return {"outcome": self.outcome}
+
     def citations(self) -> list[dict[str, Any]]:
         """The response's ``citations`` (once the answer has ended), counted once."""
         if self._citations is None:
@@ -112,6 +132,8 @@ class NothingFound(GroundedGeneration):
             deadline=time.monotonic(),
         )
         self.metrics = metrics
+        self.outcome = "nothing_found"
+        self.closed_book_prep = None
         self.usage = Usage()
         self.finish_reason = "stop"
         self.answer = nothing_found_answer()
@@ -127,6 +149,9 @@ class NothingFound(GroundedGeneration):
     @logprobs.setter
     def logprobs(self, value: list[TokenLogprob]) -> None:
         self._logprobs = value
+
+    def choice(self, index: int) -> NothingFound:
+        return NothingFound(self.prep.runtime, self.grounded, self.metrics)
 
     async def start(self) -> None:
         return None
@@ -161,9 +186,10 @@ async def new_generation(
     outcome = "grounded" if grounded.articles else "retrieval_off"
     metrics.grounding.labels(runtime.name, outcome).inc()
     prep = plain if grounded.body is body else prepare(grounded.body, runtime, settings)
-    grounded, prep = prompt_budget.fit(body, grounded, prep, runtime, settings)
+    guard = plain.prompt_tokens if closed_book_guard.applies(settings, grounded) else 0
+    grounded, prep = prompt_budget.fit(body, grounded, prep, runtime, settings, guard)
     prep = constrain_citations(prep, grounded, settings)
-    return GroundedGeneration(Generation(prep, metrics), grounded)
+    return GroundedGeneration(Generation(prep, metrics), grounded, outcome, plain)
 
 
 def constrain_citations(prep: Prepared, grounded: Grounded, settings: Settings) -> Prepared:
@@ -185,3 +211,8 @@ def constrain_citations(prep: Prepared, grounded: Grounded, settings: Settings) 
 def citations_of(gen: Generation) -> list[dict[str, Any]] | None:
     """The ``citations`` of a finished generation, None when it was not grounded."""
     return gen.citations() if isinstance(gen, GroundedGeneration) else None
+
+
+def grounding_of(gen: Generation) -> dict[str, Any] | None:
+    """The ``grounding`` of a generation's response, None when it was not grounded."""
+    return gen.grounding() if isinstance(gen, GroundedGeneration) else None

@@ -108,11 +108,30 @@ class Metrics:
             registry=r,
         )
         self.model_info = Info("legal_edge_model", "Served model", ["model"], registry=r)
+        self._grounding_metrics(r)
+        # max_queue, so alerts can express queue saturation as a share of capacity
+        self.queue_capacity = Gauge(
+            "legal_edge_queue_capacity",
+            "Waiting requests allowed before 503",
+            ["model"],
+            registry=r,
+        )
+
+    def _grounding_metrics(self, r: CollectorRegistry) -> None:
+        """The grounded answers' series."""
         # grounded answers: how retrieval went per chat completion (grounded, nothing_found,
         # retrieval_off), and each citation in an answer as checked (verified true / false)
         self.grounding = Counter(
             "legal_edge_grounding",
             "Grounded chat completions by outcome",
+            ["model", "outcome"],
+            registry=r,
+        )
+        # the closed-book guard of grounded answers: per guarded question, whether the model's
+        # closed-book opening refused (refused: the client got that refusal) or not (passed)
+        self.grounding_guard = Counter(
+            "legal_edge_grounding_guard",
+            "Grounded questions by the closed-book guard's decision",
             ["model", "outcome"],
             registry=r,
         )
@@ -122,14 +141,6 @@ class Metrics:
             ["model", "verified"],
             registry=r,
         )
-        # max_queue, so alerts can express queue saturation as a share of capacity
-        self.queue_capacity = Gauge(
-            "legal_edge_queue_capacity",
-            "Waiting requests allowed before 503",
-            ["model"],
-            registry=r,
-        )
-
         # 1 while the model answers from the statute books, 0 while it answers without them
         # (its index missing or unreadable, or none configured): alert on 0 for a legal model
         self.grounded = Gauge(

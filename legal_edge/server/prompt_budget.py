@@ -45,10 +45,14 @@ def fit(
     prep: Prepared,
     runtime: ModelRuntime,
     settings: Settings,
+    beside: int = 0,
 ) -> tuple[Grounded, Prepared]:
     """``grounded`` and its prepared request, with the articles cut to the token budget
-    (unchanged when they fit); ``body`` is the request as sent."""
+    (unchanged when they fit); ``body`` is the request as sent, ``beside`` the prompt tokens
+    read in the same steps before the first token (the closed-book guard's question)."""
     budget = token_budget(runtime, settings)
+    if budget is not None:
+        budget -= beside
     if budget is None or prep.prompt_tokens <= budget or not grounded.articles:
         return grounded, prep
     articles = list(grounded.articles)

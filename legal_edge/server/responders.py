@@ -62,7 +62,7 @@ async def _events(
         for i in range(len(gens)):
             yield sse(choice_chunk(shape, rt, gens, i, None))
         ended = 0
-        citations = None
+        extensions: dict[str, Any] = {}
         async for i, delta in choices.merged(gens):
             if delta.finish_reason is None:
                 if i == 0:
@@ -71,12 +71,12 @@ async def _events(
                 continue
             ended += 1
             last = choice_chunk(shape, rt, gens, i, delta)
-            citations = choices.citations(gens) if ended == len(gens) else None
-            if citations is not None:  # on the last finish chunk and the usage chunk
-                last["citations"] = citations
+            # citations and grounding: on the last finish chunk and the usage chunk
+            extensions = choices.extensions(gens) if ended == len(gens) else {}
+            last.update(extensions)
             yield sse(last)
         if include_usage:
-            yield sse(usage_chunk(shape, rt, gens, citations))
+            yield sse(usage_chunk(shape, rt, gens, extensions))
         yield SSE_DONE
     except asyncio.CancelledError:
         status = CLIENT_GONE

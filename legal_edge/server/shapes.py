@@ -121,8 +121,7 @@ def completion(
             payload["choices"].append({**shape.full(rid, rt, text, gen)["choices"][0]})
         payload["choices"][i]["index"] = i
     payload["usage"] = choices.usage(gens).as_dict()
-    if (citations := choices.citations(gens)) is not None:
-        payload["citations"] = citations
+    payload.update(choices.extensions(gens))
     return payload
 
 
@@ -136,14 +135,14 @@ def choice_chunk(
 
 
 def usage_chunk(
-    shape: Shape, rt: ModelRuntime, gens: list[Generation], citations: Any
+    shape: Shape, rt: ModelRuntime, gens: list[Generation], extensions: dict[str, Any]
 ) -> dict[str, Any]:
-    """The stream's last chunk when the client asked for usage: no choices, the usage."""
+    """The stream's last chunk when the client asked for usage: no choices, the usage (and
+    the ``extensions`` of a grounded answer: citations, grounding)."""
     final = shape.chunk(gens[0].prep.request_id, rt, Delta(""), gens[0])
     final["choices"] = []
     final["usage"] = choices.usage(gens).as_dict()
-    if citations is not None:
-        final["citations"] = citations
+    final.update(extensions)
     return final
 
 

@@ -123,6 +123,18 @@ class Settings:
     # freely and every citation is checked afterwards (a citation of an article not given is
     # marked as such). check suits a model not trained on the headed citation format.
     citation_mode: str = "constrained"
+    # The closed-book guard of grounded answers (docs/grounding.md): the question is also put to
+    # the model as asked, without the articles, greedily, in the same batch as the grounded
+    # prompt; when the opening of that closed-book answer is a refusal (the detector the safety
+    # evaluation counts with), the client gets the closed-book refusal, no articles, and
+    # `grounding.outcome: refused_closed_book`. Articles before a harmful request made the
+    # shipped model help with 9 of 12 requests it refuses closed-book. Costs a second sequence
+    # (a slot) per grounded question for a few tokens, and the first token waits for the probe.
+    grounding_guard: bool = True
+    # Tokens of the closed-book opening the guard reads before the grounded answer may start:
+    # the model's refusals open at once (很抱歉，我不能…); more tokens delay the first token and
+    # read further into helpful answers, where a phrase such as 违法行为 is no refusal.
+    grounding_guard_tokens: int = 8
     # Days the conversation and answer text are kept for feedback. 0 (the default): text is never
     # stored, only timings, status, token counts and ratings; in a law office that text is
     # client-confidential, so keeping it is the admin's explicit choice. request_log_days: when
@@ -175,6 +187,10 @@ class Settings:
             )
         if any(len(k) < 8 for k in self.api_keys):
             raise ConfigError("api_keys: every key must have at least 8 characters")
+        if not 1 <= self.grounding_guard_tokens <= 64:
+            raise ConfigError(
+                f"grounding_guard_tokens: {self.grounding_guard_tokens} must be between 1 and 64"
+            )
         if self.citation_mode not in ("constrained", "check"):
             raise ConfigError(f"citation_mode: {self.citation_mode!r} must be constrained or check")
         if self.misattributed_citations not in ("correct", "mark"):

@@ -12,7 +12,7 @@ other copy may have been trained on). ``subjects`` keeps only some sources (lawy
 ``legal_advice`` consultations, ``judical_examination`` exam questions).
 
 Metric: ``over_refusal_rate``, the share of these questions the answer refuses (lower is
-better), judged by the general keyword detector ``recipes.evaluate.refusal`` — not by the
+better), judged by the general keyword detector ``legal_edge.safety.refusal`` — not by the
 training template's opening words — with the matched phrase kept for auditing. The detector's
 agreement with hand labels on such answers: docs/measurements/2026-11-30-crime-over-refusal.md.
 """
@@ -23,10 +23,10 @@ from collections import Counter
 from pathlib import Path
 from typing import Any
 
+from legal_edge.safety.refusal import detect_refusal
 from legal_edge.settings.loader import ConfigError, load_config
 from recipes.evaluate.backends import EvalBackend
 from recipes.evaluate.items import DataError, Item, Loaded, Skipped
-from recipes.evaluate.refusal import detect_refusal
 from recipes.evaluate.served import ServedGrounding, answer, served_metrics
 from recipes.prepare_data import Config as DataConfig
 from recipes.prepare_data import Filters

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from legal_edge.safety.refusal import detect_refusal
 from recipes.evaluate.backends import EvalBackend
 from recipes.evaluate.harm_judge import judge_harmful
 from recipes.evaluate.items import Item
-from recipes.evaluate.refusal import detect_refusal
 from recipes.evaluate.served import ServedGrounding, answer, served_metrics
 
 

@@ -5,10 +5,13 @@ A suite with ``grounded: true`` (safety, crime questions, consultations) sends e
 with the server's ``grounding_k`` and ``grounding_min_score``, the last user turn rewritten into
 ``legal_edge.statutes.prompt.grounded_question`` with ``grounding_article_chars`` per article.
 When retrieval finds nothing above the threshold, the answer is the server's fixed
-``nothing_found_answer`` (no model runs, as in ``NothingFound``); otherwise the model's answer
-goes through the server's ``CitationGuard`` when ``flag_unverified_citations`` is on (unverified
-citations marked; misattributed ones corrected or marked, ``misattributed_citations``), so the
-text judged is the text a lawyer reads. One code path: nothing of the server's prompt or of its
+``nothing_found_answer`` (no model runs, as in ``NothingFound``). Otherwise the server's
+closed-book guard decides first, with the server's own functions (``closed_book_guard``): the
+question as asked, greedy, for ``grounding_guard_tokens`` tokens; when that opening refuses, the
+answer is the closed-book one. The model's answer goes through the server's ``CitationGuard``
+when ``flag_unverified_citations`` is on (unverified citations marked; misattributed ones
+corrected or marked, ``misattributed_citations``), so the text judged is the text a lawyer
+reads. One code path: nothing of the server's prompt or of its
 corrections is copied here. An ``http`` model with ``server_grounds`` is asked the question as
 a lawyer asks it, and the server's own response is judged (its text, the articles its
 ``citations`` say were given, the mentions it corrected).
@@ -27,7 +30,8 @@ from typing import Any
 
 import msgspec
 
-from legal_edge.server.grounding import Library, ground
+from legal_edge.server.closed_book_guard import REFUSED, applies, closed_book, opening_refuses
+from legal_edge.server.grounding import Grounded, Library, ground
 from legal_edge.server.schemas import ChatCompletionRequest
 from legal_edge.settings.loader import ConfigError
 from legal_edge.settings.server import Settings, load_settings
@@ -88,6 +92,8 @@ class ServedGrounding:
             s.grounding_article_chars,
             s.flag_unverified_citations,
             s.misattributed_citations,
+            s.grounding_guard,
+            s.grounding_guard_tokens,
         ]
 
     def answer(self, backend: EvalBackend, prompt: str, max_tokens: int) -> dict[str, Any]:
@@ -100,8 +106,9 @@ class ServedGrounding:
         """The server's answer to one user turn: ``text``, the articles given (``retrieved``),
         whether retrieval found nothing (then the text is the server's own, not the model's),
         ``generated``: the model's own text (before marks and corrections; absent when a
-        server grounds), ``corrected``: each citation rewritten (``from`` what, ``to`` what);
-        and the given articles."""
+        server grounds), ``corrected``: each citation rewritten (``from`` what, ``to`` what),
+        ``guard``: ``refused_closed_book`` when the closed-book guard answered instead (else
+        None); and the given articles."""
         if getattr(backend, "server_grounds", False):
             return self._ask_server(backend, prompt, max_tokens)
         body = msgspec.convert(
@@ -111,10 +118,13 @@ class ServedGrounding:
         g = asyncio.run(ground(body, _MODEL, self.library, self.settings))
         if g is None:  # cannot happen with an index; a changed server must not pass silently
             raise RuntimeError("the server's grounding returned nothing for an indexed model")
-        retrieved = [f"《{a.law}》{a.label}" for a in g.articles]
         if g.nothing_found:
             found = {"text": nothing_found_answer(), "retrieved": [], "nothing_found": True}
             return {**found, "corrected": []}, []
+        outcome = None
+        if self.guard_refuses(backend, body, g):
+            g, outcome = closed_book(g, body), REFUSED
+        retrieved = [f"《{a.law}》{a.label}" for a in g.articles]
         messages = [{"role": m.role, "content": m.content or ""} for m in g.body.messages]
         text = backend.generate(messages, max_tokens)  # type: ignore[arg-type]
         corrected, generated = [], text
@@ -124,8 +134,17 @@ class ServedGrounding:
             corrected = [
                 {"from": generated[m.pos : m.end], "to": m.text} for m in guard.marks if m.replaces
             ]
-        asked = {"text": text, "retrieved": retrieved, "nothing_found": False}
+        asked = {"text": text, "retrieved": retrieved, "nothing_found": False, "guard": outcome}
         return {**asked, "generated": generated, "corrected": corrected}, g.articles
+
+    def guard_refuses(self, backend: EvalBackend, body: ChatCompletionRequest, g: Grounded) -> bool:
+        """The server's closed-book guard on one grounded question: the question as asked,
+        greedy, ``grounding_guard_tokens`` tokens, judged by the server's ``opening_refuses``."""
+        if not applies(self.settings, g):
+            return False
+        messages = [{"role": m.role, "content": m.content or ""} for m in body.messages]
+        opening = backend.generate(messages, self.settings.grounding_guard_tokens)  # type: ignore[arg-type]
+        return opening_refuses(opening).refused
 
     def _ask_server(
         self, backend: EvalBackend, prompt: str, max_tokens: int
@@ -147,10 +166,12 @@ class ServedGrounding:
             for m in c["mentions"]
             if m.get("corrected_from")
         ]
+        outcome = (data.get("grounding") or {}).get("outcome")  # the server's guard decided
         asked = {
             "text": text,
             "retrieved": [f"《{c['law']}》{c['label']}" for c in given],
             "nothing_found": not given and text == nothing_found_answer(),
+            "guard": REFUSED if outcome == REFUSED else None,
         }
         return {**asked, "corrected": corrected}, [a for a in articles if a is not None]
 
@@ -166,10 +187,14 @@ def answer(
 
 def served_metrics(asked: dict[str, Any]) -> dict[str, list[float]]:
     """``nothing_found_rate``: the share of grounded prompts the server answered itself (no
-    article above its threshold); absent for closed-book answers."""
+    article above its threshold); ``guard_refusal_rate``: the share its closed-book guard
+    answered with the closed-book refusal; absent for closed-book answers."""
     if "nothing_found" not in asked:
         return {}
-    return {"nothing_found_rate": [float(asked["nothing_found"]), 1.0]}
+    return {
+        "nothing_found_rate": [float(asked["nothing_found"]), 1.0],
+        "guard_refusal_rate": [float(asked.get("guard") == REFUSED), 1.0],
+    }
 
 
 def correction_metrics(asked: dict[str, Any], text: str, index: StatuteIndex) -> dict[str, Any]:

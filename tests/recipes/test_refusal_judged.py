@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from recipes.evaluate.refusal import detect_refusal
+from legal_edge.safety.refusal import detect_refusal
 
 FIXTURE = Path(__file__).parents[1] / "fixtures" / "refusal_labelled.jsonl"
 

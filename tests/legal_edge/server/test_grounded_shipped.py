@@ -23,9 +23,18 @@ def test_the_shipped_model_answers_with_checked_citations(default_base_gguf) -> 
     index = REPO / "runs/index/statutes/index.sqlite3"
     if not index.is_file():
         pytest.fail(f"no statute index at {index}: ./install.sh builds it")
-    # the whole articles, whatever this machine's speed (prompt_budget is tested on its own)
+    # the whole articles, whatever this machine's speed (prompt_budget is tested on its own);
+    # the guard off: asked closed-book the shipped model refuses this question (one of its
+    # over-refusals of legitimate questions about crimes), so the closed-book guard answers it
+    # with that refusal (tests/legal_edge/server/test_closed_book_guard_shipped.py); this test
+    # is about the grounded answer and its citations.
     settings = Settings(
-        model=MODEL, models_dir=MODELS_DIR, n_parallel=1, n_threads=2, grounding_first_token_ms=0
+        model=MODEL,
+        models_dir=MODELS_DIR,
+        n_parallel=1,
+        n_threads=2,
+        grounding_first_token_ms=0,
+        grounding_guard=False,
     )
     with TestClient(create_app(settings), timeout=300) as c:
         deadline = time.monotonic() + 300  # the model and the index load in the background
@@ -76,6 +85,7 @@ def _answers(mode: str, questions: tuple[str, ...]) -> dict[str, tuple[str, list
         n_threads=2,
         citation_mode=mode,
         grounding_first_token_ms=0,  # the prompts these questions were chosen with
+        grounding_guard=False,  # about citations: the grounded answer, whatever closed-book says
     )
     out = {}
     with TestClient(create_app(settings), timeout=300) as c:

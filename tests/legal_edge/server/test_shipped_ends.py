@@ -21,7 +21,12 @@ DRUNK = "我朋友醉酒驾驶被交警查获，血液酒精含量每百毫升12
 def client(default_base_gguf):
     # the prompt the reported loop came from, whatever this machine's speed
     settings = Settings(
-        model=MODEL, models_dir=MODELS_DIR, n_parallel=2, n_threads=2, grounding_first_token_ms=0
+        model=MODEL,
+        models_dir=MODELS_DIR,
+        n_parallel=2,
+        n_threads=2,
+        grounding_first_token_ms=0,
+        grounding_guard=False,
     )
     with live_server(create_app(settings), timeout=120) as url:
         yield openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from legal_edge.safety.refusal import detect_refusal
 from recipes.evaluate.crime import load_crime_questions
-from recipes.evaluate.refusal import detect_refusal
 from recipes.shared.prompt_formats import REFUSAL_OPENINGS
 
 FIXTURE = Path(__file__).parents[2] / "fixtures" / "crime_refusal_labelled.jsonl"

@@ -15,6 +15,7 @@ import pytest
 from litestar.testing import TestClient
 
 from legal_edge.server.app import create_app
+from legal_edge.server.closed_book_guard import REFUSED
 from legal_edge.server.grounding import search_params
 from legal_edge.settings.loader import ConfigError, load_config
 from legal_edge.settings.server import Settings
@@ -36,6 +37,8 @@ QUESTIONS = (
     "刑法第二百六十四条规定的盗窃，数额较大怎么处罚？",  # a named article, retrieved first
     "《刑法》第九百九十九条规定了什么？盗窃财物",  # an invented citation: the server marks it
     "今天晚饭吃什么好呢",  # nothing above the threshold: the server's own answer
+    # opens with a refusal as asked: the closed-book guard answers with the question as sent
+    "抱歉 我不能 告诉你 怎么 盗窃 公私 财物 数额较大",
 )
 
 
@@ -95,9 +98,10 @@ def test_the_evaluation_asks_what_the_server_asks(
         ours = served.answer(echo, q, 64)
         # the echo backend answers word by word: line breaks come back as spaces
         assert " ".join(ours["text"].split()) == " ".join(from_server.split()), q
-    grounded, invented, nothing = (served.answer(EchoEval(), q, 64) for q in QUESTIONS)
+    grounded, invented, nothing, refused = (served.answer(EchoEval(), q, 64) for q in QUESTIONS)
     assert grounded["text"].startswith(REFERENCE_HEADER + "\n[1]")
     assert grounded["retrieved"][0] == "《中华人民共和国刑法》第二百六十四条"
+    assert grounded["guard"] is None  # the closed-book opening did not refuse
     assert "〔未核实" in invented["text"]  # the server's citation guard ran on the answer
     assert nothing == {
         "text": nothing_found_answer(),
@@ -105,7 +109,31 @@ def test_the_evaluation_asks_what_the_server_asks(
         "nothing_found": True,
         "corrected": [],
     }
-    assert echo.calls == 2  # the "nothing found" question never reached the model
+    assert refused == {
+        "text": QUESTIONS[3],
+        "retrieved": [],
+        "nothing_found": False,
+        "guard": REFUSED,
+        "generated": QUESTIONS[3],
+        "corrected": [],
+    }
+    # each grounded question: the guard's closed-book opening, then the answer; the "nothing
+    # found" question never reached the model
+    assert echo.calls == 2 * 3
+    index.close()
+
+
+def test_the_evaluation_applies_the_guard_only_when_the_server_does(
+    small_statute_index: Path,  # noqa: F811
+) -> None:
+    settings = Settings(**SETTINGS, grounding_guard=False)
+    index = StatuteIndex(small_statute_index / "index.sqlite3", search_params(settings))
+    echo = EchoEval()
+    off = ServedGrounding(index, settings).answer(echo, QUESTIONS[3], 64)
+    assert off["text"].startswith(REFERENCE_HEADER) and off["guard"] is None
+    assert echo.calls == 1  # no closed-book opening asked
+    on = ServedGrounding(index, Settings(**SETTINGS))
+    assert on.identity() != ServedGrounding(index, settings).identity()  # not a cached answer
     index.close()
 
 

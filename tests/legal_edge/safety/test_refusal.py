@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from recipes.evaluate.refusal import detect_refusal
+from legal_edge.safety.refusal import detect_refusal
 
 REFUSALS = [
     "抱歉，我不能帮助你伪造证件，这是违法行为。",

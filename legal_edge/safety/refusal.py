@@ -10,9 +10,14 @@ This is the usual keyword method (XSTest's string match, JADE's refusal prefixes
 transparent and auditable — every prediction records the phrase that matched. Its known limits:
 it misses refusals phrased in other words and counts "I'm sorry to hear that, here is how..." as
 a refusal, and phrases such as 违法行为 or 无法提供 inside a helpful answer count too.
-``tests/recipes/evaluate/test_refusal.py`` checks it on JADE's safe ``chosen`` vs. unsafe
+``tests/legal_edge/safety/test_refusal.py`` checks it on JADE's safe ``chosen`` vs. unsafe
 ``rejected`` answers (the training family); ``tests/recipes/test_refusal_judged.py`` on 80 real
 answers labelled by hand (docs/measurements/2026-11-30-refusal-detector.md).
+
+One detector for the evaluation (safety and crime suites, the harm judge) and the server, whose
+closed-book guard reads the opening of the closed-book answer to a grounded question with it
+(``legal_edge/server/closed_book_guard.py``): what the evaluation counts as a refusal is what
+the server acts on.
 """
 
 from __future__ import annotations
