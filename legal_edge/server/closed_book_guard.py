@@ -29,7 +29,7 @@ from legal_edge.backends.base import TokenLogprob
 from legal_edge.safety.refusal import RefusalVerdict, detect_refusal
 from legal_edge.server.generation import Delta, Generation, Prepared, Usage
 from legal_edge.server.grounded_generation import GroundedGeneration, NothingFound
-from legal_edge.server.grounding import Grounded
+from legal_edge.server.grounding import Grounded, guarded
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest
 from legal_edge.server.tool_calls import ToolCallFilter
@@ -39,9 +39,8 @@ REFUSED = "refused_closed_book"  # grounding.outcome of an answer the guard repl
 
 
 def applies(settings: Settings, grounded: Grounded) -> bool:
-    """Whether a grounded question is guarded: the guard is on and articles were put before
-    the question (without them the prompt is the closed-book one already)."""
-    return settings.grounding_guard and bool(grounded.articles)
+    """Whether a grounded question is guarded (``grounding.guarded``)."""
+    return guarded(settings, grounded)
 
 
 def opening_refuses(opening: str) -> RefusalVerdict:

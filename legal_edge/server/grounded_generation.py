@@ -13,7 +13,7 @@ from dataclasses import replace
 from typing import Any, cast
 
 from legal_edge.backends.base import SamplingParams, TokenLogprob
-from legal_edge.server import closed_book_guard, prompt_budget
+from legal_edge.server import prompt_budget
 from legal_edge.server.generation import (
     Delta,
     Generation,
@@ -24,7 +24,7 @@ from legal_edge.server.generation import (
     new_id,
     prepare,
 )
-from legal_edge.server.grounding import Grounded, Library, ground
+from legal_edge.server.grounding import Grounded, Library, ground, guarded
 from legal_edge.server.metrics import Metrics
 from legal_edge.server.schemas import ChatCompletionRequest, CompletionRequest
 from legal_edge.settings.server import Settings
@@ -186,7 +186,7 @@ async def new_generation(
     outcome = "grounded" if grounded.articles else "retrieval_off"
     metrics.grounding.labels(runtime.name, outcome).inc()
     prep = plain if grounded.body is body else prepare(grounded.body, runtime, settings)
-    guard = plain.prompt_tokens if closed_book_guard.applies(settings, grounded) else 0
+    guard = plain.prompt_tokens if guarded(settings, grounded) else 0
     grounded, prep = prompt_budget.fit(body, grounded, prep, runtime, settings, guard)
     prep = constrain_citations(prep, grounded, settings)
     return GroundedGeneration(Generation(prep, metrics), grounded, outcome, plain)

@@ -192,6 +192,12 @@ class Grounded:
         return citation_entries(self.index, self.articles, self.check(answer), list(marks))
 
 
+def guarded(settings: Settings, grounded: Grounded) -> bool:
+    """Whether a grounded question is guarded (``closed_book_guard``): the guard is on and
+    articles were put before the question (without them the prompt is the closed-book one)."""
+    return settings.grounding_guard and bool(grounded.articles)
+
+
 def is_automation(body: ChatCompletionRequest) -> bool:
     """A request for tool calls or JSON output is a program's, not a lawyer's question: its
     messages are not rewritten with articles and its output is not marked (a mark inside a JSON

@@ -38,7 +38,14 @@ CONTEXT = (
 @pytest.fixture(scope="module")
 def served(default_base_gguf):
     settings = Settings(  # the shipped default model
-        models_dir=MODELS_DIR, n_parallel=4, n_ctx=2048, n_threads=2, batch_invariant=True
+        models_dir=MODELS_DIR,
+        n_parallel=4,
+        n_ctx=2048,
+        n_threads=2,
+        batch_invariant=True,
+        # one sequence per question with its whole prompt: what the engine's reuse is about
+        grounding_guard=False,
+        grounding_first_token_ms=0,
     )
     runtime = load_runtime(settings)
     with live_server(create_app(settings, runtimes=[runtime]), timeout=300) as url:
