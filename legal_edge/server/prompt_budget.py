@@ -59,6 +59,7 @@ def fit(
     full = settings.grounding_article_chars or max(len(a.text) for a in articles)
     tries = [(len(articles), c) for c in STEPS if c < full]
     tries += [(n, min(full, MIN_CHARS)) for n in range(len(articles) - 1, 0, -1)]
+    chars = full  # (no try: one article already at the shortest excerpt; it stays)
     for n, chars in tries:
         rewritten = with_articles(body, articles[:n], chars)
         grounded = replace(grounded, body=rewritten, articles=articles[:n])

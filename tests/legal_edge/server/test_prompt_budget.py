@@ -41,12 +41,17 @@ class TimedEcho(EchoBackend):
         return len(prompt)
 
 
-def served_prompt(index: Path, rate: float, first_token_ms: int) -> tuple[str, dict[str, Any]]:
+def served_prompt(
+    index: Path, rate: float, first_token_ms: int, **settings: Any
+) -> tuple[str, dict[str, Any]]:
     m = echo_manifest(MODEL, ctx=8192)
     m.statutes_index = str(index)
     runtime = ModelRuntime(MODEL, m, TimedEcho(rate, m, BackendOptions(n_ctx=8192)))
     settings = Settings(
-        backend="echo", grounding_min_score=1.0, grounding_first_token_ms=first_token_ms
+        backend="echo",
+        grounding_min_score=1.0,
+        grounding_first_token_ms=first_token_ms,
+        **settings,
     )
     with TestClient(create_app(settings, runtimes=[runtime])) as c:
         wait_ready(c)
@@ -91,3 +96,12 @@ def test_a_fast_backend_keeps_the_whole_prompt(small_statute_index: Path) -> Non
     full, _ = served_prompt(small_statute_index, 1000.0, 0)
     fast, _ = served_prompt(small_statute_index, 1e6, 1000)
     assert fast == full
+
+
+def test_one_short_article_over_the_budget_stays(small_statute_index: Path) -> None:  # noqa: F811
+    # nothing left to cut (one article, already shorter than the shortest excerpt): it stays
+    prompt, resp = served_prompt(
+        small_statute_index, 10.0, 1000, grounding_k=1, grounding_article_chars=20
+    )
+    articles = ARTICLE_RE.findall(prompt)
+    assert len(articles) == 1 and given(resp) == [articles[0][0]]
