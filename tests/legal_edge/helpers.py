@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
 from litestar.testing import TestClient
 
@@ -57,3 +59,14 @@ def chat(c: TestClient, content: str, model: str = "echo-model", **headers: str)
         headers=headers,
         json={"model": model, "messages": [{"role": "user", "content": content}]},
     )
+
+
+def streamed(body: str) -> tuple[str, list[dict[str, Any]]]:
+    """A streamed chat completion's text and its data chunks (``[DONE]`` left out)."""
+    chunks = [
+        json.loads(line[6:])
+        for line in body.split("\n\n")
+        if line.startswith("data: ") and line != "data: [DONE]"
+    ]
+    text = "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks if ch["choices"])
+    return text, chunks

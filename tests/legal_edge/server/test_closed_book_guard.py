@@ -6,7 +6,6 @@ the client got shows which way the guard decided."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,7 +20,7 @@ from legal_edge.server.closed_book_guard import REFUSED
 from legal_edge.server.generation import ModelRuntime
 from legal_edge.settings.server import Settings
 from tests.fixtures.statute_index import small_statute_index  # noqa: F401
-from tests.legal_edge.helpers import echo_manifest, wait_ready
+from tests.legal_edge.helpers import echo_manifest, streamed, wait_ready
 
 pytestmark = pytest.mark.slow  # builds the small index
 
@@ -66,13 +65,7 @@ def stream(c: TestClient, content: str, **extra: Any) -> tuple[str, list[dict[st
     body = {"model": MODEL, "messages": [{"role": "user", "content": content}], "stream": True}
     r = c.post("/v1/chat/completions", json={**body, **extra})
     assert r.status_code == 200, r.text
-    chunks = [
-        json.loads(line[6:])
-        for line in r.text.split("\n\n")
-        if line.startswith("data: ") and line != "data: [DONE]"
-    ]
-    text = "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks if ch["choices"])
-    return text, chunks
+    return streamed(r.text)
 
 
 def metric(c: TestClient, series: str) -> float:

@@ -5,7 +5,6 @@ question that names an invented article makes the "model" cite it."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,7 +21,7 @@ from legal_edge.settings.server import Settings
 from legal_edge.statutes.answer_check import MISATTRIBUTED
 from legal_edge.statutes.prompt import nothing_found_answer
 from tests.fixtures.statute_index import small_statute_index  # noqa: F401
-from tests.legal_edge.helpers import echo_manifest, wait_ready
+from tests.legal_edge.helpers import echo_manifest, streamed, wait_ready
 
 pytestmark = pytest.mark.slow  # builds the small index
 
@@ -55,13 +54,7 @@ def ask(c: TestClient, content: str, model: str = MODEL, **extra: Any) -> Any:
 def stream(c: TestClient, content: str, **extra: Any) -> tuple[str, list[dict[str, Any]]]:
     r = ask(c, content, stream=True, **extra)
     assert r.status_code == 200, r.text
-    chunks = [
-        json.loads(line[6:])
-        for line in r.text.split("\n\n")
-        if line.startswith("data: ") and line != "data: [DONE]"
-    ]
-    text = "".join(ch["choices"][0]["delta"].get("content", "") for ch in chunks if ch["choices"])
-    return text, chunks
+    return streamed(r.text)
 
 
 def test_citations_in_the_json_response(app_client: TestClient) -> None:
