@@ -186,8 +186,12 @@ async def new_generation(
     outcome = "grounded" if grounded.articles else "retrieval_off"
     metrics.grounding.labels(runtime.name, outcome).inc()
     prep = plain if grounded.body is body else prepare(grounded.body, runtime, settings)
-    guard = plain.prompt_tokens if guarded(settings, grounded) else 0
-    grounded, prep = prompt_budget.fit(body, grounded, prep, runtime, settings, guard)
+    # the closed-book guard reads the question as sent beside the grounded prompt, and decides
+    # on its opening's tokens before the first one is sent
+    guard = guarded(settings, grounded)
+    beside = plain.prompt_tokens if guard else 0
+    steps = settings.grounding_guard_tokens if guard else 0
+    grounded, prep = prompt_budget.fit(body, grounded, prep, runtime, settings, beside, steps)
     prep = constrain_citations(prep, grounded, settings)
     return GroundedGeneration(Generation(prep, metrics), grounded, outcome, plain)
 

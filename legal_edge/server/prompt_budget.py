@@ -1,12 +1,14 @@
 """Grounded prompts sized to the machine they run on.
 
-Time to first token is the time to read the prompt, and the articles are most of a grounded
-prompt. The backend times one prompt when the model loads (``prompt_rate``, tokens per second);
-``fit`` cuts the articles until the whole prompt can be read within
-``grounding_first_token_ms``: each article shorter first (``excerpt`` keeps the sentences that
-match the question), never below ``MIN_CHARS``, then the lowest-ranked ones dropped. One article
-always stays: an answer with a short excerpt is still grounded, one without is not. A request
-whose own messages already take the budget keeps its best article.
+Time to first token is the time to read the prompt (with the closed-book guard, also its
+question and the decode steps of its opening), and the articles are most of a grounded prompt.
+The backend times one prompt and one decode step when the model loads and keeps both current
+from the steps it serves (``prompt_rate``, tokens per second; ``decode_step_s``); ``fit`` cuts
+the articles until all of that fits within ``grounding_first_token_ms``: each article shorter
+first (``excerpt`` keeps the sentences that match the question), never below ``MIN_CHARS``, then
+the lowest-ranked ones dropped. One article always stays: an answer with a short excerpt is
+still grounded, one without is not. A request whose own messages already take the budget keeps
+its best article.
 """
 
 from __future__ import annotations
@@ -30,13 +32,16 @@ MIN_CHARS = STEPS[-1]
 READ_SHARE = 0.85
 
 
-def token_budget(runtime: ModelRuntime, settings: Settings) -> int | None:
-    """Prompt tokens the backend reads within ``grounding_first_token_ms``; None: no limit
-    (the setting is 0, or the backend did not measure its speed)."""
+def token_budget(runtime: ModelRuntime, settings: Settings, steps: int = 0) -> int | None:
+    """Prompt tokens the backend reads within ``grounding_first_token_ms`` when ``steps``
+    decode steps must also run before the first token is sent (the closed-book guard's
+    opening); None: no limit (the setting is 0, or the backend did not measure its speed)."""
     rate = getattr(runtime.backend, "prompt_rate", None)
     if not rate or settings.grounding_first_token_ms <= 0:
         return None
-    return int(rate * settings.grounding_first_token_ms / 1000 * READ_SHARE)
+    seconds = settings.grounding_first_token_ms / 1000 * READ_SHARE
+    seconds -= steps * (getattr(runtime.backend, "decode_step_s", None) or 0.0)
+    return max(0, int(rate * seconds))
 
 
 def fit(
@@ -46,11 +51,13 @@ def fit(
     runtime: ModelRuntime,
     settings: Settings,
     beside: int = 0,
+    steps: int = 0,
 ) -> tuple[Grounded, Prepared]:
     """``grounded`` and its prepared request, with the articles cut to the token budget
     (unchanged when they fit); ``body`` is the request as sent, ``beside`` the prompt tokens
-    read in the same steps before the first token (the closed-book guard's question)."""
-    budget = token_budget(runtime, settings)
+    read in the same steps before the first token and ``steps`` the decode steps run before it
+    is sent (the closed-book guard's question and opening)."""
+    budget = token_budget(runtime, settings, steps)
     if budget is not None:
         budget -= beside
     if budget is None or prep.prompt_tokens <= budget or not grounded.articles:

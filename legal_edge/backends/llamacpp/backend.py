@@ -101,9 +101,12 @@ class LlamaCppBackend:
             batch_invariant=self.options.batch_invariant,
             n_gpu_layers=placed.param,
         )
-        rate = self._engine.prompt_rate
-        if rate:
-            log.info("prompt speed: %.0f tokens/s (one prompt timed at start)", rate)
+        rate, step = self._engine.prompt_rate, self._engine.step_seconds
+        if rate and step:
+            log.info(
+                "prompt speed: %.0f tokens/s, decode step of two sequences: %.0f ms "
+                "(timed at start, kept current from served steps)", rate, step * 1000,
+            )  # fmt: skip
         # param read back from the llama_model_params the engine loaded with
         self.offload = {**placed.as_dict(), "param": self._engine.n_gpu_layers}
         self._accepting = True
@@ -129,9 +132,16 @@ class LlamaCppBackend:
 
     @property
     def prompt_rate(self) -> float | None:
-        """Prompt tokens per second, measured when the model loaded (None before)."""
+        """Prompt tokens per second, measured when the model loaded and kept current from
+        prompt-only steps (None before it loaded)."""
         engine = self._engine
         return getattr(engine, "prompt_rate", None) if engine is not None else None
+
+    @property
+    def decode_step_s(self) -> float | None:
+        """Seconds of a decode step of two sequences (a grounded answer and its guard)."""
+        engine = self._engine
+        return getattr(engine, "step_seconds", None) if engine is not None else None
 
     def count_tokens(self, prompt: str) -> int:
         return len(self._require_engine().tokenize(prompt))

@@ -106,6 +106,14 @@ class Job:
 # real question's prompt runs, short enough to cost a fraction of a second on a slow CPU.
 _RATE_TOKENS = 128
 
+# Sequences in the timed decode step (``step_seconds``): a grounded answer and its closed-book
+# guard decode side by side. A prompt-only step of at least ``_RATE_MIN`` tokens updates
+# ``prompt_rate`` (shorter ones are mostly fixed cost per step).
+_STEP_SEQS = 2
+_RATE_MIN = 64
+# Weight of the newest timing in the running figures.
+_NEWEST = 0.25
+
 _AGED = 1.0  # seconds a prompt may be passed over by shorter ones before it goes first
 
 # Prompt tokens of prompt-logprobs requests decoded per step (all of them together): each needs
@@ -217,6 +225,7 @@ class Engine:
             self.close()
             raise BackendError(f"llama.cpp's test decode failed with code {rc}")
         self.prompt_rate = self._prompt_rate(bos if bos >= 0 else 0)
+        self.step_seconds = self._step_seconds(bos if bos >= 0 else 0)
 
     def _prompt_rate(self, token: int, n: int = _RATE_TOKENS) -> float | None:
         """Prompt tokens per second this machine reads, timed on one ``n``-token prompt (after
@@ -232,6 +241,40 @@ class Engine:
         took = time.perf_counter() - start
         llama_cpp.llama_memory_seq_rm(self.mem, 0, -1, -1)
         return n / took if rc == 0 and took > 0 else None
+
+    def _step_seconds(self, token: int, repeats: int = 3) -> float | None:
+        """Seconds of one decode step of ``_STEP_SEQS`` sequences, a token and a row of logits
+        each (the median of ``repeats``): what a grounded answer waits per token of the
+        closed-book guard's opening, which runs beside it."""
+        seqs = min(_STEP_SEQS, self.n_parallel)
+        batch = self._batch()
+        times = []
+        for _ in range(repeats):
+            batch.clear()
+            for seq in range(seqs):
+                batch.add([token], 0, seq, all_logits=True, last_logits=True)
+            start = time.perf_counter()
+            rc = llama_cpp.llama_decode(self.ctx, batch.raw)
+            times.append(time.perf_counter() - start)
+            llama_cpp.llama_memory_seq_rm(self.mem, -1, -1, -1)
+            if rc != 0:
+                return None
+        return sorted(times)[len(times) // 2]
+
+    def _timed(self, work: list[tuple[Job, list[int]]], took: float) -> None:
+        """Keep ``prompt_rate`` and ``step_seconds`` current from the steps that measure them
+        (a prompt-only step of ``_RATE_MIN`` tokens or more; a step of ``_STEP_SEQS`` next
+        tokens): the figures taken at start follow the machine's load, in both directions."""
+        if took <= 0:
+            return
+        if all(job.pending < 0 for job, _ in work):
+            n = sum(len(tokens) for _, tokens in work)
+            if n >= _RATE_MIN:
+                self.prompt_rate = _moving(self.prompt_rate, n / took)
+        elif len(work) == min(_STEP_SEQS, self.n_parallel) and all(
+            job.pending >= 0 for job, _ in work
+        ):
+            self.step_seconds = _moving(self.step_seconds, took)
 
     def _batch(self) -> Batch:
         if self.batch is None:
@@ -538,9 +581,11 @@ class Engine:
             if last:
                 sample_at.append((job, idx))
             job.n_past += len(tokens)
+        start = time.perf_counter()
         rc = llama_cpp.llama_decode(self.ctx, batch.raw)
         if rc != 0:
             raise BackendError(f"llama_decode failed with code {rc}")
+        self._timed(work, time.perf_counter() - start)
         for job, idx, pos in rows_at:
             self._prompt_logprobs(job, idx, pos)
         for job, idx in sample_at:
@@ -623,6 +668,10 @@ class Engine:
             return
         job.pending = token
         out.append((job, self._chunk(job, text, logprobs=logprobs)))
+
+
+def _moving(old: float | None, new: float) -> float:
+    return new if not old else (1 - _NEWEST) * old + _NEWEST * new
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

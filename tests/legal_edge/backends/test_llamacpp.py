@@ -134,12 +134,42 @@ def test_special_stop_strings_become_stop_tokens(tiny_gguf: Path) -> None:
 
 
 def test_the_engine_times_a_prompt_when_it_starts(tiny_gguf: Path) -> None:
-    kwargs = dict(adapter_path=None, n_parallel=1, n_threads=1, stop_texts=[])
-    engine = Engine(tiny_gguf, n_ctx=256, n_batch=256, deliver=lambda out: None, **kwargs)
+    kwargs = dict(adapter_path=None, n_parallel=2, n_threads=1, stop_texts=[])
+    finished: list[Any] = []
+    done = threading.Condition()
+
+    def deliver(out: list[Any]) -> None:
+        with done:
+            finished.extend(j for j, i in out if isinstance(i, TokenChunk) and i.finish_reason)
+            done.notify_all()
+
+    def run(*prompts: list[int]) -> None:
+        finished.clear()
+        for tokens in prompts:
+            job = Job(
+                tokens=tokens, params=SamplingParams(temperature=0), seed=0, max_new=16,
+                deadline=None, sink=None,
+            )  # fmt: skip
+            engine.submit(job)
+        with done:
+            assert done.wait_for(lambda: len(finished) == len(prompts), 30)
+
+    engine = Engine(tiny_gguf, n_ctx=256, n_batch=256, deliver=deliver, **kwargs)
     try:
-        # tokens per second of a real decode: positive, and nothing left in the cache
+        # tokens per second of a real prompt, seconds of a real two-sequence decode step:
+        # positive, and nothing left in the cache
         assert engine.prompt_rate is not None and engine.prompt_rate > 0
-        assert llama_cpp.llama_memory_seq_pos_max(engine.mem, 0) == -1
+        assert engine.step_seconds is not None and 0 < engine.step_seconds < 5
+        for seq in (0, 1):
+            assert llama_cpp.llama_memory_seq_pos_max(engine.mem, seq) == -1
+        # the figures follow what served steps take (a server started under load does not
+        # keep a small budget): a prompt-only step of 96 tokens, then two answers side by side
+        engine.prompt_rate, engine.step_seconds = 1e-3, 1e3
+        tokens = engine.tokenize(" ".join([HOG] * 6))[:96]
+        run(tokens)
+        assert engine.prompt_rate > 1.0 and engine.step_seconds == 1e3
+        run(tokens[:40], tokens[:50])
+        assert engine.step_seconds < 1e3
     finally:
         engine.close()
     # a context too short to time a prompt in: no figure rather than a wrong one

@@ -31,22 +31,24 @@ ARTICLE_RE = re.compile(r"\[\d+\](《[^》]+》第[^：]+条)：(.*?)(?= \[\d+\]
 
 
 class TimedEcho(EchoBackend):
-    """The echo backend with a reading speed of ``rate`` characters (its tokens) per second."""
+    """The echo backend with a reading speed of ``rate`` characters (its tokens) per second
+    and ``step`` seconds a decode step."""
 
-    def __init__(self, rate: float, *args: Any) -> None:
+    def __init__(self, rate: float, step: float, *args: Any) -> None:
         super().__init__(*args)
         self.prompt_rate = rate
+        self.decode_step_s = step
 
     def count_tokens(self, prompt: str) -> int:
         return len(prompt)
 
 
 def served_prompt(
-    index: Path, rate: float, first_token_ms: int, **settings: Any
+    index: Path, rate: float, first_token_ms: int, step: float = 0.0, **settings: Any
 ) -> tuple[str, dict[str, Any]]:
     m = echo_manifest(MODEL, ctx=8192)
     m.statutes_index = str(index)
-    runtime = ModelRuntime(MODEL, m, TimedEcho(rate, m, BackendOptions(n_ctx=8192)))
+    runtime = ModelRuntime(MODEL, m, TimedEcho(rate, step, m, BackendOptions(n_ctx=8192)))
     settings = Settings(
         backend="echo",
         grounding_min_score=1.0,
@@ -105,3 +107,24 @@ def test_one_short_article_over_the_budget_stays(small_statute_index: Path) -> N
     )
     articles = ARTICLE_RE.findall(prompt)
     assert len(articles) == 1 and given(resp) == [articles[0][0]]
+
+
+def test_the_guards_opening_takes_its_share_of_the_time(
+    small_statute_index: Path,  # noqa: F811
+) -> None:
+    def read(response: dict[str, Any]) -> int:
+        return int(response["usage"]["prompt_tokens"])
+
+    full, full_resp = served_prompt(small_statute_index, 1000.0, 0)
+    # room for the whole prompt and the guard's question beside it (the question as asked, in
+    # the chat template: fewer than 200 characters)
+    rate = (read(full_resp) + 200) / READ_SHARE
+    assert served_prompt(small_statute_index, rate, 1000)[0] == full
+    # 8 decode steps of 50 ms before the first token is sent: 0.4 s less to read the prompt in
+    step, steps = 0.05, Settings().grounding_guard_tokens
+    cut, cut_resp = served_prompt(small_statute_index, rate, 1000, step=step)
+    assert len(ARTICLE_RE.findall(cut)) >= 1
+    assert read(cut_resp) <= rate * (READ_SHARE - steps * step) - len(QUESTION) < read(full_resp)
+    # without the guard nothing decodes before the first token: the steps cost nothing
+    alone, _ = served_prompt(small_statute_index, rate, 1000, step=step, grounding_guard=False)
+    assert alone == full
