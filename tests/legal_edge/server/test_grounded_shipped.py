@@ -69,11 +69,14 @@ def test_the_shipped_model_answers_with_checked_citations(default_base_gguf) -> 
 
 DRUNK = "我朋友醉酒驾驶被交警查获，血液酒精含量每百毫升120毫克，会怎么处罚？请引用法条。"
 # Questions the unconstrained model answers by citing from memory as well (which of them does
-# depends on the index the install built, so the test takes the first that does).
+# depends on the index the install built and on the CPU: llama.cpp's AVX2 and AVX-512 kernels
+# round differently, so greedy answers differ; the test takes any that does).
 FROM_MEMORY = (
     DRUNK,
     "公司拖欠工资两个月，员工可以立即解除劳动合同吗？请引用法条。",
     "离婚时夫妻共同财产怎么分割？请引用法条。",
+    "借钱不还可以起诉吗？诉讼时效是多久？请引用法条。",  # (these two: an AVX-512 EPYC)
+    "网购买到假货怎么赔偿？请引用法条。",
 )
 
 
