@@ -27,9 +27,11 @@ log = logging.getLogger("legal_edge.server")
 # small change in the measured speed seldom changes it).
 STEPS = (180, 120, 90, 60, 40)
 MIN_CHARS = STEPS[-1]
-# The share of the time given to reading the prompt: the first decode step (a row of logits)
-# and the HTTP round trip take the rest.
-READ_SHARE = 0.85
+# The share of the time given to reading the prompt (and the guard's steps): the first decode
+# step, retrieval, the HTTP round trip and the timing's own spread (±10 % between starts on one
+# CPU) take the rest. 0.85 gave a p95 of 0.95-1.0 s with the guard on an AVX-512 EPYC
+# (docs/measurements/2026-12-07-retrieval.md).
+READ_SHARE = 0.75
 
 
 def token_budget(runtime: ModelRuntime, settings: Settings, steps: int = 0) -> int | None:
