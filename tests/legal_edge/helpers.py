@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +54,19 @@ def wait_ready(c: TestClient) -> None:
             return
         asyncio.run(asyncio.sleep(0.01))
     raise AssertionError("server not ready")
+
+
+@contextlib.contextmanager
+def loaded(settings: Settings, timeout: float = 300) -> Iterator[TestClient]:
+    """An in-process client of the app on ``settings`` (a real model), once ``/health/ready``
+    says the model and its statute index loaded (they load in the background); ``timeout``:
+    seconds a request may take."""
+    with TestClient(create_app(settings), timeout=timeout) as c:
+        deadline = time.monotonic() + 300
+        while c.get("/health/ready").status_code != 200:
+            assert time.monotonic() < deadline, f"{settings.model} did not load in 300 s"
+            time.sleep(0.5)
+        yield c
 
 
 def chat(c: TestClient, content: str, model: str = "echo-model", **headers: str):

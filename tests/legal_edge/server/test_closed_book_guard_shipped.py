@@ -7,7 +7,6 @@ question is still answered grounded. Both sequences of a guarded question run in
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,10 +14,10 @@ import pytest
 from litestar.testing import TestClient
 
 from legal_edge.safety.refusal import detect_refusal
-from legal_edge.server.app import create_app
 from legal_edge.server.closed_book_guard import REFUSED
 from legal_edge.settings.server import Settings
 from tests.conftest import MODELS_DIR, REPO
+from tests.legal_edge.helpers import loaded
 
 pytestmark = pytest.mark.slow
 MODEL = "legal-gemma3-270m"
@@ -37,11 +36,7 @@ def served(**settings: Any) -> Iterator[TestClient]:
     # whole articles whatever this machine's speed (prompt_budget is tested on its own)
     settings = {"n_parallel": 2, "grounding_first_token_ms": 0, **settings}
     s = Settings(model=MODEL, models_dir=MODELS_DIR, n_threads=2, **settings)
-    with TestClient(create_app(s), timeout=300) as c:
-        deadline = time.monotonic() + 300  # the model and the index load in the background
-        while c.get("/health/ready").status_code != 200:
-            assert time.monotonic() < deadline, "the shipped model did not load in 300 s"
-            time.sleep(0.5)
+    with loaded(s) as c:
         yield c
 
 

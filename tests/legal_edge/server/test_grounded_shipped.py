@@ -4,15 +4,12 @@ legal question grounded: the articles it was given and every citation it made co
 
 from __future__ import annotations
 
-import time
-
 import pytest
-from litestar.testing import TestClient
 
-from legal_edge.server.app import create_app
 from legal_edge.settings.server import Settings
 from legal_edge.statutes.flags import FLAG
 from tests.conftest import MODELS_DIR, REPO
+from tests.legal_edge.helpers import loaded
 
 pytestmark = pytest.mark.slow
 MODEL = "legal-gemma3-270m"
@@ -36,11 +33,7 @@ def test_the_shipped_model_answers_with_checked_citations(default_base_gguf) -> 
         grounding_first_token_ms=0,
         grounding_guard=False,
     )
-    with TestClient(create_app(settings), timeout=300) as c:
-        deadline = time.monotonic() + 300  # the model and the index load in the background
-        while c.get("/health/ready").status_code != 200:
-            assert time.monotonic() < deadline, "the shipped model did not load in 300 s"
-            time.sleep(0.5)
+    with loaded(settings) as c:
         r = c.post(
             "/v1/chat/completions",
             json={
@@ -91,11 +84,7 @@ def _answers(mode: str, questions: tuple[str, ...]) -> dict[str, tuple[str, list
         grounding_guard=False,  # about citations: the grounded answer, whatever closed-book says
     )
     out = {}
-    with TestClient(create_app(settings), timeout=300) as c:
-        deadline = time.monotonic() + 300
-        while c.get("/health/ready").status_code != 200:
-            assert time.monotonic() < deadline, "the shipped model did not load in 300 s"
-            time.sleep(0.5)
+    with loaded(settings) as c:
         for question in questions:
             r = c.post(
                 "/v1/chat/completions",
