@@ -84,6 +84,14 @@ async def _cancel(task: asyncio.Future[Any]) -> None:
         await task
 
 
+async def _then(read: list[Delta], rest: AsyncIterator[Delta]) -> AsyncIterator[Delta]:
+    """The deltas already read, then the rest of the stream."""
+    for d in read:
+        yield d
+    async for d in rest:
+        yield d
+
+
 class GuardedGeneration(GroundedGeneration):
     """A grounded answer held back until the closed-book opening has been read; the
     closed-book answer instead when that opening refuses. Reads as the answer it serves."""
@@ -226,12 +234,7 @@ class GuardedGeneration(GroundedGeneration):
             return
         rest = self._rest if self._rest is not None else self.closed_gen.deltas()
         first = self.leader is None  # the leader's probe was not timed: its first token is now
-        for d in self._opening:
-            if first:
-                self._observe_first_token()
-                first = False
-            yield d
-        async for d in rest:
+        async for d in _then(self._opening, rest):
             if first:
                 self._observe_first_token()
                 first = False
