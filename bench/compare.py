@@ -141,6 +141,32 @@ def penalty_flags(generation: dict[str, Any] | None) -> list[str]:
     return out
 
 
+def ending_tokens(gguf: Path, stops: list[str]) -> list[int]:
+    """The tokens that end an answer on one server or another: llama.cpp's end-of-generation
+    tokens and the manifest's stop texts that are one token each (legal-edge stops on them)."""
+    import llama_cpp  # the low-level API: read the vocabulary only
+
+    llama_cpp.llama_backend_init()
+    params = llama_cpp.llama_model_default_params()
+    params.vocab_only = True
+    model = llama_cpp.llama_model_load_from_file(str(gguf).encode(), params)
+    if not model:
+        raise click.ClickException(f"llama.cpp could not read the vocabulary of {gguf}")
+    try:
+        vocab = llama_cpp.llama_model_get_vocab(model)
+        n = llama_cpp.llama_vocab_n_tokens(vocab)
+        ids = {t for t in range(n) if llama_cpp.llama_vocab_is_eog(vocab, t)}
+        for text in stops:
+            data = text.encode()
+            buf = (llama_cpp.llama_token * (len(data) + 2))()
+            k = llama_cpp.llama_tokenize(vocab, data, len(data), buf, len(buf), False, True)
+            if k == 1:
+                ids.add(int(buf[0]))
+    finally:
+        llama_cpp.llama_model_free(model)
+    return sorted(ids)
+
+
 @contextlib.contextmanager
 def running(
     cmd: list[str],
@@ -244,6 +270,13 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
     default=None,
     help="checkout whose legal_edge the legal-edge-baseline server runs",
 )
+@click.option(
+    "--full-length/--natural-length",
+    default=False,
+    show_default=True,
+    help="full length: every answer runs to --max-tokens (the tokens that end an answer get "
+    "logit_bias -100 on every server), so each server does the same work whatever it answers",
+)
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
 @click.option("--log-dir", type=click.Path(path_type=Path), default=Path("/tmp"), show_default=True)
 def main(
@@ -259,6 +292,7 @@ def main(
     gpu_layers: str | None,
     reference: str,
     baseline_src: Path | None,
+    full_length: bool,
     json_out: Path | None,
     log_dir: Path,
 ) -> None:
@@ -274,6 +308,9 @@ def main(
         REPO.parent / "shared" / "legal-data" / "qa" / "lawyer_llama_single_turn.jsonl"
     )
     conc = [int(c) for c in concurrency.split(",")]
+    extra: dict[str, Any] = {}
+    if full_length:
+        extra["logit_bias"] = {str(t): -100 for t in ending_tokens(gguf, list(manifest.stop))}
     results: dict[str, dict[str, Any]] = {}
     for name in servers.split(","):
         port = free_port()
@@ -299,7 +336,7 @@ def main(
                 cpu0 = cpu_seconds(proc.pid)
                 part = run_bench(url, concurrency=[c], requests=requests, max_tokens=max_tokens,
                                  prompts=prompts, endpoint="completions", template="gemma",
-                                 warmup=i == 0)  # fmt: skip
+                                 warmup=i == 0, extra=extra)  # fmt: skip
                 level = part["levels"][0]
                 level["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
                 res["config"] = part["config"]
@@ -322,6 +359,7 @@ def main(
                 "threads": threads,
                 "slots": slots,
                 "gpu_layers": gpu_layers,
+                "full_length": full_length,
                 "loadavg_after": load,
             },
         )

@@ -290,13 +290,14 @@ def run_bench(
     template: str | None = None,
     timeout_s: float = 600.0,
     warmup: bool = True,
+    extra: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Benchmark ``url`` (the server's base, e.g. http://127.0.0.1:8000) at each concurrency.
 
     Returns ``{"config": ..., "levels": [summary per concurrency]}``; every number is measured.
     ``endpoint`` is ``chat`` (/v1/chat/completions) or ``completions`` (/v1/completions, the
     prompt rendered client-side with ``template``, so servers with different chat templates
-    see identical text).
+    see identical text). ``extra``: more fields of every request body (``logit_bias``, ...).
     """
     if endpoint not in ("chat", "completions"):
         raise ValueError(f"endpoint must be 'chat' or 'completions', not {endpoint!r}")
@@ -309,6 +310,7 @@ def run_bench(
     if model is None:
         model = served_model(url, headers)
     bodies = [_body(model, p, max_tokens, stream, endpoint, template) for p in prompts]
+    bodies = [{**b, **(extra or {})} for b in bodies]
 
     async def main() -> list[dict[str, Any]]:
         if warmup:  # first request pays for lazy loading and caches; not measured
@@ -337,6 +339,7 @@ def run_bench(
             "endpoint": endpoint,
             "template": template,
             "prompts": len(prompts),
+            "extra": extra or {},
         },
         "levels": levels,
     }

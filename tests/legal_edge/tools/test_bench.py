@@ -76,6 +76,19 @@ def test_non_streaming_completions_endpoint(tiny_server: tuple[str, str]) -> Non
     assert level["completion_tokens"] > 0
 
 
+def test_extra_fields_go_into_every_request(tiny_server: tuple[str, str]) -> None:
+    url, name = tiny_server
+    run = dict(model=name, concurrency=[2], requests=1, max_tokens=4, prompts=["合同"])
+    # a field the server checks: out of range, every request is refused with its name
+    bad = run_bench(url, extra={"logit_bias": {"5": -1000}}, **run)  # type: ignore[arg-type]
+    level = bad["levels"][0]
+    assert level["errors"] == level["requests"] == 2
+    assert "logit_bias" in level["error_samples"][0]
+    assert bad["config"]["extra"] == {"logit_bias": {"5": -1000}}
+    good = run_bench(url, extra={"logit_bias": {"5": -100}}, **run)  # type: ignore[arg-type]
+    assert good["levels"][0]["errors"] == 0
+
+
 def test_errors_and_unknown_model_are_counted(tiny_server: tuple[str, str]) -> None:
     url, _ = tiny_server
     result = run_bench(
