@@ -96,12 +96,14 @@ class Settings:
     # Each article is cut to this many characters in the prompt: a longer one gives the
     # sentences that share the most words with the question, in order, …… between them.
     grounding_article_chars: int = 240
-    # Time to first token the grounded prompt is sized for: at start the backend measures how
-    # fast it reads a prompt, and when the articles would make the prompt longer than it can read
-    # in this time, they are cut shorter (never below 60 characters) and the lowest-ranked ones
-    # dropped (one always stays). 1000 ms: on a 2-core AVX2 CPU (~200 prompt tokens/s) about
-    # three 50-character excerpts, on a faster one the articles as grounding_article_chars has
-    # them. 0: no limit. Backends that do not measure (vLLM) are never cut.
+    # Time to first token the grounded prompt is sized for: the backend measures how fast it
+    # reads a prompt and how long a decode step takes (at start, then from the steps it serves),
+    # and when the articles would make the prompt longer than it can read in this time (less the
+    # closed-book guard's question and its grounding_guard_tokens steps, when the guard is on),
+    # they are cut shorter (never below 40 characters) and the lowest-ranked ones dropped (one
+    # always stays). 1000 ms with the guard: on a 2-core AVX-512 CPU (~600 prompt tokens/s) about
+    # half the k = 3 articles' text, on a 2-core AVX2 one (~200) a single 40-character excerpt.
+    # 0: no limit. Backends that do not measure (vLLM) are never cut.
     grounding_first_token_ms: int = 1000
     # Weight of the index's expansion table (lay-question words per article, indexed beside its
     # text; docs/measurements/2026-12-07-retrieval.md): 0 searches the statute text alone.
