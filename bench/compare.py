@@ -146,8 +146,10 @@ def ending_tokens(gguf: Path, stops: list[str]) -> list[int]:
     tokens and the manifest's stop texts that are one token each (legal-edge stops on them)."""
     import llama_cpp  # the low-level API: read the vocabulary only
 
+    from legal_edge.backends.llamacpp import cpu_mode
+
     llama_cpp.llama_backend_init()
-    params = llama_cpp.llama_model_default_params()
+    params = cpu_mode.model_params(repack=False)  # (no weights are read: nothing to repack)
     params.vocab_only = True
     model = llama_cpp.llama_model_load_from_file(str(gguf).encode(), params)
     if not model:
