@@ -134,14 +134,12 @@ class LlamaCppBackend:
     def prompt_rate(self) -> float | None:
         """Prompt tokens per second, measured when the model loaded and kept current from
         prompt-only steps (None before it loaded)."""
-        engine = self._engine
-        return getattr(engine, "prompt_rate", None) if engine is not None else None
+        return self._engine.prompt_rate if self._engine is not None else None
 
     @property
     def decode_step_s(self) -> float | None:
         """Seconds of a decode step of two sequences (a grounded answer and its guard)."""
-        engine = self._engine
-        return getattr(engine, "step_seconds", None) if engine is not None else None
+        return self._engine.step_seconds if self._engine is not None else None
 
     def count_tokens(self, prompt: str) -> int:
         return len(self._require_engine().tokenize(prompt))

@@ -216,55 +216,40 @@ class Engine:
         """One real decode in the mode that will serve, before the server says it is ready
         (a kernel this CPU cannot run fails here, not on a lawyer's first question)."""
         bos = llama_cpp.llama_vocab_bos(self.vocab)
+        token = bos if bos >= 0 else 0
         batch = self._batch()
         batch.clear()
-        batch.add([bos if bos >= 0 else 0], 0, 0, all_logits=True, last_logits=True)
+        batch.add([token], 0, 0, all_logits=True, last_logits=True)
         rc = llama_cpp.llama_decode(self.ctx, batch.raw)
         llama_cpp.llama_memory_seq_rm(self.mem, 0, -1, -1)
         if rc != 0:
             self.close()
             raise BackendError(f"llama.cpp's test decode failed with code {rc}")
-        self.prompt_rate = self._prompt_rate(bos if bos >= 0 else 0)
-        self.step_seconds = self._step_seconds(bos if bos >= 0 else 0)
+        # prompt tokens per second this machine reads: what grounding sizes its prompts by
+        n = min(_RATE_TOKENS, self.chunk, self.n_ctx_seq - 1)
+        took = self._median_decode(token, n, seqs=1) if n >= 8 else None
+        self.prompt_rate = n / took if took else None
+        # seconds of a decode step of two sequences, a token and a row of logits each: what a
+        # grounded answer waits per token of the closed-book guard's opening beside it
+        self.step_seconds = self._median_decode(token, 1, seqs=min(_STEP_SEQS, self.n_parallel))
 
-    def _prompt_rate(self, token: int, n: int = _RATE_TOKENS, repeats: int = 3) -> float | None:
-        """Prompt tokens per second this machine reads, timed on an ``n``-token prompt (after
-        the test decode paged the weights in; the median of ``repeats``, one timing alone
-        varies by ±10 %): what grounding sizes its prompts by."""
-        n = min(n, self.chunk, self.n_ctx_seq - 1)
-        if n < 8:
-            return None
-        batch = self._batch()
-        rates = []
-        for _ in range(repeats):
-            batch.clear()
-            batch.add([token] * n, 0, 0, all_logits=False, last_logits=True)
-            start = time.perf_counter()
-            rc = llama_cpp.llama_decode(self.ctx, batch.raw)
-            took = time.perf_counter() - start
-            llama_cpp.llama_memory_seq_rm(self.mem, 0, -1, -1)
-            if rc != 0 or took <= 0:
-                return None
-            rates.append(n / took)
-        return sorted(rates)[len(rates) // 2]
-
-    def _step_seconds(self, token: int, repeats: int = 3) -> float | None:
-        """Seconds of one decode step of ``_STEP_SEQS`` sequences, a token and a row of logits
-        each (the median of ``repeats``): what a grounded answer waits per token of the
-        closed-book guard's opening, which runs beside it."""
-        seqs = min(_STEP_SEQS, self.n_parallel)
+    def _median_decode(self, token: int, n: int, seqs: int, repeats: int = 3) -> float | None:
+        """Seconds of one ``llama_decode`` of ``n`` tokens in each of ``seqs`` sequences (after
+        the test decode paged the weights in; the median of ``repeats``: one timing alone varies
+        by ±10 %), the cache emptied after each; None if llama.cpp refuses it."""
         batch = self._batch()
         times = []
         for _ in range(repeats):
             batch.clear()
             for seq in range(seqs):
-                batch.add([token], 0, seq, all_logits=True, last_logits=True)
+                batch.add([token] * n, 0, seq, all_logits=False, last_logits=True)
             start = time.perf_counter()
             rc = llama_cpp.llama_decode(self.ctx, batch.raw)
-            times.append(time.perf_counter() - start)
+            took = time.perf_counter() - start
             llama_cpp.llama_memory_seq_rm(self.mem, -1, -1, -1)
-            if rc != 0:
+            if rc != 0 or took <= 0:
                 return None
+            times.append(took)
         return sorted(times)[len(times) // 2]
 
     def _timed(self, work: list[tuple[Job, list[int]]], took: float) -> None:
