@@ -12,6 +12,7 @@ tokens lifted so that the penalties decide), across prompts, penalty settings an
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import dataclasses
 from collections.abc import Iterator
@@ -187,15 +188,30 @@ def compare_streams(model: Model, samplers: Samplers, coarse: bool) -> Iterator[
                     llama_cpp.llama_sampler_free(ref)
 
 
-@pytest.mark.parametrize("coarse", [False, True], ids=["model rows", "coarse rows"])
-def test_picker_matches_llama_cpp_chain_on_the_tiny_model(tiny_gguf: Path, coarse: bool) -> None:
-    model = Model(tiny_gguf)
+@contextlib.contextmanager
+def opened(gguf: Path) -> Iterator[tuple[Model, Samplers]]:
+    """``gguf`` loaded with its samplers, both freed after."""
+    model = Model(gguf)
     samplers = Samplers(model.vocab, model.n_vocab, model.piece)
     try:
-        steps = list(compare_streams(model, samplers, coarse))
+        yield model, samplers
     finally:
         samplers.close()
         model.close()
+
+
+def merged_gguf() -> Path:
+    """The served 262k-token vocabulary's model (the merged one), or the test is skipped."""
+    ggufs = sorted(MERGED.glob("*.gguf"))
+    if not ggufs:
+        pytest.skip("no merged model built (setup links models/legal-gemma3-270m/merged)")
+    return ggufs[0]
+
+
+@pytest.mark.parametrize("coarse", [False, True], ids=["model rows", "coarse rows"])
+def test_picker_matches_llama_cpp_chain_on_the_tiny_model(tiny_gguf: Path, coarse: bool) -> None:
+    with opened(tiny_gguf) as (model, samplers):
+        steps = list(compare_streams(model, samplers, coarse))
     # not vacuous: the penalties and draws moved many tokens off the plain arg-max
     assert len(steps) > 1000 and sum(steps) > len(steps) // 10, (sum(steps), len(steps))
 
@@ -203,16 +219,8 @@ def test_picker_matches_llama_cpp_chain_on_the_tiny_model(tiny_gguf: Path, coars
 @pytest.mark.slow
 def test_picker_matches_llama_cpp_chain_on_the_shipped_model() -> None:
     """The same on the served 262k-token vocabulary (the merged model when it is built)."""
-    ggufs = sorted(MERGED.glob("*.gguf"))
-    if not ggufs:
-        pytest.skip("no merged model built (setup links models/legal-gemma3-270m/merged)")
-    model = Model(ggufs[0])
-    samplers = Samplers(model.vocab, model.n_vocab, model.piece)
-    try:
+    with opened(merged_gguf()) as (model, samplers):
         steps = list(compare_streams(model, samplers, coarse=False))
-    finally:
-        samplers.close()
-        model.close()
     assert sum(steps) > 0
 
 
@@ -281,13 +289,8 @@ def compare_grammar_paths(model: Model, samplers: Samplers, coarse: bool) -> Ite
 def test_a_refused_token_is_replaced_by_the_whole_vocabularys_choice(
     tiny_gguf: Path, coarse: bool
 ) -> None:
-    model = Model(tiny_gguf)
-    samplers = Samplers(model.vocab, model.n_vocab, model.piece)
-    try:
+    with opened(tiny_gguf) as (model, samplers):
         steps = list(compare_grammar_paths(model, samplers, coarse))
-    finally:
-        samplers.close()
-        model.close()
     assert model.n_vocab > TOP  # else the top would be the whole vocabulary
     assert steps.count("top") > 10, steps  # not vacuous: the grammar refused, the top decided
 
@@ -295,14 +298,6 @@ def test_a_refused_token_is_replaced_by_the_whole_vocabularys_choice(
 @pytest.mark.slow
 def test_the_top_tokens_decide_refusals_on_the_shipped_model() -> None:
     """The same on the served 262k-token vocabulary with its own rows (the merged model)."""
-    ggufs = sorted(MERGED.glob("*.gguf"))
-    if not ggufs:
-        pytest.skip("no merged model built (setup links models/legal-gemma3-270m/merged)")
-    model = Model(ggufs[0])
-    samplers = Samplers(model.vocab, model.n_vocab, model.piece)
-    try:
+    with opened(merged_gguf()) as (model, samplers):
         steps = list(compare_grammar_paths(model, samplers, coarse=False))
-    finally:
-        samplers.close()
-        model.close()
     assert steps.count("top") > 0, steps
