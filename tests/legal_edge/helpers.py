@@ -19,6 +19,7 @@ from legal_edge.prompts import GEMMA_CHAT_TEMPLATE, GEMMA_STOP
 from legal_edge.server.app import create_app
 from legal_edge.server.generation import ModelRuntime
 from legal_edge.settings.server import Settings
+from tests.conftest import MODELS_DIR
 
 
 def echo_manifest(name: str = "echo-model", ctx: int = 256) -> ModelManifest:
@@ -54,6 +55,17 @@ def wait_ready(c: TestClient) -> None:
             return
         asyncio.run(asyncio.sleep(0.01))
     raise AssertionError("server not ready")
+
+
+SHIPPED = "legal-gemma3-270m"
+
+
+def shipped_settings(**overrides: Any) -> Settings:
+    """The shipped model as installed (``models/``), 2 threads, and the articles whole whatever
+    this machine's speed: the prompts the shipped-model tests chose their questions with
+    (``prompt_budget`` is tested on its own). ``overrides``: any other setting."""
+    base: dict[str, Any] = {"n_threads": 2, "grounding_first_token_ms": 0}
+    return Settings(model=SHIPPED, models_dir=MODELS_DIR, **{**base, **overrides})
 
 
 @contextlib.contextmanager

@@ -20,9 +20,8 @@ import pytest
 
 from legal_edge.backends.llamacpp.backend import LlamaCppBackend
 from legal_edge.server.app import create_app, load_runtime
-from legal_edge.settings.server import Settings
-from tests.conftest import MODELS_DIR
 from tests.fixtures.live_server import live_server
+from tests.legal_edge.helpers import shipped_settings
 
 pytestmark = pytest.mark.slow
 QUESTION = "合同无效的法律后果是什么？"
@@ -37,15 +36,12 @@ CONTEXT = (
 
 @pytest.fixture(scope="module")
 def served(default_base_gguf):
-    settings = Settings(  # the shipped default model
-        models_dir=MODELS_DIR,
+    settings = shipped_settings(
         n_parallel=4,
         n_ctx=2048,
-        n_threads=2,
         batch_invariant=True,
         # one sequence per question with its whole prompt: what the engine's reuse is about
         grounding_guard=False,
-        grounding_first_token_ms=0,
     )
     runtime = load_runtime(settings)
     with live_server(create_app(settings, runtimes=[runtime]), timeout=300) as url:

@@ -8,11 +8,11 @@ import pytest
 
 from legal_edge.settings.server import Settings
 from legal_edge.statutes.flags import FLAG
-from tests.conftest import MODELS_DIR, REPO
-from tests.legal_edge.helpers import loaded
+from tests.conftest import REPO
+from tests.legal_edge.helpers import SHIPPED, loaded, shipped_settings
 
 pytestmark = pytest.mark.slow
-MODEL = "legal-gemma3-270m"
+MODEL = SHIPPED
 FRAUD = "我被网恋诈骗七千多，怎么处理？"
 
 
@@ -25,15 +25,7 @@ def test_the_shipped_model_answers_with_checked_citations(default_base_gguf) -> 
     # over-refusals of legitimate questions about crimes), so the closed-book guard answers it
     # with that refusal (tests/legal_edge/server/test_closed_book_guard_shipped.py); this test
     # is about the grounded answer and its citations.
-    settings = Settings(
-        model=MODEL,
-        models_dir=MODELS_DIR,
-        n_parallel=1,
-        n_threads=2,
-        grounding_first_token_ms=0,
-        grounding_guard=False,
-    )
-    with loaded(settings) as c:
+    with loaded(shipped_settings(n_parallel=1, grounding_guard=False)) as c:
         r = c.post(
             "/v1/chat/completions",
             json={
@@ -74,13 +66,9 @@ FROM_MEMORY = (
 
 
 def _answers(mode: str, questions: tuple[str, ...]) -> dict[str, tuple[str, list[dict]]]:
-    settings = Settings(
-        model=MODEL,
-        models_dir=MODELS_DIR,
+    settings = shipped_settings(  # (whole articles: the prompts these questions were chosen with)
         n_parallel=1,
-        n_threads=2,
         citation_mode=mode,
-        grounding_first_token_ms=0,  # the prompts these questions were chosen with
         grounding_guard=False,  # about citations: the grounded answer, whatever closed-book says
     )
     out = {}

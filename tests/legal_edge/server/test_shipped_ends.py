@@ -8,11 +8,11 @@ import pytest
 from legal_edge.server.app import create_app
 from legal_edge.settings.server import Settings
 from recipes.evaluate.loops import find_loop
-from tests.conftest import MODELS_DIR
 from tests.fixtures.live_server import live_server
+from tests.legal_edge.helpers import SHIPPED, shipped_settings
 
 pytestmark = pytest.mark.slow
-MODEL = "legal-gemma3-270m"
+MODEL = SHIPPED
 # At the defaults it once wrote one clause, then ``醉酒驾驶罪是指驾驶违反酒驾管理规定，`` ~20 times.
 DRUNK = "我朋友醉酒驾驶被交警查获，血液酒精含量每百毫升120毫克，会怎么处罚？请引用法条。"
 
@@ -20,14 +20,7 @@ DRUNK = "我朋友醉酒驾驶被交警查获，血液酒精含量每百毫升12
 @pytest.fixture(scope="module")
 def client(default_base_gguf):
     # the prompt the reported loop came from, whatever this machine's speed
-    settings = Settings(
-        model=MODEL,
-        models_dir=MODELS_DIR,
-        n_parallel=2,
-        n_threads=2,
-        grounding_first_token_ms=0,
-        grounding_guard=False,
-    )
+    settings = shipped_settings(n_parallel=2, grounding_guard=False)
     with live_server(create_app(settings), timeout=120) as url:
         yield openai.OpenAI(base_url=url + "/v1", api_key="none", max_retries=0)
 
