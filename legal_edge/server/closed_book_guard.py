@@ -12,8 +12,9 @@ sources and ``grounding.outcome: refused_closed_book``, and the grounded sequenc
 otherwise the grounded answer, and the closed-book sequence is cancelled. Nothing is sent before
 the decision: it is made in ``start``, before any response begins.
 
-The evaluation applies the same decision (``applies``, ``opening_refuses``, ``closed_book``) in
-``recipes/evaluate/served.py``, so its grounded safety figures are the server's.
+The evaluation applies the same decision (``grounding.guarded``, ``opening_refuses``,
+``closed_book``) in ``recipes/evaluate/served.py``, so its grounded safety figures are the
+server's.
 """
 
 from __future__ import annotations
@@ -38,11 +39,6 @@ from legal_edge.settings.server import Settings
 REFUSED = "refused_closed_book"  # grounding.outcome of an answer the guard replaced
 
 
-def applies(settings: Settings, grounded: Grounded) -> bool:
-    """Whether a grounded question is guarded (``grounding.guarded``)."""
-    return guarded(settings, grounded)
-
-
 def opening_refuses(opening: str) -> RefusalVerdict:
     """The guard's decision on the opening of the closed-book answer."""
     return detect_refusal(opening)
@@ -62,7 +58,7 @@ def guard(
         not isinstance(gen, GroundedGeneration)
         or isinstance(gen, NothingFound)
         or gen.closed_book_prep is None
-        or not applies(settings, gen.grounded)
+        or not guarded(settings, gen.grounded)
     ):
         return gen
     prep = gen.closed_book_prep

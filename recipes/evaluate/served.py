@@ -30,8 +30,8 @@ from typing import Any
 
 import msgspec
 
-from legal_edge.server.closed_book_guard import REFUSED, applies, closed_book, opening_refuses
-from legal_edge.server.grounding import Grounded, Library, ground
+from legal_edge.server.closed_book_guard import REFUSED, closed_book, opening_refuses
+from legal_edge.server.grounding import Grounded, Library, ground, guarded
 from legal_edge.server.schemas import ChatCompletionRequest
 from legal_edge.settings.loader import ConfigError
 from legal_edge.settings.server import Settings, load_settings
@@ -140,7 +140,7 @@ class ServedGrounding:
     def guard_refuses(self, backend: EvalBackend, body: ChatCompletionRequest, g: Grounded) -> bool:
         """The server's closed-book guard on one grounded question: the question as asked,
         greedy, ``grounding_guard_tokens`` tokens, judged by the server's ``opening_refuses``."""
-        if not applies(self.settings, g):
+        if not guarded(self.settings, g):
             return False
         messages = [{"role": m.role, "content": m.content or ""} for m in body.messages]
         opening = backend.generate(messages, self.settings.grounding_guard_tokens)  # type: ignore[arg-type]
