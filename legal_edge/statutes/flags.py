@@ -87,7 +87,7 @@ def shift(pos: int, marks: Sequence[Mark], end: bool = False) -> int:
     offset, which marks inserted exactly there do not move). A replaced span's start stays
     its replacement's start, its end becomes the replacement's end."""
     out = pos
-    for m in (Mark(*m) for m in marks):
+    for m in marks:
         if m.end is None:
             out += len(m.text) if m.pos < pos or (m.pos == pos and not end) else 0
         elif m.end <= pos:
@@ -136,7 +136,7 @@ class CitationGuard:
                 continue
             end = len(raw) - i if end is None else end
             self.marks += [
-                Mark(i + p, k, m) for p, k, m, _ in flag_marks(raw[i : i + end], self.verify)
+                m._replace(pos=i + m.pos) for m in flag_marks(raw[i : i + end], self.verify)
             ]
             pos = i + end
         else:
@@ -144,7 +144,7 @@ class CitationGuard:
         if self.support is not None and (
             final or any(ch in SENTENCE_END for ch in raw[before : self.decided])
         ):
-            for mark in (Mark(*m) for m in self.support(raw[: self.decided], final)):
+            for mark in self.support(raw[: self.decided], final):
                 if mark[:2] not in self._supported:
                     self._supported.add(mark[:2])
                     self._place(mark)

@@ -73,7 +73,7 @@ def test_a_misattributed_citation_is_corrected_to_the_article_it_restates(
     assert [m.support.supported for m in again] == [True, None]
     # citations[]: the corrected mention sits under the article it now names, with the evidence
     found = mentions(index, given, text + TAIL)
-    marks = [Mark(*m) for m in support_marks(found, given, correct=True)]
+    marks = support_marks(found, given, correct=True)
     entries = citation_entries(index, given, found, marks)
     blood, drunk = entries[2], entries[1]
     [m] = blood["mentions"]

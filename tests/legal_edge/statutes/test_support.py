@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from legal_edge.statutes.citations import find_citations
-from legal_edge.statutes.flags import CitationGuard, flag_text, shift
+from legal_edge.statutes.flags import CitationGuard, Mark, flag_text, shift
 from legal_edge.statutes.support import claims, judge, overlap
 from recipes.shared.statutes import parse_statute
 
@@ -90,9 +90,9 @@ def test_a_misattributed_sentence_is_marked_at_its_end_streamed_or_whole() -> No
     def no_flags(text: str) -> list:
         return []
 
-    def support(text: str, final: bool) -> list:
+    def support(text: str, final: bool) -> list[Mark]:
         return [
-            (c.sentence_end, 1 + c.cites[0].start, "〔X〕")
+            Mark(c.sentence_end, 1 + c.cites[0].start, "〔X〕")
             for c in claims(text, find_citations(text), final)
         ]
 
