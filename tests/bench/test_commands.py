@@ -15,7 +15,10 @@ REPO = Path(__file__).resolve().parents[2]
 @pytest.mark.parametrize(
     "script, options",
     [
-        ("compare.py", ["--llama-server", "--concurrency", "--json-out", "--servers"]),
+        (
+            "compare.py",
+            ["--llama-server", "--concurrency", "--json-out", "--servers", "--full-length"],
+        ),
         ("engine_speed.py", ["--model", "--set", "--concurrency", "-c", "--ttfts", "--requests"]),
         ("step_cost.py", ["--model", "--threads", "--repeats"]),
     ],
