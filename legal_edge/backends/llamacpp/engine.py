@@ -203,14 +203,23 @@ class Engine:
         self.stop_ids = self._special_stop_ids(stop_texts)
         self.batch: Batch | None = Batch(self.n_batch)
         self.samplers = Samplers(self.vocab, self.n_vocab, self.piece, self.n_ctx_seq)
-        self._warm_up()
 
         self._slots: list[Job | None] = [None] * n_parallel
         self._waiting: deque[Job] = deque()
         self._wake = threading.Condition()
         self._closing = False
+        # Every llama_decode of this process runs on the engine thread, the warm-up included:
+        # libgomp keeps a team of threads per thread that ever ran a parallel region, and a
+        # second team left idle beside the one that computes made every step ~50 % slower on
+        # 2 cores (docs/measurements/2026-12-08-serving.md).
+        self._warmed = threading.Event()
+        self._warm_error: BaseException | None = None
         self._thread = threading.Thread(target=self._run, name="llamacpp-engine", daemon=True)
         self._thread.start()
+        self._warmed.wait()
+        if self._warm_error is not None:
+            self.close()
+            raise self._warm_error
 
     def _warm_up(self) -> None:
         """One real decode in the mode that will serve, before the server says it is ready
@@ -223,7 +232,6 @@ class Engine:
         rc = llama_cpp.llama_decode(self.ctx, batch.raw)
         llama_cpp.llama_memory_seq_rm(self.mem, 0, -1, -1)
         if rc != 0:
-            self.close()
             raise BackendError(f"llama.cpp's test decode failed with code {rc}")
         # prompt tokens per second this machine reads: what grounding sizes its prompts by
         n = min(_RATE_TOKENS, self.chunk, self.n_ctx_seq - 1)
@@ -376,6 +384,13 @@ class Engine:
         return ids
 
     def _run(self) -> None:
+        try:
+            self._warm_up()
+        except BaseException as exc:
+            self._warm_error = exc
+            return
+        finally:
+            self._warmed.set()
         while True:
             with self._wake:
                 while not self._closing and not self._waiting and self.running == 0:

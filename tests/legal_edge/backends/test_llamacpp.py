@@ -180,6 +180,52 @@ def test_the_engine_times_a_prompt_when_it_starts(tiny_gguf: Path) -> None:
         engine.close()
 
 
+def test_every_decode_runs_on_the_engine_thread(
+    tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The start-up decodes too: a second thread that ever ran llama.cpp's OpenMP kernels keeps
+    its own idle team, which slowed every served step by about half on 2 cores."""
+    from legal_edge.backends.llamacpp import engine as engine_module
+
+    threads: list[threading.Thread] = []
+    decode = llama_cpp.llama_decode
+
+    def recorded(ctx: Any, batch: Any) -> int:
+        threads.append(threading.current_thread())
+        return int(decode(ctx, batch))
+
+    monkeypatch.setattr(engine_module.llama_cpp, "llama_decode", recorded)
+    finished = threading.Event()
+    engine = Engine(
+        tiny_gguf, adapter_path=None, n_parallel=2, n_ctx=128, n_batch=64, n_threads=1,
+        stop_texts=[], deliver=lambda out: finished.set(),
+    )  # fmt: skip
+    try:
+        assert threads, "the warm-up decoded"
+        engine.submit(
+            Job(tokens=engine.tokenize(PROMPTS[0]), params=SamplingParams(temperature=0),
+                seed=0, max_new=1, deadline=None, sink=None)
+        )  # fmt: skip
+        assert finished.wait(30)
+        assert set(threads) == {engine._thread} and engine._thread is not threading.main_thread()
+    finally:
+        engine.close()
+
+
+def test_a_failed_warm_up_refuses_to_start(
+    tiny_gguf: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from legal_edge.backends.base import BackendError
+    from legal_edge.backends.llamacpp import engine as engine_module
+
+    monkeypatch.setattr(engine_module.llama_cpp, "llama_decode", lambda ctx, batch: 1)
+    with pytest.raises(BackendError, match="test decode failed with code 1"):
+        Engine(
+            tiny_gguf, adapter_path=None, n_parallel=1, n_ctx=64, n_batch=64, n_threads=1,
+            stop_texts=[], deliver=lambda out: None,
+        )  # fmt: skip
+
+
 def test_seed_reproduces_a_sampled_completion(tiny_gguf: Path) -> None:
     async def scenario(backend: LlamaCppBackend) -> list[str]:
         reqs = [request(PROMPTS[0], 48, temperature=1.0, seed=s) for s in (7, 7, 8)]
