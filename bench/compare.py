@@ -214,12 +214,33 @@ def ratio(a: float | None, b: float | None) -> str:
     return "-" if not a or not b else f"{a / b:.2f}x"
 
 
+def median_levels(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
+    """One level per client count from several rounds of the same server: the round with the
+    median tokens/s (the lower middle of an even count), so every figure beside it was measured
+    together; with the range of tokens/s over the rounds and every round's errors and
+    unfinished streams added up (a failure in any round shows)."""
+    out = []
+    for i, level in enumerate(rounds[0]):
+        same = sorted((r[i] for r in rounds), key=lambda lv: lv["aggregate_tokens_per_s"])
+        mid = dict(same[(len(same) - 1) // 2])
+        mid["tokens_per_s_range"] = [
+            same[0]["aggregate_tokens_per_s"],
+            same[-1]["aggregate_tokens_per_s"],
+        ]
+        mid["errors"] = sum(lv["errors"] for lv in same)
+        mid["incomplete"] = sum(lv["incomplete"] for lv in same)
+        mid["rounds"] = len(same)
+        assert all(lv["concurrency"] == level["concurrency"] for lv in same)
+        out.append(mid)
+    return out
+
+
 def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama-server") -> str:
     names = list(results)
     head = (
         f"{'server':<18} {'clients':>7} {'tok/s':>7} {'vs ref':>7} {'ttft p95 ms':>11} "
         f"{'e2e p95 ms':>10} {'itl p50 ms':>10} {'err':>4} {'incompl':>7} {'tokens':>11} "
-        f"{'peak RSS MB':>11} {'tok/cpu-s':>9}"
+        f"{'peak RSS MB':>11} {'tok/cpu-s':>9} {'tok/s range':>13}"
     )
     lines = [head, "-" * len(head)]
     ref = results.get(reference)
@@ -243,9 +264,70 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
                 f"{'-' if itl is None else f'{itl * 1000:.1f}':>10} "
                 f"{lv['errors']:>4} {lv['incomplete']:>7} "
                 f"{lv['completion_tokens']:>5}/{lv['requested_tokens']:<5} "
-                f"{res.get('peak_rss_mb') or 0:>11.0f} {per_cpu:>9.1f}"
+                f"{res.get('peak_rss_mb') or 0:>11.0f} {per_cpu:>9.1f} "
+                f"{_range(lv.get('tokens_per_s_range')):>13}"
             )
     return "\n".join(lines)
+
+
+def measure(
+    name: str,
+    *,
+    model: str,
+    gguf: Path,
+    threads: int,
+    ctx: int,
+    llama_server: Path | None,
+    slots: int,
+    gpu_layers: str | None,
+    manifest: Any,
+    baseline_src: Path | None,
+    log_dir: Path,
+    concurrency: list[int],
+    requests: int,
+    max_tokens: int,
+    prompts: list[str],
+    extra: dict[str, Any],
+) -> dict[str, Any] | None:
+    """Start server ``name``, run each client count on it, stop it: its levels, peak memory and
+    command line; None for llama-server without a binary."""
+    port = free_port()
+    cmd = server_command(
+        name, model=model, gguf=gguf, port=port, threads=threads, ctx=ctx,
+        llama_server=llama_server, slots=slots, gpu_layers=gpu_layers,
+    )  # fmt: skip
+    if cmd is None:
+        print(f"skipping {name}: no binary given", file=sys.stderr)
+        return None
+    env = {}
+    if name == "llama-server+penalties":
+        cmd += penalty_flags(manifest.generation)
+    if name == "legal-edge-baseline":
+        if baseline_src is None:
+            raise click.UsageError("legal-edge-baseline needs --baseline-src")
+        env["PYTHONPATH"] = str(baseline_src.resolve())
+    print(f"== {name}: {' '.join(cmd)} {env or ''}", file=sys.stderr, flush=True)
+    log = log_dir / f"compare-{name}.log"
+    with running(cmd, port, READY_PATH[name], log, env=env) as (proc, url):
+        res: dict[str, Any] = {"levels": []}
+        for i, c in enumerate(concurrency):  # one level at a time: the server's CPU per level
+            cpu0 = cpu_seconds(proc.pid)
+            part = run_bench(url, concurrency=[c], requests=requests, max_tokens=max_tokens,
+                             prompts=prompts, endpoint="completions", template="gemma",
+                             warmup=i == 0, extra=extra)  # fmt: skip
+            level = part["levels"][0]
+            level["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
+            res["config"] = part["config"]
+            res["levels"].append(level)
+        res["peak_rss_mb"] = peak_rss_mb(proc.pid)
+        res["command"] = cmd
+        res["env"] = env
+    print(format_table(res), file=sys.stderr, flush=True)
+    return res
+
+
+def _range(span: list[float] | None) -> str:
+    return "-" if not span else f"{span[0]:.1f}-{span[1]:.1f}"
 
 
 @click.command(help=__doc__)
@@ -279,6 +361,14 @@ def comparison_table(results: dict[str, dict[str, Any]], reference: str = "llama
     help="full length: every answer runs to --max-tokens (the tokens that end an answer get "
     "logit_bias -100 on every server), so each server does the same work whatever it answers",
 )
+@click.option(
+    "--rounds",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="run every server this many times, the order reversed every other round (a 2-core "
+    "host drifts by +-15 % within minutes); each level reports its median round",
+)
 @click.option("--json-out", type=click.Path(path_type=Path), default=None)
 @click.option("--log-dir", type=click.Path(path_type=Path), default=Path("/tmp"), show_default=True)
 def main(
@@ -295,6 +385,7 @@ def main(
     reference: str,
     baseline_src: Path | None,
     full_length: bool,
+    rounds: int,
     json_out: Path | None,
     log_dir: Path,
 ) -> None:
@@ -313,41 +404,25 @@ def main(
     extra: dict[str, Any] = {}
     if full_length:
         extra["logit_bias"] = {str(t): -100 for t in ending_tokens(gguf, list(manifest.stop))}
+    names = servers.split(",")
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for r in range(rounds):
+        for name in names if r % 2 == 0 else names[::-1]:
+            res = measure(name, model=model, gguf=gguf, threads=threads, ctx=ctx,
+                          llama_server=llama_server, slots=slots, gpu_layers=gpu_layers,
+                          manifest=manifest, baseline_src=baseline_src, log_dir=log_dir,
+                          concurrency=conc, requests=requests, max_tokens=max_tokens,
+                          prompts=prompts, extra=extra)  # fmt: skip
+            if res is not None:
+                runs.setdefault(name, []).append(res)
     results: dict[str, dict[str, Any]] = {}
-    for name in servers.split(","):
-        port = free_port()
-        cmd = server_command(
-            name, model=model, gguf=gguf, port=port, threads=threads, ctx=ctx,
-            llama_server=llama_server, slots=slots, gpu_layers=gpu_layers,
-        )  # fmt: skip
-        if cmd is None:
-            print(f"skipping {name}: no binary given", file=sys.stderr)
-            continue
-        env = {}
-        if name == "llama-server+penalties":
-            cmd += penalty_flags(manifest.generation)
-        if name == "legal-edge-baseline":
-            if baseline_src is None:
-                raise click.UsageError("legal-edge-baseline needs --baseline-src")
-            env["PYTHONPATH"] = str(baseline_src.resolve())
-        print(f"== {name}: {' '.join(cmd)} {env or ''}", file=sys.stderr, flush=True)
-        log = log_dir / f"compare-{name}.log"
-        with running(cmd, port, READY_PATH[name], log, env=env) as (proc, url):
-            res = {"levels": []}
-            for i, c in enumerate(conc):  # one level at a time: the server's CPU per level
-                cpu0 = cpu_seconds(proc.pid)
-                part = run_bench(url, concurrency=[c], requests=requests, max_tokens=max_tokens,
-                                 prompts=prompts, endpoint="completions", template="gemma",
-                                 warmup=i == 0, extra=extra)  # fmt: skip
-                level = part["levels"][0]
-                level["server_cpu_s"] = cpu_seconds(proc.pid) - cpu0
-                res["config"] = part["config"]
-                res["levels"].append(level)
-            res["peak_rss_mb"] = peak_rss_mb(proc.pid)
-            res["command"] = cmd
-            res["env"] = env
-        results[name] = res
-        print(format_table(res), file=sys.stderr, flush=True)
+    for name, done in runs.items():
+        results[name] = {
+            **done[0],
+            "levels": median_levels([res["levels"] for res in done]),
+            "peak_rss_mb": max(res["peak_rss_mb"] or 0 for res in done),
+            "rounds": done,
+        }
     table = comparison_table(results, reference)
     print(table)
     if json_out:
@@ -362,6 +437,7 @@ def main(
                 "slots": slots,
                 "gpu_layers": gpu_layers,
                 "full_length": full_length,
+                "rounds": rounds,
                 "loadavg_after": load,
             },
         )

@@ -17,7 +17,14 @@ REPO = Path(__file__).resolve().parents[2]
     [
         (
             "compare.py",
-            ["--llama-server", "--concurrency", "--json-out", "--servers", "--full-length"],
+            [
+                "--llama-server",
+                "--concurrency",
+                "--json-out",
+                "--servers",
+                "--full-length",
+                "--rounds",
+            ],
         ),
         ("engine_speed.py", ["--model", "--set", "--concurrency", "-c", "--ttfts", "--requests"]),
         ("step_cost.py", ["--model", "--threads", "--repeats"]),
