@@ -369,13 +369,16 @@ class Generation:
         self._t0 = time.monotonic()
         self._last_token_t: float | None = None
         self._labels = {"model": prep.runtime.name, "variant": prep.runtime.variant}
+        self._itl: Any = None
 
     async def _next(self) -> TokenChunk | None:
         remaining = self.prep.deadline - time.monotonic()
         if remaining <= 0:
             raise DeadlineExceeded()
         try:
-            return await asyncio.wait_for(anext(self._stream), timeout=remaining)
+            # a timer handle, not a task per token (asyncio.wait_for wraps each call in one)
+            async with asyncio.timeout(remaining):
+                return await anext(self._stream)
         except StopAsyncIteration:
             return None
         except TimeoutError:
@@ -408,9 +411,9 @@ class Generation:
             elif self._last_token_t is None:
                 self.metrics.ttft.labels(**self._labels).observe(now - self._t0)
             else:
-                self.metrics.itl.labels(**self._labels).observe(
-                    (now - self._last_token_t) / new_tokens
-                )
+                if self._itl is None:  # the labelled child, looked up once per answer
+                    self._itl = self.metrics.itl.labels(**self._labels)
+                self._itl.observe((now - self._last_token_t) / new_tokens)
             self._last_token_t = now
         if chunk.prompt_logprobs:
             self.prompt_logprobs = chunk.prompt_logprobs
