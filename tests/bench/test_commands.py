@@ -28,6 +28,8 @@ REPO = Path(__file__).resolve().parents[2]
         ),
         ("engine_speed.py", ["--model", "--set", "--concurrency", "-c", "--ttfts", "--requests"]),
         ("step_cost.py", ["--model", "--threads", "--repeats"]),
+        ("omp_teams.py", ["--model", "--threads", "--repeats"]),
+        ("server_steps.py", ["--model", "--concurrency", "--requests", "--json-out"]),
     ],
 )
 def test_help_runs_and_lists_the_documented_options(script: str, options: list[str]) -> None:
