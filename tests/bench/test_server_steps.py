@@ -22,9 +22,9 @@ DECODE_TWICE = """
 import os, signal, sys, time
 import llama_cpp
 assert llama_cpp.llama_decode.__name__ == "_timed", "the trace is not installed"
+from legal_edge.backends.llamacpp import cpu_mode
 llama_cpp.llama_backend_init()
-params = llama_cpp.llama_model_default_params()
-params.use_extra_bufts = False
+params = cpu_mode.model_params(repack=False)
 model = llama_cpp.llama_model_load_from_file(sys.argv[1].encode(), params)
 cp = llama_cpp.llama_context_default_params()
 cp.n_ctx, cp.n_batch, cp.n_ubatch, cp.n_seq_max, cp.n_threads = 64, 16, 16, 2, 1
