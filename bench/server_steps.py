@@ -29,7 +29,13 @@ import click
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO), str(REPO / "bench")]  # run as a file: siblings and legal_edge import
 
-from compare import ending_tokens, free_port, running, server_command  # noqa: E402
+from compare import (  # noqa: E402
+    ending_tokens,
+    free_port,
+    running,
+    server_command,
+    stat_cpu_seconds,
+)
 
 from legal_edge.fileio import atomic_write_json  # noqa: E402
 from legal_edge.models.manifest import resolve_model  # noqa: E402
@@ -39,16 +45,27 @@ from legal_edge.tools.bench import load_prompts, run_bench  # noqa: E402
 
 def thread_cpu(pid: int) -> dict[int, float]:
     """CPU seconds (user + system) of each thread of ``pid``."""
-    tick = os.sysconf("SC_CLK_TCK")
     out = {}
     for tid in os.listdir(f"/proc/{pid}/task"):
         try:
-            stat = Path(f"/proc/{pid}/task/{tid}/stat").read_text()
+            out[int(tid)] = stat_cpu_seconds(Path(f"/proc/{pid}/task/{tid}/stat"))
         except OSError:  # the thread ended
             continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        out[int(tid)] = (int(fields[11]) + int(fields[12])) / tick
     return out
+
+
+def recorded_steps(pid: int, trace: Path, timeout: float = 30.0) -> list[list[Any]]:
+    """Have the server write the steps recorded since the last call (SIGUSR1) and read them:
+    the file is removed first and appears whole (written aside, then renamed)."""
+    trace.unlink(missing_ok=True)
+    os.kill(pid, signal.SIGUSR1)
+    deadline = time.monotonic() + timeout
+    while not trace.exists():
+        if time.monotonic() > deadline:
+            raise click.ClickException(f"the server wrote no decode trace to {trace}")
+        time.sleep(0.05)
+    steps: list[list[Any]] = json.loads(trace.read_text())
+    return steps
 
 
 def cpu_split(pid: int, before: dict[int, float], after: dict[int, float]) -> dict[str, Any]:
@@ -156,15 +173,13 @@ def main(
             if i == 0:  # the warm-up request, then a fresh record
                 run_bench(url, concurrency=[1], requests=1, max_tokens=8, prompts=prompts,
                           endpoint="completions", template="gemma", warmup=False)  # fmt: skip
-            os.kill(proc.pid, signal.SIGUSR1)
-            time.sleep(0.5)
+            recorded_steps(proc.pid, trace)  # the steps so far: not this level's
             before = thread_cpu(proc.pid)
             part = run_bench(url, concurrency=[c], requests=requests, max_tokens=max_tokens,
                              prompts=prompts[i * 64 :], endpoint="completions",
                              template="gemma", warmup=False, extra=extra)  # fmt: skip
             after = thread_cpu(proc.pid)
-            os.kill(proc.pid, signal.SIGUSR1)
-            time.sleep(0.5)
+            steps = recorded_steps(proc.pid, trace)
             level = part["levels"][0]
             levels.append(
                 {
@@ -175,7 +190,7 @@ def main(
                     "errors": level["errors"],
                     "incomplete": level["incomplete"],
                     "cpu": cpu_split(proc.pid, before, after),
-                    "steps": step_summary(json.loads(trace.read_text())),
+                    "steps": step_summary(steps),
                 }
             )
     print(table(levels))

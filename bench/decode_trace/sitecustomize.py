@@ -1,7 +1,7 @@
 """Loaded by Python at start when this folder is first on PYTHONPATH (``bench/server_steps.py``
 starts the server so): with ``DECODE_TRACE=FILE`` set, every ``llama_decode`` of the process is
-timed and its batch recorded (start, seconds, tokens, the sequence of each token, whether the
-step read a prompt); SIGUSR1 writes the records to FILE (JSON) and starts a new list."""
+timed and its batch recorded (start, seconds, tokens, the sequence of each token); SIGUSR1
+writes the records to FILE (JSON, written aside and renamed) and starts a new list."""
 
 from __future__ import annotations
 
